@@ -1,0 +1,38 @@
+"""pyrocsa: counterfactual survival analysis (CSA / CSA-INFO, Chapfuwa et al., CHIL 2021) as Pyro models.
+
+Layout (data -> model -> training -> sampling -> estimands/metrics -> reports):
+
+* :mod:`pyrocsa.data`       -- validated frames -> tensors (:class:`SurvivalData`), splits
+* :mod:`pyrocsa.datasets`   -- ACTG 175, the paper's actg subset and actg-Synthetic
+* :mod:`pyrocsa.simulate`   -- the paper's Gompertz-Cox simulator with ground truth
+* :mod:`pyrocsa.model`      -- the CSA / CSA-INFO Pyro model (encoder, planar-flow noise, arm generators)
+* :mod:`pyrocsa.losses`     -- the paper's objectives, proper scoring rules and the Wasserstein IPM
+* :mod:`pyrocsa.training`   -- the optimisation loop (early stopping, clipping, history)
+* :mod:`pyrocsa.estimator`  -- :class:`CSA`, the lifelines-style front
+* :mod:`pyrocsa.outcomes`   -- :class:`PotentialOutcomes`: samples and their estimands
+* :mod:`pyrocsa.estimands`, :mod:`pyrocsa.metrics` -- ITE, RMST, HR(t); C-index, PEHE, calibration
+* :mod:`pyrocsa.baselines`  -- CoxPH (uniform/IPW/OW), neural AFT, SR, random survival forest
+* :mod:`pyrocsa.steam`      -- STEAM-style synthetic cohorts and their metrics
+* :mod:`pyrocsa.cli`, :mod:`pyrocsa.plotting` -- the front door
+"""
+
+from importlib import import_module
+
+from .data import Preprocessor, SurvivalData, stratified_split
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "CSA": "pyrocsa.estimator",
+    "PotentialOutcomes": "pyrocsa.outcomes",
+}
+
+__all__ = ["SurvivalData", "Preprocessor", "stratified_split", "CSA", "PotentialOutcomes", "__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    if name in ("datasets", "simulate", "metrics", "estimands", "baselines", "steam", "plotting"):
+        return import_module(f"pyrocsa.{name}")
+    raise AttributeError(f"module 'pyrocsa' has no attribute {name!r}")
