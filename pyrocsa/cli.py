@@ -1,0 +1,380 @@
+"""The ``pyrocsa`` command line.
+
+Commands (``pyrocsa COMMAND --help`` for each):
+
+* ``demo``       -- the README's main job: CSA-INFO on the shipped ACTG trial (HR beside the trial's Cox HR)
+                    and on actg-Synthetic (PEHE / ATE beside the truth); writes plots.
+* ``fit``        -- CSV/Parquet in, column names as options, model directory out.
+* ``predict``    -- model + CSV -> CSV of per-subject ITE mean and HDI, plus a netCDF InferenceData.
+* ``simulate``   -- the paper's Gompertz-Cox simulator to CSV (with ground-truth columns).
+* ``synthesize`` -- STEAM-style synthetic cohort from a CSV.
+* ``evaluate``   -- factual metrics (C-index, calibration slope, D-calibration) of a model on a CSV, and
+                    causal metrics (PEHE, ATE error, coverage) when ground-truth columns are given.
+
+Bad input ends with a one-line message naming the problem and a non-zero exit code (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+EXIT_BAD_INPUT = 2
+
+
+class CLIError(Exception):
+    """An error that the command line reports in one line."""
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+def _read_table(path: str) -> pd.DataFrame:
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"input file '{path}' does not exist")
+    if p.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(p)
+    if p.suffix.lower() in (".csv", ".txt", ".gz"):
+        return pd.read_csv(p)
+    raise CLIError(f"input file '{path}': unsupported format (use .csv or .parquet)")
+
+
+def _covariates(arg: str | None) -> list[str] | None:
+    return [c.strip() for c in arg.split(",") if c.strip()] if arg else None
+
+
+def _add_columns(p: argparse.ArgumentParser, outcome: bool = True) -> None:
+    if outcome:
+        p.add_argument("--duration", required=True, help="follow-up time column (e.g. days)")
+        p.add_argument("--event", required=True, help="event indicator column (1 = event, 0 = censored)")
+    p.add_argument("--treatment", required=True, help="binary treatment column")
+    p.add_argument("--treated-value", default=None,
+                   help="label of the treated arm when the treatment is not 0/1 (default: 1)")
+    p.add_argument("--covariates", default=None,
+                   help="comma-separated covariate columns (default: every other column)")
+
+
+def _treated_value(v):
+    if v is None:
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        return v
+
+
+def _save_fig(ax_or_fig, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig = ax_or_fig.figure if hasattr(ax_or_fig, "figure") else ax_or_fig
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
+def _fmt_hr(d: dict) -> str:
+    return f"{d['hr']:.2f} ({d['lower']:.2f}, {d['upper']:.2f})"
+
+
+# -- commands -----------------------------------------------------------------------------------------------
+def cmd_demo(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import CSA, datasets, metrics, plotting, simulate
+    from .data import stratified_split
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    cfg = dict(informative_censoring=True, alpha=args.alpha, seed=args.seed, max_epochs=args.epochs,
+               verbose=not args.quiet)
+
+    # 1. The ACTG 175 RCT, arms 0 vs 1, baseline covariates only.
+    actg = datasets.load_actg()
+    cols = list(datasets.ACTG_BASELINE) + ["days", "cens", "arms"]
+    frame = actg[cols]
+    split = stratified_split(frame, "cens", "arms", seed=args.seed)
+    print("== ACTG 175 RCT (zidovudine vs zidovudine + didanosine), baseline covariates ==")
+    print(f"   {len(frame)} patients, {frame['cens'].mean():.1%} events, {frame['arms'].mean():.1%} treated")
+    cox = metrics.cox_hazard_ratio(frame, "days", "cens", "arms")
+    model = CSA(**cfg).fit(frame.iloc[split["train"]], duration_col="days", event_col="cens",
+                           treatment_col="arms", val_df=frame.iloc[split["valid"]])
+    po = model.sample_potential_outcomes(frame, num_samples=args.num_samples, seed=args.seed)
+    hr = po.hazard_ratio(seed=args.seed)
+    print(f"   CSA-INFO HR(t)   {_fmt_hr(hr)}")
+    print(f"   trial Cox HR     {_fmt_hr(cox)}   (paper Table 4: CoxPH 0.49 (0.38, 0.64))")
+    inside = cox["lower"] <= hr["hr"] <= cox["upper"]
+    print(f"   CSA-INFO HR inside the trial's 95% CI: {inside}")
+    print(f"   RMST difference at 1000 days (ATE): {po.rmst_ate(1000.0):.1f} days")
+
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
+    plotting.plot_kaplan_meier(frame, "days", "cens", "arms", ax=axes[0])
+    plotting.plot_population_survival(po, ax=axes[1])
+    plotting.plot_hazard_ratio(hr, ax=axes[2], reference=cox, reference_label="trial Cox", label="CSA-INFO")
+    written.append(_save_fig(fig, out / "actg_rct.png"))
+
+    # 2. actg-Synthetic: known potential outcomes.
+    syn = datasets.load_actg_synthetic()
+    df = syn.frame
+    tr = df.iloc[syn.split["train"]]
+    va = df.iloc[syn.split["valid"]]
+    te = df.iloc[syn.split["test"]]
+    print("\n== actg-Synthetic (the paper's split; test set) ==")
+    model2 = CSA(**cfg).fit(tr, duration_col="time", event_col="event", treatment_col="treatment", val_df=va)
+    po2 = model2.sample_potential_outcomes(te, num_samples=args.num_samples, seed=args.seed)
+    idx = syn.split["test"]
+    true_ite = syn.t1[idx] - syn.t0[idx]
+    rm0, rm1 = simulate.actg_synthetic_rmst(1000.0)
+    true_rmst = (rm1 - rm0)[idx]
+    rows = [
+        ("expected lifetime: PEHE vs realised t1-t0", metrics.pehe(po2.ite(), true_ite),
+         "paper CSA-INFO 344.3"),
+        ("expected lifetime: ATE error", metrics.ate_error(po2.ite(), true_ite), "paper CSA-INFO 31.2"),
+        ("RMST@1000: PEHE vs true conditional", metrics.pehe(po2.rmst_difference(1000.0), true_rmst),
+         "constant predictor 110.2"),
+        ("RMST@1000: ATE error", metrics.ate_error(po2.rmst_difference(1000.0), true_rmst), ""),
+    ]
+    for name, val, ref in rows:
+        print(f"   {name:<42s} {val:8.1f} days   {ref}")
+    print(f"   true test ATE (realised t1 - t0): {true_ite.mean():.1f} days; model: {po2.ate():.1f} days")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    plotting.plot_ite(po2, ax=axes[0], horizon=1000.0)
+    axes[1].scatter(true_rmst, po2.rmst_difference(1000.0), s=8, alpha=0.6)
+    lim = [min(true_rmst.min(), 0), max(true_rmst.max(), 1)]
+    axes[1].plot(lim, lim, color="grey", ls="--", label="y = x")
+    axes[1].set_xlabel("true RMST@1000 difference (days)")
+    axes[1].set_ylabel("CSA-INFO RMST@1000 difference (days)")
+    axes[1].set_title("Individual effects vs truth (test set)")
+    axes[1].legend()
+    written.append(_save_fig(fig, out / "actg_synthetic.png"))
+    print("\nplots written: " + ", ".join(written))
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from . import CSA
+
+    df = _read_table(args.data)
+    model = CSA(informative_censoring=not args.no_informative_censoring, alpha=_alpha(args.alpha),
+                seed=args.seed, max_epochs=args.epochs, verbose=not args.quiet)
+    model.fit(df, duration_col=args.duration, event_col=args.event, treatment_col=args.treatment,
+              covariates=_covariates(args.covariates), treated_value=_treated_value(args.treated_value))
+    model.save(args.out)
+    print(f"model saved to {args.out}")
+    return 0
+
+
+def _alpha(v: str):
+    if v == "auto":
+        return "auto"
+    try:
+        return float(v)
+    except ValueError as err:
+        raise CLIError(f"--alpha must be a number or 'auto', got '{v}'") from err
+
+
+def _load_model(path: str):
+    from . import CSA
+
+    if not Path(path).exists():
+        raise CLIError(f"model directory '{path}' does not exist")
+    return CSA.load(path)
+
+
+def cmd_predict(args) -> int:
+    model = _load_model(args.model)
+    df = _read_table(args.data)
+    po = model.sample_potential_outcomes(df, num_samples=args.num_samples, seed=args.seed)
+    hdi = po.ite_hdi(prob=args.hdi_prob)
+    table = pd.DataFrame({"ite_mean": np.asarray(hdi["mean"]), "ite_lower": np.asarray(hdi["lower"]),
+                          "ite_upper": np.asarray(hdi["upper"])}, index=df.index)
+    if args.horizon:
+        table[f"rmst_diff_{args.horizon:g}"] = po.rmst_difference(args.horizon)
+    table.index.name = "subject"
+    table.to_csv(args.out)
+    print(f"per-subject ITE written to {args.out}")
+    if args.netcdf:
+        po.to_inference_data().to_netcdf(args.netcdf)
+        print(f"InferenceData written to {args.netcdf}")
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from . import simulate
+
+    cohort = simulate.simulate(n=args.n, seed=args.seed, confounding=args.confounding,
+                               censoring=args.censoring, nonlinear=args.nonlinear)
+    frame = cohort.frame.copy()
+    if args.truth:
+        frame["true_t0"], frame["true_t1"] = cohort.t0, cohort.t1
+        frame["true_c0"], frame["true_c1"] = cohort.c0, cohort.c1
+        frame["propensity"] = cohort.propensity
+    frame.to_csv(args.out, index=False)
+    print(f"{len(frame)} simulated subjects written to {args.out} ({frame['event'].mean():.1%} events, "
+          f"{frame['treatment'].mean():.1%} treated)")
+    return 0
+
+
+def cmd_synthesize(args) -> int:
+    from .steam import SyntheticCohort
+
+    df = _read_table(args.data)
+    kw = {}
+    if args.epochs:
+        kw["outcome_model"] = _steam_outcome(args)
+    gen = SyntheticCohort(**kw).fit(df, duration_col=args.duration, event_col=args.event,
+                                    treatment_col=args.treatment, covariates=_covariates(args.covariates))
+    syn = gen.sample(args.n or len(df), seed=args.seed)
+    syn.to_csv(args.out, index=False)
+    print(f"{len(syn)} synthetic subjects written to {args.out}")
+    return 0
+
+
+def _steam_outcome(args):
+    from . import CSA
+
+    return CSA(informative_censoring=True, seed=args.seed, max_epochs=args.epochs, verbose=False)
+
+
+def cmd_evaluate(args) -> int:
+    from . import metrics
+
+    model = _load_model(args.model)
+    df = _read_table(args.data)
+    for col in (args.duration, args.event, args.treatment):
+        if col not in df.columns:
+            raise CLIError(f"column '{col}' not in {args.data}")
+    po = model.sample_potential_outcomes(df, num_samples=args.num_samples, seed=args.seed)
+    a = df[args.treatment].astype(float).to_numpy()
+    if args.treated_value is not None:
+        a = (df[args.treatment].astype(str) == str(args.treated_value)).to_numpy(float)
+    y = df[args.duration].to_numpy(float)
+    e = df[args.event].to_numpy(float)
+    factual = np.where(a[None, :] == 1, po.t1, po.t0)
+    med = np.median(factual, axis=0)
+    out = {}
+    for arm in (0, 1):
+        m = a == arm
+        out[f"c_index_arm{arm}"] = float(metrics.c_index(med[m], y[m], e[m]))
+    dcal = metrics.d_calibration(factual, y, e)
+    out["d_calibration_p_value"] = float(dcal["p_value"])
+    out["mean_cov"] = float(metrics.mean_cov(factual))
+    hr = po.hazard_ratio(seed=args.seed)
+    out.update(hr=float(hr["hr"]), hr_lower=float(hr["lower"]), hr_upper=float(hr["upper"]))
+    if args.true_t0 and args.true_t1:
+        for col in (args.true_t0, args.true_t1):
+            if col not in df.columns:
+                raise CLIError(f"ground-truth column '{col}' not in {args.data}")
+        t0, t1 = df[args.true_t0].to_numpy(float), df[args.true_t1].to_numpy(float)
+        out["pehe_expected_lifetime"] = float(metrics.pehe(po.ite(), t1 - t0))
+        out["ate_error_expected_lifetime"] = float(metrics.ate_error(po.ite(), t1 - t0))
+        h = args.horizon
+        true_rmst = np.minimum(t1, h) - np.minimum(t0, h)
+        out[f"pehe_rmst{h:g}_vs_realised"] = float(metrics.pehe(po.rmst_difference(h), true_rmst))
+        out["coverage90_t0"] = float(metrics.interval_coverage(po.t0, t0, prob=0.9))
+        out["coverage90_t1"] = float(metrics.interval_coverage(po.t1, t1, prob=0.9))
+    width = max(len(k) for k in out)
+    for k, v in out.items():
+        print(f"{k:<{width}s}  {v:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pyrocsa", description="Counterfactual survival analysis (CSA-INFO) "
+                                "with Pyro: treatment effects on time-to-event outcomes.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="fit CSA-INFO on the shipped ACTG data and write plots")
+    d.add_argument("--out", default="pyrocsa-demo", help="folder for the plots (default: pyrocsa-demo)")
+    d.add_argument("--epochs", type=int, default=150, help="maximum training epochs per fit (default 150)")
+    d.add_argument("--alpha", type=float, default=1.0, help="IPM weight (default 1.0)")
+    d.add_argument("--num-samples", type=int, default=200, help="draws per subject (default 200)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(func=cmd_demo)
+
+    f = sub.add_parser("fit", help="fit CSA-INFO on a CSV/Parquet file and save the model")
+    f.add_argument("data", help="CSV or Parquet file, one row per subject")
+    _add_columns(f)
+    f.add_argument("--out", required=True, help="model directory to write")
+    f.add_argument("--alpha", default="1.0", help="IPM weight, or 'auto' (validation grid search)")
+    f.add_argument("--epochs", type=int, default=300, help="maximum training epochs")
+    f.add_argument("--no-informative-censoring", action="store_true", help="plain CSA (no censoring model)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_fit)
+
+    pr = sub.add_parser("predict", help="per-subject ITE (mean, HDI) and an ArviZ netCDF from a model")
+    pr.add_argument("model", help="model directory written by 'pyrocsa fit'")
+    pr.add_argument("data", help="CSV or Parquet file of subjects (covariates + treatment)")
+    pr.add_argument("--out", required=True, help="CSV to write")
+    pr.add_argument("--netcdf", default=None, help="also write the samples as ArviZ InferenceData (netCDF)")
+    pr.add_argument("--num-samples", type=int, default=200)
+    pr.add_argument("--hdi-prob", type=float, default=0.9)
+    pr.add_argument("--horizon", type=float, default=None, help="also write the RMST difference at this time")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("simulate", help="simulate the paper's Gompertz-Cox cohort to CSV")
+    s.add_argument("--out", required=True, help="CSV to write")
+    s.add_argument("--n", type=int, default=2139)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--confounding", type=float, default=1.0, help="confounding strength (0 = RCT)")
+    s.add_argument("--censoring", default="normal", choices=["normal", "informative"])
+    s.add_argument("--nonlinear", type=float, default=0.0, help="strength of extra nonlinear terms")
+    s.add_argument("--truth", action="store_true", help="add true potential times and propensity columns")
+    s.set_defaults(func=cmd_simulate)
+
+    y = sub.add_parser("synthesize", help="STEAM-style synthetic cohort from a CSV/Parquet file")
+    y.add_argument("data")
+    _add_columns(y)
+    y.add_argument("--n", type=int, default=None, help="rows to generate (default: as many as the input)")
+    y.add_argument("--out", required=True, help="CSV to write")
+    y.add_argument("--epochs", type=int, default=None, help="max epochs of the CSA-INFO outcome model")
+    y.add_argument("--seed", type=int, default=0)
+    y.set_defaults(func=cmd_synthesize)
+
+    e = sub.add_parser("evaluate", help="metrics of a fitted model on a CSV with observed outcomes")
+    e.add_argument("model")
+    e.add_argument("data")
+    _add_columns(e)
+    e.add_argument("--true-t0", default=None, help="column with the true potential event time under control")
+    e.add_argument("--true-t1", default=None, help="column with the true event time under treatment")
+    e.add_argument("--horizon", type=float, default=1000.0, help="RMST horizon (default 1000)")
+    e.add_argument("--num-samples", type=int, default=200)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", default=None, help="also write the metrics as JSON")
+    e.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    if getattr(args, "n", None) is not None and args.n <= 0:
+        print("pyrocsa: error: --n must be a positive integer", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, ValueError, KeyError, FileNotFoundError, ImportError) as err:
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"pyrocsa: error: {msg}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
