@@ -38,9 +38,9 @@ class Preprocessor:
     standardisation, fitted on a training frame and re-applied unchanged to any other frame.
 
     Numeric columns: missing values -> training median, then ``(v - mean) / sd``. Binary numeric columns
-    (two distinct values) are imputed with the mode and standardised like the others. Object, category and
-    bool columns with at most 50 levels are one-hot encoded (missing -> training mode; unseen levels -> all
-    zeros). Columns constant on the training data are dropped with a warning.
+    (two distinct values) and bool columns (as 0/1) are imputed with the mode and standardised like the
+    others. Object and category columns with at most 50 levels are one-hot encoded (missing -> training
+    mode; unseen levels -> all zeros). Columns constant on the training data are dropped with a warning.
     """
 
     def __init__(self):
@@ -192,10 +192,28 @@ def validate_event(s: pd.Series, name: str) -> np.ndarray:
     return v
 
 
-def validate_treatment(s: pd.Series, name: str, treated_value=None) -> np.ndarray:
-    """Treatment must take exactly two values; 1/True (or ``treated_value``) marks the treated arm."""
+def validate_treatment(s: pd.Series, name: str, treated_value=None, known_levels=None) -> np.ndarray:
+    """Treatment must take exactly two values; 1/True (or ``treated_value``) marks the treated arm.
+
+    ``known_levels`` (the two labels seen when fitting) is for new data: the column may then hold one or
+    both of those labels (e.g. a single new subject), and ``treated_value`` must be given.
+    """
     if s.isna().any():
         raise ValueError(f"treatment column '{name}' has {int(s.isna().sum())} missing value(s)")
+    if known_levels is not None:
+        numeric = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+        try:
+            known = {float(v) for v in known_levels} if numeric else {str(v) for v in known_levels}
+        except (TypeError, ValueError):  # numeric new data, text labels when fitting
+            known = set()
+        seen = {float(v) for v in pd.unique(s)} if numeric else {str(v) for v in pd.unique(s)}
+        unknown = sorted(map(str, seen - known))
+        if unknown:
+            raise ValueError(f"treatment column '{name}' has value(s) {unknown[:5]} not seen when fitting "
+                             f"(known: {sorted(map(str, known_levels))})")
+        if numeric:
+            return (s == treated_value).to_numpy(dtype=float)
+        return (s.astype(str) == str(treated_value)).to_numpy(dtype=float)
     levels = list(pd.unique(s))
     if len(levels) != 2:
         raise ValueError(f"treatment column '{name}' must have exactly two values (one per arm); found "
@@ -267,7 +285,7 @@ class SurvivalData:
     def from_frame(cls, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
                    covariates: list[str] | None = None, treated_value=None,
                    preprocessor: Preprocessor | None = None, require_outcome: bool = True,
-                   min_rows: int = MIN_ROWS) -> SurvivalData:
+                   min_rows: int = MIN_ROWS, treatment_levels=None) -> SurvivalData:
         """Validate ``df`` and build tensors.
 
         Parameters
@@ -279,6 +297,9 @@ class SurvivalData:
         preprocessor : a fitted :class:`Preprocessor` to re-apply (new data); fitted on ``df`` if None.
         require_outcome : if False (prediction on new subjects), duration/event may be absent; ``y`` and
             ``delta`` are then NaN-free zeros and must not be used.
+        treatment_levels : with a fitted ``preprocessor``, the two treatment labels seen when fitting; the
+            new frame may then hold only one of them (one arm, or a single subject). 0/1 and bool
+            treatments need not pass it. Checks for an empty arm or no events apply only when fitting.
         """
         if not isinstance(df, pd.DataFrame):
             raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -306,39 +327,53 @@ class SurvivalData:
         if not covariates:
             raise ValueError("covariates: no covariate columns left")
 
-        a = validate_treatment(df[treatment_col], treatment_col, treated_value)
+        refit = preprocessor is None
+        known_levels = None if refit else treatment_levels
+        if not refit and known_levels is None and treated_value in (None, 1, True) and \
+                (pd.api.types.is_numeric_dtype(df[treatment_col]) or
+                 pd.api.types.is_bool_dtype(df[treatment_col])):
+            known_levels = [0, 1] if not pd.api.types.is_bool_dtype(df[treatment_col]) else [False, True]
+        if known_levels is not None and treated_value is None:
+            treated_value = True if pd.api.types.is_bool_dtype(df[treatment_col]) else 1
+        a = validate_treatment(df[treatment_col], treatment_col, treated_value, known_levels=known_levels)
         if treated_value is None:
             treated_value = True if pd.api.types.is_bool_dtype(df[treatment_col]) else 1
+        if known_levels is None:
+            known_levels = list(pd.unique(df[treatment_col]))
         if require_outcome:
             y = validate_duration(df[duration_col], duration_col)
             delta = validate_event(df[event_col], event_col)
+        if require_outcome and refit:
             for arm, name in ((1.0, "treated"), (0.0, "control")):
                 if not (a == arm).any():
                     raise ValueError(f"treatment column '{treatment_col}': the {name} arm is empty")
             if delta.sum() == 0:
                 raise ValueError(f"event column '{event_col}': no events at all (every subject censored)")
-        else:
+        elif not require_outcome:
             y = np.ones(len(df)) if duration_col not in df.columns else \
                 validate_duration(df[duration_col], duration_col)
             delta = np.zeros(len(df)) if event_col not in df.columns else \
                 validate_event(df[event_col], event_col)
 
         if preprocessor is None:
-            _check_overlap(df, covariates, a, treatment_col)
-            preprocessor = Preprocessor().fit(df, covariates)
+            preprocessor = Preprocessor().fit(df, covariates)  # raises first on covariates it cannot encode
+            _check_overlap(df, [c for c in covariates if c not in preprocessor.dropped_], a, treatment_col)
         x = preprocessor.transform(df)
         if not np.isfinite(x).all():  # pragma: no cover - guarded by the checks above
             raise ValueError("covariates produced non-finite values after preprocessing")
         f32 = torch.float32
         return cls(torch.as_tensor(x, dtype=f32), torch.as_tensor(a, dtype=f32),
                    torch.as_tensor(y, dtype=f32), torch.as_tensor(delta, dtype=f32), df.index.copy(),
-                   preprocessor, duration_col, event_col, treatment_col, treated_value)
+                   preprocessor, duration_col, event_col, treatment_col, treated_value,
+                   meta={"treatment_levels": [v.item() if isinstance(v, np.generic) else v
+                                              for v in known_levels]})
 
     def transform(self, df: pd.DataFrame, require_outcome: bool = False) -> SurvivalData:
         """Apply this data's fitted preprocessing to a new frame (validation, test or new subjects)."""
         return SurvivalData.from_frame(df, self.duration_col, self.event_col, self.treatment_col,
                                        treated_value=self.treated_value, preprocessor=self.preprocessor,
-                                       require_outcome=require_outcome, min_rows=1)
+                                       require_outcome=require_outcome, min_rows=1,
+                                       treatment_levels=self.meta.get("treatment_levels"))
 
 
 def stratified_split(df: pd.DataFrame, event_col: str, treatment_col: str,
