@@ -1,0 +1,157 @@
+"""Propensity score P(A=1 | X=x) by logistic regression, and the balancing weights built from it.
+
+The CSA paper (Chapfuwa et al., CHIL 2021, section 5 and Appendix C) approximates the unknown propensity
+with "a simple linear logistic model" ``e_hat = sigma(x' w)`` and weights the Cox partial likelihood
+(its eq. 20) with one of three "normalised" schemes:
+
+* IPW (inverse probability weighting): ``w_i = a_i / e_i + (1 - a_i) / (1 - e_i)``;
+* OW  (overlap weights):               ``w_i = a_i (1 - e_i) + (1 - a_i) e_i``;
+* uniform (the RCT assumption):        ``w_i = 1``.
+
+The paper does not say which normalisation it uses. pyrocsa's default, ``normalize="arm"``, rescales the
+weights *within each arm* so that they sum to the arm's size (mean 1 in each arm, hence mean 1 overall).
+This is the normalisation of the Hajek ("normalised IPW", Cao et al. 2009) and overlap-weight (Li et al.
+2018) estimators, which divide by the sum of the weights in each arm; for IPW it equals the *stabilised*
+weight ``P(A=a) / P(A=a | x)`` with both probabilities estimated in-sample, which keeps the pseudo-population
+at the observed arm sizes so that robust (sandwich) confidence intervals of a weighted Cox model are not
+inflated. ``normalize="mean"`` only rescales all weights to mean 1 (this leaves a weighted Cox estimate
+unchanged) and ``normalize=None`` returns the raw weights.
+
+Evidence for the choice: on actg-Synthetic, a CoxPH-OW fit with ``normalize="arm"`` and model-based
+(non-robust) standard errors gives 0.60 (0.53, 0.68), exactly the paper's Table 1 entry, whereas raw
+weights give the same HR with interval (0.48, 0.74). (pyrocsa's CoxPHWeighted defaults to the robust
+sandwich interval, (0.52, 0.69) there, which is the valid one for estimated weights.)
+
+Covariates are preprocessed by :class:`pyrocsa.data.SurvivalData` (imputation, one-hot, standardisation),
+exactly as for every other pyrocsa model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from pyrocsa.data import SurvivalData
+
+__all__ = ["PropensityModel", "ipw_weights", "overlap_weights", "normalize_weights", "NORMALIZATIONS"]
+
+#: accepted values of ``normalize``
+NORMALIZATIONS = ("arm", "mean", None)
+
+
+class PropensityModel:
+    """Logistic-regression propensity model on the preprocessed covariates.
+
+    Parameters
+    ----------
+    C : inverse L2 penalty of :class:`sklearn.linear_model.LogisticRegression` (covariates are
+        standardised, so the default 1.0 is a mild shrinkage that only matters under near-separation).
+    clip : None (no clipping, as in the paper) or a float ``c`` in [0, 0.5): predictions are clipped to
+        ``[c, 1 - c]`` (e.g. 0.01 to bound IPW weights by 100).
+    max_iter : iterations of the lbfgs solver.
+
+    Fitted attributes: ``data_`` (the :class:`SurvivalData`), ``model_`` (the fitted LogisticRegression),
+    ``propensity_`` (N,) the in-sample propensities (clipped if ``clip``).
+    """
+
+    def __init__(self, C: float = 1.0, clip: float | None = None, max_iter: int = 1000):
+        if not (np.isfinite(C) and C > 0):
+            raise ValueError(f"C must be a positive finite number, got {C!r}")
+        if clip is not None and not (0.0 <= float(clip) < 0.5):
+            raise ValueError(f"clip must be None or a number in [0, 0.5), got {clip!r}")
+        self.C = float(C)
+        self.clip = None if clip is None else float(clip)
+        self.max_iter = int(max_iter)
+
+    def fit(self, df: pd.DataFrame, treatment_col: str, covariates: list[str] | None = None,
+            treated_value=None, duration_col: str | None = None, event_col: str | None = None
+            ) -> PropensityModel:
+        """Fit ``P(A=1 | x)`` on ``df``; ``duration_col``/``event_col`` are only excluded from the default
+        covariates (every other column). Returns ``self``."""
+        data = SurvivalData.from_frame(df, duration_col, event_col, treatment_col, covariates=covariates,
+                                       treated_value=treated_value, require_outcome=False)
+        a = data.a.numpy().astype(int)
+        self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter)
+        self.model_.fit(data.x.numpy().astype(np.float64), a)
+        self.data_ = data
+        self.fitted_ = True
+        self.propensity_ = self._predict_x(data.x.numpy())
+        return self
+
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        """Propensity ``e_hat(x) = P(A=1 | x)`` for every row of ``df``: array (N,) in (0, 1).
+
+        Only the covariate columns are needed; the fitted preprocessing is re-applied."""
+        if not getattr(self, "fitted_", False):
+            raise RuntimeError("PropensityModel is not fitted: call fit(df, treatment_col=...) first")
+        if not isinstance(df, pd.DataFrame):
+            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        return self._predict_x(self.data_.preprocessor.transform(df))
+
+    def _predict_x(self, x: np.ndarray) -> np.ndarray:
+        e = self.model_.predict_proba(np.asarray(x, dtype=np.float64))[:, 1]
+        if self.clip is not None:
+            e = np.clip(e, self.clip, 1.0 - self.clip)
+        return e
+
+
+def _check_a_e(a, e, open_interval: bool) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a, dtype=float).ravel()
+    e = np.asarray(e, dtype=float).ravel()
+    if a.shape != e.shape:
+        raise ValueError(f"a and e must have the same length, got {a.shape[0]} and {e.shape[0]}")
+    if a.size == 0:
+        raise ValueError("a and e are empty")
+    if not np.isin(a, [0.0, 1.0]).all():
+        raise ValueError("a (treatment) must contain only 0 and 1")
+    if not np.isfinite(e).all():
+        raise ValueError("e (propensity) has NaN or inf values")
+    if open_interval and ((e <= 0).any() or (e >= 1).any()):
+        n_bad = int(((e <= 0) | (e >= 1)).sum())
+        raise ValueError(f"e (propensity) must lie strictly in (0, 1) for IPW; found {n_bad} "
+                         "value(s) at 0 or 1 (use PropensityModel(clip=...))")
+    if (e < 0).any() or (e > 1).any():
+        raise ValueError("e (propensity) must lie in [0, 1]")
+    return a, e
+
+
+def normalize_weights(w, a, normalize: str | None = "arm") -> np.ndarray:
+    """Rescale weights ``w`` (N,): ``"arm"`` -> each arm's weights sum to its size; ``"mean"`` -> mean 1
+    overall; ``None`` -> unchanged. Returns a new array."""
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    w = np.array(w, dtype=float).ravel()
+    a = np.asarray(a, dtype=float).ravel()
+    if normalize is None:
+        return w
+    if normalize == "mean":
+        total = w.sum()
+        if not total > 0:
+            raise ValueError("weights sum to zero; they cannot be normalised")
+        return w * (w.size / total)
+    for arm in (0.0, 1.0):
+        m = a == arm
+        if not m.any():
+            continue
+        total = w[m].sum()
+        if not total > 0:
+            raise ValueError(f"the weights of arm {int(arm)} sum to zero; they cannot be normalised")
+        w[m] *= m.sum() / total
+    return w
+
+
+def ipw_weights(a, e, normalize: str | None = "arm") -> np.ndarray:
+    """Inverse probability weights ``a/e + (1-a)/(1-e)`` (N,), normalised (see module docstring).
+
+    ``a``: treatment (N,) in {0, 1}; ``e``: propensity P(A=1|x) (N,) strictly inside (0, 1)."""
+    a, e = _check_a_e(a, e, open_interval=True)
+    return normalize_weights(a / e + (1.0 - a) / (1.0 - e), a, normalize)
+
+
+def overlap_weights(a, e, normalize: str | None = "arm") -> np.ndarray:
+    """Overlap weights ``a(1-e) + (1-a)e`` (N,), normalised (see module docstring).
+
+    ``a``: treatment (N,) in {0, 1}; ``e``: propensity P(A=1|x) (N,) in [0, 1]."""
+    a, e = _check_a_e(a, e, open_interval=False)
+    return normalize_weights(a * (1.0 - e) + (1.0 - a) * e, a, normalize)
