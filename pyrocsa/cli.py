@@ -88,7 +88,7 @@ def cmd_demo(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import CSA, datasets, metrics, plotting, simulate
+    from . import CSA, datasets, metrics, plotting
     from .data import stratified_split
 
     out = Path(args.out)
@@ -132,7 +132,7 @@ def cmd_demo(args) -> int:
     po2 = model2.sample_potential_outcomes(te, num_samples=args.num_samples, seed=args.seed)
     idx = syn.split["test"]
     true_ite = syn.t1[idx] - syn.t0[idx]
-    rm0, rm1 = simulate.actg_synthetic_rmst(1000.0)
+    rm0, rm1 = syn.rmst(1000.0)
     true_rmst = (rm1 - rm0)[idx]
     rows = [
         ("expected lifetime: PEHE vs realised t1-t0", metrics.pehe(po2.ite(), true_ite),
