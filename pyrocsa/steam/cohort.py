@@ -1,0 +1,310 @@
+"""STEAM-style synthetic survival cohorts (Amad et al., NeurIPS 2025, adapted to censored outcomes).
+
+:class:`SyntheticCohort` mimics the data-generating process of an observational survival study in three
+steps, each fit on the real data:
+
+1. covariates ``X ~ p(X)``: a generative model of the covariate table (default: a Gaussian copula on
+   empirical marginals, :class:`pyrocsa.steam.covariates.GaussianCopula`);
+2. treatment ``A | X ~ Bernoulli(pi(X))``: a propensity model (default: logistic regression,
+   :class:`pyrocsa.steam.treatment.PropensityModel`);
+3. outcome: event time ``T ~ p(T_A | X)`` and censoring time ``C ~ p(C_A | X)`` drawn from an outcome model
+   for the sampled arm (default: CSA-INFO, ``pyrocsa.CSA(informative_censoring=True)``); then
+   ``Y = min(T, C, tau_max)`` and ``delta = 1{T <= min(C, tau_max)}``, where ``tau_max`` (administrative
+   censoring) is the real data's largest follow-up time.
+
+:class:`GenericCohort` is the baseline of the STEAM paper: one tabular generator (the same Gaussian
+copula) fit on the joint table (X, A, Y, delta).
+
+An outcome model is any object with ``fit(df, duration_col, event_col, treatment_col, covariates=)`` and
+``sample_potential_outcomes(df, num_samples, seed)`` returning an object with ``t0``, ``t1``, ``c0``,
+``c1`` arrays of shape (num_samples, len(df)) in the duration unit; :class:`WeibullOutcomeModel` is a fast
+one (Weibull AFT per arm for T and for C).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from lifelines import KaplanMeierFitter, WeibullAFTFitter
+
+from ..data import SurvivalData
+from .covariates import make_covariate_model
+from .treatment import PropensityModel
+
+__all__ = ["SyntheticCohort", "GenericCohort", "WeibullOutcomeModel"]
+
+
+@dataclass
+class _Draws:
+    """Potential event (t0, t1) and censoring (c0, c1) times, each (S, N), when pyrocsa.outcomes is absent."""
+
+    t0: np.ndarray
+    t1: np.ndarray
+    c0: np.ndarray
+    c1: np.ndarray
+
+
+def _potential_outcomes(t0, t1, c0, c1, index):
+    try:
+        from ..outcomes import PotentialOutcomes
+    except ImportError:  # pragma: no cover - depends on the tree's state
+        return _Draws(t0, t1, c0, c1)
+    return PotentialOutcomes(t0, t1, index=index, c0=c0, c1=c1, model_name="weibull-aft")
+
+
+class WeibullOutcomeModel:
+    """Weibull AFT (lifelines ``WeibullAFTFitter``) for the event time and, with the event indicator
+    flipped, for the censoring time -- one pair per arm (``per_arm=True``) or one pooled pair that ignores
+    the treatment (``per_arm=False``: no treatment effect at all; a deliberately wrong model for tests).
+
+    ``censoring``: ``"weibull"`` (covariate-dependent Weibull AFT, as above), ``"km"`` (the arm's
+    Kaplan-Meier estimate of the censoring survival function ``G_a(t)``, covariate-independent -- suits
+    trials whose censoring is mostly administrative; draws past the last censoring time are ``inf``) or
+    ``"none"`` (no censoring model: ``inf``).
+
+    Model: ``S(t | x) = exp(-(t / lambda(x))^rho)``, ``log lambda(x) = b0 + x'b`` on the preprocessed
+    covariates (:class:`pyrocsa.data.Preprocessor`); sampled by inverse transform,
+    ``t = lambda(x) * (-log U)^(1 / rho)``, ``U ~ Uniform(0, 1)``.
+    """
+
+    name = "weibull-aft"
+
+    def __init__(self, per_arm: bool = True, penalizer: float = 0.01, censoring: str = "weibull"):
+        if censoring not in ("weibull", "km", "none"):
+            raise ValueError(f"censoring must be 'weibull', 'km' or 'none', got {censoring!r}")
+        self.per_arm = bool(per_arm)
+        self.penalizer = float(penalizer)
+        self.censoring = censoring
+
+    def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
+            covariates: list[str] | None = None, treated_value=None, **kwargs) -> WeibullOutcomeModel:
+        """Fit the per-arm (or pooled) Weibull AFT models; ``treated_value`` labels the treated arm when
+        the treatment is not 0/1 or bool. Returns ``self``."""
+        if kwargs:
+            raise ValueError(f"unknown fit argument(s) {sorted(kwargs)}")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="dropping constant covariate")
+            self.data_ = SurvivalData.from_frame(df, duration_col, event_col, treatment_col,
+                                                 covariates=covariates, treated_value=treated_value)
+        x = self.data_.x.numpy().astype(float)
+        a, y, d = (self.data_.a.numpy(), self.data_.y.numpy().astype(float),
+                   self.data_.delta.numpy())
+        self.features_ = [f"x{j}" for j in range(x.shape[1])]
+        groups = {0: a == 0, 1: a == 1} if self.per_arm else {0: np.ones(len(a), bool)}
+        self.models_ = {}
+        for arm, m in groups.items():
+            frame = pd.DataFrame(x[m], columns=self.features_)
+            frame["_y"], frame["_d"] = y[m], d[m]
+            for kind, ev in (("event", d[m]), ("censoring", 1.0 - d[m])):
+                if ev.sum() == 0 or (kind == "censoring" and self.censoring == "none"):
+                    # e.g. no censoring in an arm: only administrative censoring remains
+                    self.models_[arm, kind] = None
+                    continue
+                if kind == "censoring" and self.censoring == "km":
+                    self.models_[arm, kind] = KaplanMeierFitter().fit(y[m], ev)
+                    continue
+                frame["_d"] = ev
+                fitter = WeibullAFTFitter(penalizer=self.penalizer)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fitter.fit(frame, duration_col="_y", event_col="_d")
+                self.models_[arm, kind] = fitter
+        self.fitted_ = True
+        return self
+
+    def _draw(self, fitter, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        if fitter is None:
+            return np.full(u.shape, np.inf)
+        if isinstance(fitter, KaplanMeierFitter):  # T = min{t : G(t) <= U}; inf past the last step
+            sf = fitter.survival_function_
+            times, surv = sf.index.to_numpy(float), sf.iloc[:, 0].to_numpy(float)
+            pos = np.searchsorted(-surv, -u, side="left")
+            return np.where(pos < len(times), times[np.minimum(pos, len(times) - 1)], np.inf)
+        lam = fitter.params_.loc["lambda_"]
+        log_lambda = lam["Intercept"] + x @ lam[self.features_].to_numpy()
+        rho = np.exp(fitter.params_.loc["rho_"]["Intercept"])
+        return np.exp(log_lambda)[None, :] * (-np.log(u)) ** (1.0 / rho)
+
+    def sample_potential_outcomes(self, df: pd.DataFrame, num_samples: int = 1, seed: int | None = None):
+        """Potential event and censoring times of every row of ``df``: t0, t1, c0, c1 each
+        (num_samples, len(df))."""
+        if not getattr(self, "fitted_", False):
+            raise RuntimeError("WeibullOutcomeModel is not fitted: call fit(df, ...) first")
+        x = self.data_.preprocessor.transform(df).astype(float)
+        rng = np.random.default_rng(seed)
+        shape = (int(num_samples), len(df))
+        out = {}
+        for arm in (0, 1):
+            key = arm if self.per_arm else 0
+            out[f"t{arm}"] = self._draw(self.models_[key, "event"], x, rng.uniform(size=shape))
+            out[f"c{arm}"] = self._draw(self.models_[key, "censoring"], x, rng.uniform(size=shape))
+        return _potential_outcomes(out["t0"], out["t1"], out["c0"], out["c1"], df.index)
+
+
+def _make_outcome_model(spec):
+    if spec is None or (isinstance(spec, str) and spec in ("csa-info", "csa_info")):
+        try:
+            from ..estimator import CSA
+        except ImportError as err:
+            raise ImportError("outcome_model=None means CSA-INFO (pyrocsa.CSA), which could not be imported "
+                              f"({err}); pass outcome_model='weibull' or another model") from err
+        return CSA(informative_censoring=True, verbose=False)
+    if isinstance(spec, str):
+        if spec == "weibull":
+            return WeibullOutcomeModel()
+        if spec == "weibull-km":
+            return WeibullOutcomeModel(censoring="km")
+        raise ValueError(f"outcome_model={spec!r}: expected None / 'csa-info', 'weibull', 'weibull-km' or an "
+                         "object with "
+                         "fit(df, duration_col, event_col, treatment_col, covariates=) and "
+                         "sample_potential_outcomes(df, num_samples, seed)")
+    if not (callable(getattr(spec, "fit", None))
+            and callable(getattr(spec, "sample_potential_outcomes", None))):
+        raise ValueError(f"outcome_model: {type(spec).__name__} has no fit(...) / "
+                         "sample_potential_outcomes(df, num_samples, seed)")
+    return spec
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return int(n)
+
+
+class _CohortBase:
+    def _validate(self, df, duration_col, event_col, treatment_col, covariates, treated_value):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="dropping constant covariate")
+            data = SurvivalData.from_frame(df, duration_col, event_col, treatment_col, covariates=covariates,
+                                           treated_value=treated_value)
+        self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
+        self.covariates_ = list(data.preprocessor.columns_)
+        keep = set(self.covariates_) | {duration_col, event_col, treatment_col}
+        self.columns_ = [c for c in df.columns if c in keep]
+        self.dtypes_ = df[self.columns_].dtypes
+        self.max_duration_ = float(df[duration_col].max())
+        self.min_duration_ = float(df[duration_col].min())
+        self.treated_value_ = data.treated_value
+        levels = list(pd.unique(df[treatment_col]))
+        self.control_value_ = next(v for v in levels if str(v) != str(data.treated_value))
+        return data
+
+    def _check_fitted(self):
+        if not getattr(self, "fitted_", False):
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(df, ...) first")
+
+    def _finish(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Restore the real column order and dtypes."""
+        out = frame[self.columns_].copy()
+        for col in self.columns_:
+            dt = self.dtypes_[col]
+            if out[col].dtype != dt:
+                if pd.api.types.is_integer_dtype(dt) and out[col].isna().any():
+                    continue  # an integer column cannot hold NaN; left as float
+                out[col] = out[col].astype(dt)
+        return out
+
+
+class SyntheticCohort(_CohortBase):
+    """STEAM-survival generator (see the module docstring).
+
+    Parameters
+    ----------
+    covariate_model : ``"copula"`` (default), ``"independent"`` or an object with ``fit(df, columns=)`` and
+        ``sample(n, seed=)`` returning a covariate frame.
+    propensity_model : ``"logistic"`` (default) or an object with ``fit(X, a)`` / ``predict_proba(X)``.
+    outcome_model : None (CSA-INFO, ``pyrocsa.CSA(informative_censoring=True, verbose=False)``),
+        ``"weibull"`` (:class:`WeibullOutcomeModel`), ``"weibull-km"`` (the same with Kaplan-Meier
+        censoring) or an object with ``fit(df, duration_col, event_col, treatment_col,
+        covariates=)`` and ``sample_potential_outcomes(df, num_samples, seed)`` whose result has ``t0``,
+        ``t1``, ``c0``, ``c1`` arrays of shape (num_samples, N).
+    outcome_fit_kwargs : extra keyword arguments for the outcome model's ``fit`` (e.g. ``val_df``).
+    """
+
+    def __init__(self, covariate_model="copula", propensity_model="logistic", outcome_model=None,
+                 outcome_fit_kwargs: dict | None = None):
+        self.covariate_model = make_covariate_model(covariate_model)
+        self.propensity = PropensityModel(propensity_model)
+        self.outcome_model = _make_outcome_model(outcome_model)
+        self.outcome_fit_kwargs = dict(outcome_fit_kwargs or {})
+
+    def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
+            covariates: list[str] | None = None, treated_value=None) -> SyntheticCohort:
+        """Fit the three steps on the real frame ``df`` (not modified). ``covariates`` default to every
+        column other than the duration, event and treatment columns; ``treated_value`` labels the treated
+        arm when the treatment is not 0/1 or bool."""
+        data = self._validate(df, duration_col, event_col, treatment_col, covariates, treated_value)
+        self.covariate_model.fit(df, columns=self.covariates_)
+        self.propensity.fit(df[self.covariates_], data.a.numpy())
+        self.outcome_model.fit(df, duration_col=duration_col, event_col=event_col,
+                               treatment_col=treatment_col, covariates=self.covariates_,
+                               **({} if treated_value is None else {"treated_value": treated_value}),
+                               **self.outcome_fit_kwargs)
+        self.fitted_ = True
+        return self
+
+    def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
+        """Draw ``n`` synthetic subjects: a frame with the real frame's columns (covariates, duration,
+        event, treatment; same order and dtypes) and a fresh RangeIndex. Same seed -> same frame."""
+        self._check_fitted()
+        n = _check_n(n)
+        s_cov, s_trt, s_out = np.random.SeedSequence(seed).generate_state(3)
+        x = self.covariate_model.sample(n, seed=int(s_cov)).reset_index(drop=True)
+        a = self.propensity.sample(x, np.random.default_rng(s_trt))
+        frame = x.copy()
+        frame[self.treatment_col_] = np.where(a == 1, self.treated_value_, self.control_value_)
+        frame[self.treatment_col_] = frame[self.treatment_col_].astype(self.dtypes_[self.treatment_col_])
+        po = self.outcome_model.sample_potential_outcomes(frame, num_samples=1, seed=int(s_out) % (2**31))
+        arrays = {}
+        for name in ("t0", "t1", "c0", "c1"):
+            v = getattr(po, name, None)
+            if v is None:
+                raise ValueError(f"outcome_model.sample_potential_outcomes returned no '{name}': the "
+                                 "outcome model must sample censoring times too (e.g. "
+                                 "CSA(informative_censoring=True))")
+            v = np.asarray(v, dtype=float)
+            if v.ndim != 2 or v.shape[1] != n:
+                raise ValueError(f"outcome_model returned {name} of shape {v.shape}, expected (S, {n})")
+            arrays[name] = v[0]
+        t = np.where(a == 1, arrays["t1"], arrays["t0"])
+        c = np.where(a == 1, arrays["c1"], arrays["c0"])
+        if np.isnan(t).any() or np.isnan(c).any():
+            raise ValueError("outcome_model returned NaN event or censoring times")
+        c = np.minimum(c, self.max_duration_)            # administrative censoring
+        frame[self.duration_col_] = _as_duration(np.minimum(t, c), self.dtypes_[self.duration_col_])
+        frame[self.event_col_] = (t <= c).astype(int)
+        return self._finish(frame)
+
+
+def _as_duration(y: np.ndarray, dtype) -> np.ndarray:
+    """Durations in the real column's dtype, strictly positive (whole units for an integer column)."""
+    if pd.api.types.is_integer_dtype(dtype):
+        return np.maximum(np.round(y), 1).astype(dtype)
+    return np.maximum(y, np.finfo(float).tiny)
+
+
+class GenericCohort(_CohortBase):
+    """Baseline generator: one covariate-style generator (default: :class:`GaussianCopula`) fit on the
+    joint table (X, A, Y, delta), with no causal structure."""
+
+    def __init__(self, model="copula"):
+        self.model = make_covariate_model(model)
+
+    def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
+            covariates: list[str] | None = None, treated_value=None) -> GenericCohort:
+        """Fit the joint-table generator on ``df`` (not modified); arguments as in
+        :meth:`SyntheticCohort.fit`."""
+        self._validate(df, duration_col, event_col, treatment_col, covariates, treated_value)
+        self.model.fit(df, columns=self.columns_)
+        self.fitted_ = True
+        return self
+
+    def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
+        """Draw ``n`` rows of the joint table, real columns and dtypes, fresh RangeIndex."""
+        self._check_fitted()
+        frame = self.model.sample(_check_n(n), seed=seed).reset_index(drop=True)
+        return self._finish(frame)
+

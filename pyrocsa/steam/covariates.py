@@ -1,0 +1,240 @@
+"""Generative models of a covariate table p(X): a Gaussian copula on empirical marginals, and an
+independent-marginals baseline.
+
+Both keep each column's dtype, range and missingness: discrete columns (text, category, bool, or numeric
+with at most ``max_discrete_levels`` distinct values) are sampled from their empirical CDF, so that every
+value is one seen in the data; continuous columns are mapped back through the linearly interpolated
+empirical quantile function (values within the observed ``[min, max]``, rounded when the column only
+holds whole numbers). A column with missing values gets a 0/1 missingness indicator, which is one more
+variable of the copula, so that missingness may depend on the other columns.
+
+The copula (Nelsen, *An Introduction to Copulas*; the "Gaussian copula" synthesiser of Patki et al. 2016):
+
+* each variable v_j (column value or missingness indicator) is turned into a uniform score
+  ``u_ij = F_j(v_ij)`` -- for discrete values with the *distributional transform*
+  ``u = F_j(v-) + U * (F_j(v) - F_j(v-))``, ``U ~ Uniform(0, 1)``, which makes ``u`` exactly uniform --
+  and then into a normal score ``z_ij = Phi^{-1}(u_ij)``; for a row where column j is missing, ``z_ij``
+  is drawn from N(0, 1) independently (which attenuates, but does not invent, correlation);
+* ``R`` = the Pearson correlation of the normal scores (eigenvalues clipped at 1e-6 so that it is a valid
+  correlation matrix);
+* sampling: ``z ~ N(0, R)``, ``u = Phi(z)``, ``v_j = F_j^{-1}(u_j)``.
+
+Text and categorical columns enter the copula through their level order (sorted levels, or the category
+order of a pandas Categorical); their marginal is always exact, their dependence on other columns is only
+captured as far as that order allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["GaussianCopula", "IndependentMarginals", "make_covariate_model"]
+
+_EPS = 1e-6
+
+
+@dataclass
+class _Marginal:
+    """One column's empirical marginal: ``kind`` is "discrete" or "continuous"."""
+
+    name: str
+    kind: str
+    dtype: object
+    values: np.ndarray | None   # continuous: the sorted observed values
+    cdf: np.ndarray | None      # discrete: F at each level code 0..K-1 (length K)
+    levels: list | None         # discrete: the level labels in code order
+    integer: bool               # continuous: round the samples
+
+    def uniform_scores(self, codes_or_values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Observed values -> uniform scores in (0, 1) (distributional transform for discrete)."""
+        if self.kind == "discrete":
+            upper = self.cdf[codes_or_values]
+            lower = np.where(codes_or_values > 0, self.cdf[np.maximum(codes_or_values - 1, 0)], 0.0)
+            u = lower + rng.uniform(size=len(codes_or_values)) * (upper - lower)
+        else:
+            n = len(self.values)
+            # mid-ranks / (n + 1): the usual pseudo-observations of a copula fit
+            u = stats.rankdata(codes_or_values) / (n + 1)
+        return np.clip(u, _EPS, 1 - _EPS)
+
+    def quantile(self, u: np.ndarray) -> np.ndarray:
+        """Uniform scores -> values (codes for discrete columns)."""
+        if self.kind == "discrete":
+            codes = np.searchsorted(self.cdf, u, side="left")
+            return np.minimum(codes, len(self.cdf) - 1)
+        v = np.quantile(self.values, u, method="linear")
+        return np.round(v) if self.integer else v
+
+
+def _is_discrete_numeric(v: np.ndarray, max_levels: int) -> bool:
+    return len(np.unique(v)) <= max_levels
+
+
+class GaussianCopula:
+    """Gaussian copula on empirical marginals for a mixed-type table (see the module docstring).
+
+    Parameters
+    ----------
+    max_discrete_levels : numeric columns with at most this many distinct observed values are treated
+        as discrete (sampled only among observed values).
+    independent : if True, the correlation matrix is the identity (the independent-marginals baseline).
+
+    After :meth:`fit`: ``columns_`` (column order), ``marginals_`` (one per column), ``missing_cols_``
+    (columns with a missingness indicator) and ``correlation_`` (V, V) over the copula variables
+    (columns first, then indicators).
+    """
+
+    def __init__(self, max_discrete_levels: int = 20, independent: bool = False):
+        if int(max_discrete_levels) < 1:
+            raise ValueError(f"max_discrete_levels must be >= 1, got {max_discrete_levels}")
+        self.max_discrete_levels = int(max_discrete_levels)
+        self.independent = bool(independent)
+
+    # -- fitting ---------------------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame, columns: list[str] | None = None, seed: int = 0) -> GaussianCopula:
+        """Fit the marginals and the copula on ``df[columns]`` (default: all columns). ``df`` is not
+        modified. ``seed`` drives the distributional-transform jitter and the missing-row scores."""
+        if not isinstance(df, pd.DataFrame):
+            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        columns = list(df.columns) if columns is None else list(columns)
+        if not columns:
+            raise ValueError("columns: no columns to model")
+        miss = [c for c in columns if c not in df.columns]
+        if miss:
+            raise ValueError(f"columns: column(s) {miss} not in the frame")
+        if len(df) < 2:
+            raise ValueError(f"df: need at least 2 rows to fit a copula, got {len(df)}")
+        rng = np.random.default_rng(seed)
+        self.columns_ = columns
+        self.marginals_: dict[str, _Marginal] = {}
+        scores, indicators = [], []
+        self.missing_cols_: list[str] = []
+        self.indicators_: dict[str, _Marginal] = {}
+        for col in columns:
+            s = df[col]
+            mask = s.isna().to_numpy()
+            if mask.all():
+                raise ValueError(f"column '{col}' has no non-missing values")
+            marg, obs = self._fit_marginal(col, s[~mask])
+            self.marginals_[col] = marg
+            z = rng.standard_normal(len(df))  # missing rows: independent N(0, 1) scores
+            z[~mask] = stats.norm.ppf(marg.uniform_scores(obs, rng))
+            scores.append(z)
+            if mask.any():
+                self.missing_cols_.append(col)
+                ind = _Marginal(f"{col}__missing", "discrete", np.int64, None,
+                                np.array([1 - mask.mean(), 1.0]), [0, 1], False)
+                self.indicators_[col] = ind
+                indicators.append(stats.norm.ppf(ind.uniform_scores(mask.astype(int), rng)))
+        z = np.column_stack(scores + indicators)
+        n_var = z.shape[1]
+        if self.independent or n_var == 1:
+            corr = np.eye(n_var)
+        else:
+            corr = np.corrcoef(z, rowvar=False)
+            corr = np.nan_to_num(corr, nan=0.0)
+            np.fill_diagonal(corr, 1.0)
+            w, v = np.linalg.eigh(corr)
+            corr = (v * np.maximum(w, 1e-6)) @ v.T
+            d = np.sqrt(np.diag(corr))
+            corr = corr / np.outer(d, d)
+        self.correlation_ = corr
+        self.n_train_ = len(df)
+        return self
+
+    def _fit_marginal(self, col: str, s: pd.Series) -> tuple[_Marginal, np.ndarray]:
+        dtype = s.dtype
+        is_numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        if is_numeric:
+            v = s.to_numpy(dtype=float)
+            if not np.isfinite(v).all():
+                raise ValueError(f"column '{col}' contains inf values")
+            if not _is_discrete_numeric(v, self.max_discrete_levels):
+                integer = bool(np.all(v == np.round(v)))
+                marg = _Marginal(col, "continuous", dtype, np.sort(v), None, None, integer)
+                return marg, v
+            levels = list(np.unique(v))
+        elif isinstance(dtype, pd.CategoricalDtype):
+            levels = [lv for lv in dtype.categories if (s == lv).any()]
+        else:
+            try:
+                levels = sorted(pd.unique(s))
+            except TypeError as err:
+                raise ValueError(f"column '{col}' has values that cannot be ordered: {err}") from err
+        lookup = {lv: i for i, lv in enumerate(levels)}
+        raw = s.to_numpy(dtype=float) if is_numeric else s.to_numpy()
+        codes = np.array([lookup[x] for x in raw], dtype=int)
+        cdf = np.cumsum(np.bincount(codes, minlength=len(levels))) / len(codes)
+        cdf[-1] = 1.0
+        return _Marginal(col, "discrete", dtype, None, cdf, levels, False), codes
+
+    # -- sampling --------------------------------------------------------------------------------------
+    def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
+        """Draw ``n`` synthetic rows: a DataFrame with the fitted columns, in order, and their dtypes."""
+        if not hasattr(self, "correlation_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(df) first")
+        if int(n) != n or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = int(n)
+        rng = np.random.default_rng(seed)
+        z = rng.multivariate_normal(np.zeros(len(self.correlation_)), self.correlation_, size=n,
+                                    method="eigh")
+        u = np.clip(stats.norm.cdf(z), _EPS, 1 - _EPS)
+        out = {}
+        n_cols = len(self.columns_)
+        for j, col in enumerate(self.columns_):
+            marg = self.marginals_[col]
+            q = marg.quantile(u[:, j])
+            if marg.kind == "discrete":
+                vals = pd.Series([marg.levels[k] for k in q], dtype=object)
+            else:
+                vals = pd.Series(q)
+            if col in self.missing_cols_:
+                k = n_cols + self.missing_cols_.index(col)
+                is_missing = self.indicators_[col].quantile(u[:, k]) == 1
+                vals = vals.where(~is_missing, None)
+            out[col] = _restore_dtype(vals, marg)
+        return pd.DataFrame(out, columns=self.columns_)
+
+
+def _restore_dtype(vals: pd.Series, marg: _Marginal) -> pd.Series:
+    dtype = marg.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.Series(pd.Categorical(vals, categories=dtype.categories, ordered=dtype.ordered))
+    if pd.api.types.is_bool_dtype(dtype) and not vals.isna().any():
+        return vals.astype(bool)
+    if pd.api.types.is_numeric_dtype(dtype):
+        v = pd.to_numeric(vals, errors="coerce")
+        if vals.isna().any() and pd.api.types.is_integer_dtype(dtype) and not \
+                pd.api.types.is_extension_array_dtype(dtype):
+            return v.astype(float)
+        return v.astype(dtype)
+    return vals if pd.api.types.is_object_dtype(dtype) else vals.astype(dtype)
+
+
+class IndependentMarginals(GaussianCopula):
+    """Baseline: every column (and missingness indicator) sampled independently from its empirical
+    marginal -- a :class:`GaussianCopula` with the identity correlation matrix."""
+
+    def __init__(self, max_discrete_levels: int = 20):
+        super().__init__(max_discrete_levels=max_discrete_levels, independent=True)
+
+
+def make_covariate_model(spec) -> object:
+    """``"copula"`` -> :class:`GaussianCopula`, ``"independent"`` -> :class:`IndependentMarginals`, or any
+    object with ``fit(df, columns=)`` and ``sample(n, seed=)`` (returned unchanged)."""
+    if isinstance(spec, str):
+        if spec == "copula":
+            return GaussianCopula()
+        if spec == "independent":
+            return IndependentMarginals()
+        raise ValueError(f"covariate_model={spec!r}: expected 'copula', 'independent' or an object with "
+                         "fit(df, columns=) and sample(n, seed=)")
+    if not (callable(getattr(spec, "fit", None)) and callable(getattr(spec, "sample", None))):
+        raise ValueError(f"covariate_model: {type(spec).__name__} has no fit(df, columns=) / "
+                         "sample(n, seed=)")
+    return spec
