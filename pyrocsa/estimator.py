@@ -1,0 +1,375 @@
+""":class:`CSA` -- the lifelines-style front of the CSA / CSA-INFO model.
+
+    >>> model = pyrocsa.CSA(informative_censoring=True, alpha=1.0, seed=0)
+    >>> model.fit(df, duration_col="time", event_col="event", treatment_col="treatment")
+    >>> po = model.sample_potential_outcomes(test_df, num_samples=200)   # PotentialOutcomes, (200, N)
+    >>> po.ite().mean(), po.rmst_difference(1000)
+    >>> model.save("csa_model"); same = pyrocsa.CSA.load("csa_model")
+
+Sampling goes through :class:`pyro.infer.Predictive` (vectorised over samples, chunked over subjects).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from pyro.infer import Predictive
+
+from .base import CounterfactualSurvivalModel
+from .data import Preprocessor, SurvivalData, stratified_split
+from .losses import OBJECTIVES, CSALoss
+from .model import CSAModel
+from .training import fit_module, resolve_device
+
+__all__ = ["CSA"]
+
+FORMAT_VERSION = 1
+_CONFIG_KEYS = ("informative_censoring", "alpha", "seed", "objective", "hidden", "generator_hidden",
+                "noise_dim", "dropout", "early_noise", "max_epochs", "patience", "batch_size", "lr",
+                "num_draws", "tc_weight", "clip_norm", "alpha_grid", "device", "verbose", "sample_memory_mb",
+                "link")
+
+
+class CSA(CounterfactualSurvivalModel):
+    """Counterfactual survival analysis (Chapfuwa et al., CHIL 2021) with a generative Pyro model.
+
+    Parameters
+    ----------
+    informative_censoring : True = CSA-INFO (censoring generators + losses (9), (10)); False = CSA.
+    alpha : IPM weight (float >= 0; default 0: on actg-Synthetic alpha 0 measured better than 0.1 and 1, see
+        benchmarks/csa_actg_synthetic.py) or
+        ``"auto"`` (grid search with nearest-neighbour proxy counterfactuals,
+        see :mod:`pyrocsa.alpha`; grid ``alpha_grid``).
+    seed : seeds weights, minibatches and draws (CPU fits are reproducible); None = not seeded.
+    objective : ``"crps"`` (default; sample CRPS with censored-time imputation, honest spread) or
+        ``"paper"`` (the paper's eqs. 8-11; nearly deterministic samples). See :mod:`pyrocsa.losses`.
+    hidden : encoder widths; generator_hidden : generator widths (before, after the noise enters).
+    noise_dim : dimension of the planar-flow noise; dropout : dropout on every hidden layer (default 0.2
+        for "paper" as in the paper, 0 for "crps": dropout noise would be scored as spread in training
+        and vanish at prediction time).
+    early_noise : also feed the noise into each generator's first layer.
+    max_epochs, patience, batch_size, lr : optimisation (Adam, early stopping on the validation loss).
+    num_draws : draws per subject in the loss (default by objective); tc_weight : weight of the time-order
+        loss (10) (default 1 for "paper", 0 for "crps").
+    clip_norm : gradient-norm clipping; device : "cpu", "cuda" or None (auto); verbose : progress bar.
+    sample_memory_mb : memory budget per chunk of subjects in :meth:`sample_potential_outcomes`.
+    link : the generators' output link, "exp" (the paper's; default for "paper") or "softplus" (default for
+        "crps"; see :class:`pyrocsa.model.CSAModel`).
+
+    Fitted attributes: ``model_`` (:class:`pyrocsa.model.CSAModel`), ``data_`` (training
+    :class:`SurvivalData`), ``preprocessor_``, ``history_`` (list of per-epoch dicts), ``alpha_``,
+    ``alpha_scores_`` (grid -> validation score, when ``alpha="auto"``), ``time_scale_``.
+    """
+
+    def __init__(self, informative_censoring: bool = True, alpha=0.0, seed: int | None = 0,
+                 objective: str = "crps", hidden=(100, 100), generator_hidden=(100, 200),
+                 noise_dim: int = 100, dropout: float | None = None, early_noise: bool = False,
+                 max_epochs: int = 150, patience: int = 30,
+                 batch_size: int = 200, lr: float = 1e-3, num_draws: int | None = None,
+                 tc_weight: float | None = None, clip_norm: float = 10.0,
+                 alpha_grid=(0.0, 0.1, 1.0, 10.0, 100.0),
+                 device=None, verbose: bool = True, sample_memory_mb: float = 512.0,
+                 link: str | None = None):
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        if not (alpha == "auto" or (isinstance(alpha, (int, float)) and alpha >= 0)):
+            raise ValueError(f"alpha must be a number >= 0 or 'auto', got {alpha!r}")
+        for arg, v in (("max_epochs", max_epochs), ("batch_size", batch_size), ("noise_dim", noise_dim)):
+            if int(v) < 1:
+                raise ValueError(f"{arg} must be >= 1, got {v}")
+        if dropout is None:
+            # dropout noise in training counts as spread for a scoring rule but vanishes at prediction
+            dropout = 0.2 if objective == "paper" else 0.0
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        self.informative_censoring = bool(informative_censoring)
+        self.alpha = alpha
+        self.seed = seed
+        self.objective = objective
+        self.hidden = tuple(int(h) for h in hidden)
+        self.generator_hidden = tuple(int(h) for h in generator_hidden)
+        self.noise_dim = int(noise_dim)
+        self.dropout = float(dropout)
+        self.early_noise = bool(early_noise)
+        self.max_epochs = int(max_epochs)
+        self.patience = int(patience)
+        self.batch_size = int(batch_size)
+        self.lr = float(lr)
+        self.num_draws = num_draws
+        # objective-dependent defaults (measured on actg-Synthetic, see benchmarks/csa_actg_synthetic.py):
+        # the time-order loss scores independent draws of T and C against the observed order, which a
+        # calibrated model cannot satisfy -- with the scoring-rule objective it collapses the spread
+        # (COV 0.06, 90% coverage ~20%) -- and the exp link's multiplicative noise extrapolates
+        # heavy tails (expected lifetimes +200-300 days); the softplus link's additive noise does not.
+        self.tc_weight = float(tc_weight if tc_weight is not None else (1.0 if objective == "paper" else 0.0))
+        self.clip_norm = clip_norm
+        self.alpha_grid = tuple(float(a) for a in alpha_grid)
+        self.device = device
+        self.verbose = bool(verbose)
+        self.sample_memory_mb = float(sample_memory_mb)
+        if link is None:
+            link = "exp" if objective == "paper" else "softplus"
+        if link not in ("exp", "softplus"):
+            raise ValueError(f"link must be 'exp' or 'softplus', got {link!r}")
+        self.link = link
+        self.fitted_ = False
+
+    @property
+    def name(self) -> str:
+        return "CSA-INFO" if self.informative_censoring else "CSA"
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in _CONFIG_KEYS}
+
+    def __repr__(self):
+        return f"{type(self).__name__}(informative_censoring={self.informative_censoring}, " \
+               f"alpha={self.alpha!r}, objective={self.objective!r})"
+
+    # -- building blocks -----------------------------------------------------------------------------
+    def _new_model(self, n_features: int, time_scale: float) -> CSAModel:
+        return CSAModel(n_features, self.informative_censoring, encoder_hidden=self.hidden,
+                        generator_hidden=self.generator_hidden, noise_dim=self.noise_dim,
+                        dropout=self.dropout, early_noise=self.early_noise, time_scale=time_scale,
+                        link=self.link)
+
+    def _loss(self, alpha: float) -> CSALoss:
+        return CSALoss(self.objective, alpha=alpha, num_draws=self.num_draws, tc_weight=self.tc_weight)
+
+    def _fit_one(self, train: SurvivalData, valid: SurvivalData, alpha: float, time_scale: float):
+        """Fit one model with a fixed alpha; returns (model, history)."""
+        if self.seed is not None:
+            torch.manual_seed(self.seed)
+        model = self._new_model(train.x.shape[1], time_scale)
+        tensors = (train.x, train.a, train.y, train.delta)
+        vtensors = (valid.x, valid.a, valid.y, valid.delta)
+        history = fit_module(model, self._loss(alpha), tensors, vtensors, batch_size=self.batch_size,
+                             lr=self.lr, max_epochs=self.max_epochs, patience=self.patience,
+                             clip_norm=self.clip_norm, seed=self.seed, device=self.device,
+                             verbose=self.verbose, desc=f"{self.name} alpha={alpha:g}", monitor="factual")
+        return model, history
+
+    # -- fitting ---------------------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
+            val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None):
+        """Fit on ``df`` (one row per subject; never modified). Without ``val_df``, a stratified 15% of
+        ``df`` is held out for early stopping (and alpha selection). Returns ``self``."""
+        if val_df is None:
+            if not isinstance(df, pd.DataFrame):
+                raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+            for arg, col in (("event_col", event_col), ("treatment_col", treatment_col)):
+                if col not in df.columns:
+                    raise ValueError(f"{arg}='{col}': column '{col}' not in the frame")
+            parts = stratified_split(df, event_col, treatment_col, fractions=(0.85, 0.15, 0.0),
+                                     seed=self.seed or 0)
+            train_df, val_df = df.iloc[parts["train"]], df.iloc[parts["valid"]]
+        else:
+            train_df = df
+        train = SurvivalData.from_frame(train_df, duration_col, event_col, treatment_col,
+                                        covariates=covariates, treated_value=treated_value)
+        if not isinstance(val_df, pd.DataFrame):
+            raise ValueError(f"val_df must be a pandas DataFrame, got {type(val_df).__name__}")
+        valid = train.transform(val_df, require_outcome=True)
+        dev = resolve_device(self.device)
+        time_scale = float(train.y.mean())
+        self.time_scale_ = time_scale
+        if self.alpha == "auto":
+            from .alpha import select_alpha
+
+            result = select_alpha(self, train, valid, self.alpha_grid, time_scale)
+            self.alpha_, self.alpha_scores_ = result.alpha, result.scores
+            model, history = result.model, result.history
+        else:
+            self.alpha_, self.alpha_scores_ = float(self.alpha), None
+            model, history = self._fit_one(train, valid, self.alpha_, time_scale)
+        self.model_ = model.to(dev).eval()
+        self.history_ = history
+        self.data_ = train
+        self.preprocessor_ = train.preprocessor
+        self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
+        self.treated_value_ = train.treated_value
+        self.n_train_, self.n_valid_ = len(train), len(valid)
+        self.fitted_ = True
+        return self
+
+    # -- sampling ---------------------------------------------------------------------------------------
+    def _chunk_size(self, num_samples: int) -> int:
+        # per (draw, subject): the noise (d) plus the widest generator activations, twice for censoring
+        per = (self.noise_dim + sum(self.generator_hidden) + 8) * 4 * (2 if self.informative_censoring else 1)
+        per *= 3  # autograd-free temporaries (pre-activation, batch norm, concatenation)
+        return max(1, int(self.sample_memory_mb * 2**20 // (per * num_samples)))
+
+    def sample_potential_outcomes(self, df: pd.DataFrame, num_samples: int = 200, seed: int | None = None,
+                                  batch_size: int | None = None):
+        """Draw potential times for each row of ``df`` (covariates needed; outcome columns optional).
+
+        Runs ``pyro.infer.Predictive(model, num_samples, return_sites=("t0","t1"[, "c0","c1"]),
+        parallel=True)`` on chunks of ``batch_size`` subjects (default: from ``sample_memory_mb``), the model
+        in eval mode. ``seed`` makes the draws reproducible for a given chunking without touching the
+        global RNG state. Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with arrays (num_samples, N)
+        in the duration unit.
+        """
+        self._check_fitted()
+        if int(num_samples) < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        if batch_size is not None and int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not isinstance(df, pd.DataFrame):
+            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        if len(df) == 0:
+            raise ValueError("df has no rows")
+        x = torch.as_tensor(self.preprocessor_.transform(df), dtype=torch.float32)
+        observed = None
+        if {self.duration_col_, self.event_col_, self.treatment_col_} <= set(df.columns):
+            data = self.data_.transform(df, require_outcome=True)
+            observed = pd.DataFrame({"time": data.y.numpy().astype(float), "event": data.delta.numpy(),
+                                     "treatment": data.a.numpy()}, index=df.index)
+        draws = self._predict(x, int(num_samples), seed, batch_size)
+        from .outcomes import PotentialOutcomes
+
+        covs = df[[c for c in self.preprocessor_.columns_ if c in df.columns]]
+        if not all(pd.api.types.is_numeric_dtype(covs[c]) for c in covs.columns):
+            covs = None
+        return PotentialOutcomes(draws["t0"], draws["t1"], index=df.index, c0=draws.get("c0"),
+                                 c1=draws.get("c1"), observed=observed, covariates=covs,
+                                 model_name=self.name)
+
+    def _predict(self, x: torch.Tensor, num_samples: int, seed, batch_size) -> dict[str, np.ndarray]:
+        model = self.model_.eval()
+        dev = next(model.parameters()).device
+        sites = ["t0", "t1"] + (["c0", "c1"] if model.informative_censoring else [])
+        chunk = int(batch_size) if batch_size is not None else self._chunk_size(num_samples)
+        out = {s: np.empty((num_samples, x.shape[0]), dtype=np.float64) for s in sites}
+        devices = [dev.index or 0] if dev.type == "cuda" else []
+        predictive = Predictive(model, num_samples=num_samples, return_sites=sites, parallel=True)
+        with torch.random.fork_rng(devices=devices):
+            if seed is not None:
+                torch.manual_seed(int(seed))
+            for start in range(0, x.shape[0], chunk):
+                xb = x[start:start + chunk].to(dev)
+                pred = predictive(xb)
+                for s in sites:
+                    v = pred[s].reshape(num_samples, -1).cpu().double().numpy()
+                    out[s][:, start:start + chunk] = v
+        for s, v in out.items():
+            if not np.isfinite(v).all():
+                raise RuntimeError(f"non-finite sampled times at site '{s}'")
+        return out
+
+    # -- reporting ------------------------------------------------------------------------------------
+    def print_summary(self, decimals: int = 3) -> None:
+        """Print the fitted configuration, data sizes and the training curve's end points."""
+        self._check_fitted()
+        h = self.history_
+        best = min(h, key=lambda r: r.get("valid_factual", r["valid_loss"]))
+        lines = [
+            f"<pyrocsa.{type(self).__name__}: {self.name}, objective={self.objective!r}>",
+            f"{'duration col':>22} = '{self.duration_col_}'",
+            f"{'event col':>22} = '{self.event_col_}'",
+            f"{'treatment col':>22} = '{self.treatment_col_}' (treated = {self.treated_value_!r})",
+            f"{'covariates':>22} = {len(self.data_.covariates)} columns -> {self.data_.x.shape[1]} features",
+            f"{'train / valid rows':>22} = {self.n_train_} / {self.n_valid_}",
+            f"{'events (train)':>22} = {int(self.data_.delta.sum())}",
+            f"{'time scale':>22} = {self.time_scale_:.{decimals}f}",
+            f"{'alpha':>22} = {self.alpha_:g}",
+            f"{'epochs':>22} = {len(h)} (best {best['epoch']}, valid loss {best['valid_loss']:.{decimals}f})",
+        ]
+        if self.alpha_scores_:
+            scores = ", ".join(f"{a:g}: {s:.{decimals}f}" for a, s in self.alpha_scores_.items())
+            lines.append(f"{'alpha scores':>22} = {scores}")
+        comps = [k[len("valid_"):] for k in best if k.startswith("valid_") and k != "valid_loss"]
+        for c in comps:
+            lines.append(f"{'valid ' + c:>22} = {best['valid_' + c]:.{decimals}f}")
+        print("\n".join(lines))
+
+    # -- persistence ------------------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write ``path/`` with config.json, preprocessing.json and weights.pt (a state dict)."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        params = self.get_params()
+        params["hidden"], params["generator_hidden"] = list(self.hidden), list(self.generator_hidden)
+        params["alpha_grid"] = list(self.alpha_grid)
+        params["device"] = None if params["device"] is None else str(params["device"])
+        config = {
+            "format_version": FORMAT_VERSION, "class": type(self).__name__, "params": params,
+            "fitted": {"alpha_": self.alpha_, "time_scale_": self.time_scale_,
+                       "alpha_scores_": None if self.alpha_scores_ is None
+                       else {str(k): v for k, v in self.alpha_scores_.items()},
+                       "n_features": int(self.data_.x.shape[1]), "duration_col": self.duration_col_,
+                       "event_col": self.event_col_, "treatment_col": self.treatment_col_,
+                       "treated_value": _jsonable(self.treated_value_), "n_train": self.n_train_,
+                       "n_valid": self.n_valid_},
+            "history": self.history_,
+        }
+        (path / "config.json").write_text(json.dumps(config, indent=1))
+        (path / "preprocessing.json").write_text(json.dumps(self.preprocessor_.to_dict(), indent=1))
+        torch.save({k: v.cpu() for k, v in self.model_.state_dict().items()}, path / "weights.pt")
+        return path
+
+    @classmethod
+    def load(cls, path, device=None) -> CSA:
+        """Load a model written by :meth:`save` (weights read with ``torch.load(weights_only=True)``)."""
+        path = Path(path)
+        for f in ("config.json", "preprocessing.json", "weights.pt"):
+            if not (path / f).is_file():
+                raise ValueError(f"path={str(path)!r}: missing {f} (not a saved pyrocsa model directory)")
+        config = json.loads((path / "config.json").read_text())
+        if config.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported format_version {config.get('format_version')!r} "
+                             f"(this pyrocsa reads {FORMAT_VERSION})")
+        params = dict(config["params"])
+        if device is not None:
+            params["device"] = device
+        est = cls(**params)
+        fit = config["fitted"]
+        pre = Preprocessor.from_dict(json.loads((path / "preprocessing.json").read_text()))
+        model = est._new_model(fit["n_features"], fit["time_scale_"])
+        state = torch.load(path / "weights.pt", weights_only=True, map_location="cpu")
+        model.load_state_dict(state)
+        est.model_ = model.to(resolve_device(est.device)).eval()
+        est.preprocessor_ = pre
+        est.duration_col_, est.event_col_ = fit["duration_col"], fit["event_col"]
+        est.treatment_col_, est.treated_value_ = fit["treatment_col"], fit["treated_value"]
+        # a data_ stand-in that re-applies the preprocessing (no training rows are stored)
+        est.data_ = _FittedData(pre, fit["duration_col"], fit["event_col"], fit["treatment_col"],
+                                fit["treated_value"], fit["n_features"])
+        est.alpha_, est.time_scale_ = fit["alpha_"], fit["time_scale_"]
+        est.alpha_scores_ = None if fit["alpha_scores_"] is None else \
+            {float(k): v for k, v in fit["alpha_scores_"].items()}
+        est.history_ = config.get("history", [])
+        est.n_train_, est.n_valid_ = fit["n_train"], fit["n_valid"]
+        est.fitted_ = True
+        return est
+
+
+def _jsonable(v):
+    if isinstance(v, (np.generic,)):
+        return v.item()
+    return v
+
+
+class _FittedData:
+    """What a loaded model keeps of its training data: the preprocessing and column names."""
+
+    def __init__(self, pre, duration_col, event_col, treatment_col, treated_value, n_features):
+        self.preprocessor, self.duration_col, self.event_col = pre, duration_col, event_col
+        self.treatment_col, self.treated_value = treatment_col, treated_value
+        self.x = torch.empty(0, n_features)
+        self.delta = torch.empty(0)
+
+    @property
+    def covariates(self):
+        return [c for c in self.preprocessor.columns_ if c not in self.preprocessor.dropped_]
+
+    def transform(self, df, require_outcome=False):
+        return SurvivalData.from_frame(df, self.duration_col, self.event_col, self.treatment_col,
+                                       treated_value=self.treated_value, preprocessor=self.preprocessor,
+                                       require_outcome=require_outcome, min_rows=1)
+

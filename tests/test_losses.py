@@ -1,0 +1,201 @@
+"""The CSA objectives: paper losses (eqs. 8-11) on hand examples, the sample CRPS, imputation, IPM, and
+a generator trained with the CRPS objective recovering a known conditional law."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from pyrocsa.ipm import wasserstein_ipm
+from pyrocsa.losses import CSALoss, censoring_loss, energy_score, event_loss, impute_above, time_order_loss
+from pyrocsa.model import CSAModel
+from pyrocsa.training import fit_module
+
+Y = torch.tensor([2.0, 2.0, 2.0, 2.0])
+DELTA = torch.tensor([1.0, 1.0, 0.0, 0.0])
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # the machine is shared: two intra-op threads under load make small nets many times slower
+    torch.set_num_threads(1)
+    yield
+
+
+def test_event_loss_hand_example():
+    t = torch.tensor([1.0, 3.0, 1.0, 3.0])
+    # events: |2-1| = 1, |2-3| = 1; censored at 2: t=1 is too early -> 1, t=3 is consistent -> 0
+    assert torch.equal(event_loss(t, Y, DELTA), torch.tensor([1.0, 1.0, 1.0, 0.0]))
+
+
+def test_censoring_loss_is_mirrored():
+    c = torch.tensor([1.0, 3.0, 1.0, 3.0])
+    # events (censoring time only known to exceed 2): c=1 -> 1, c=3 -> 0; censored: |2 - c| = 1
+    assert torch.equal(censoring_loss(c, Y, DELTA), torch.tensor([1.0, 0.0, 1.0, 1.0]))
+
+
+def test_time_order_loss_hand_example():
+    t = torch.tensor([3.0, 1.0, 3.0, 1.0])
+    c = torch.tensor([1.0, 3.0, 1.0, 3.0])
+    # event: want t <= c (3 vs 1 -> 2; 1 vs 3 -> 0); censored: want c <= t (1 vs 3 -> 0; 3 vs 1 -> 2)
+    assert torch.equal(time_order_loss(t, c, DELTA), torch.tensor([2.0, 0.0, 0.0, 2.0]))
+
+
+def test_energy_score_hand_example():
+    draws = torch.tensor([[0.0], [1.0], [3.0]])
+    # mean |T - 0| = 4/3; sum_{k != l} |T_k - T_l| = 2 * (1 + 3 + 2) = 12, / (2 * 3 * 2) = 1
+    assert torch.allclose(energy_score(draws, torch.tensor([0.0])), torch.tensor([1.0 / 3.0]))
+    assert torch.allclose(energy_score(draws, torch.tensor([1.0])), torch.tensor([0.0]))
+    with pytest.raises(ValueError, match="2 draws"):
+        energy_score(draws[:1], torch.tensor([0.0]))
+
+
+def test_energy_score_is_unbiased_for_the_normal_crps():
+    # closed form: CRPS(N(0,1), y) = y (2 Phi(y) - 1) + 2 phi(y) - 1/sqrt(pi)
+    torch.manual_seed(0)
+    y = torch.tensor([-1.0, 0.0, 0.5, 2.0])
+    draws = torch.randn(4, 50000, 4)  # K = 4 draws, 50000 replicates, 4 targets
+    es = energy_score(draws.reshape(4, -1), y.repeat(50000)).reshape(50000, 4).mean(0)
+    yn = y.numpy()
+    exact = yn * (2 * stats.norm.cdf(yn) - 1) + 2 * stats.norm.pdf(yn) - 1 / math.sqrt(math.pi)
+    # per-replicate sd of ES with K=4 is < 1 here, so the mean over 50000 has sd < 0.005
+    assert np.allclose(es.numpy(), exact, atol=0.02)
+
+
+def test_impute_above_picks_draws_above_the_censoring_time():
+    draws = torch.tensor([[1.0, 5.0, 0.5], [4.0, 6.0, 0.2], [3.0, 0.1, 0.3]])
+    y = torch.tensor([2.0, 5.5, 1.0])
+    gen = torch.Generator().manual_seed(0)
+    picks = torch.stack([impute_above(draws, y, gen) for _ in range(400)])
+    # subject 0: 4 or 3, each about half the time; subject 1: only 6; subject 2: none above -> y
+    assert set(picks[:, 0].tolist()) == {3.0, 4.0}
+    assert 0.4 < float((picks[:, 0] == 4.0).float().mean()) < 0.6  # binomial sd 0.025
+    assert torch.all(picks[:, 1] == 6.0) and torch.all(picks[:, 2] == 1.0)
+
+
+def test_ipm_zero_for_identical_clouds_and_grows_with_shift():
+    torch.manual_seed(0)
+    r = torch.randn(40, 3)
+    a = torch.tensor([1.0] * 20 + [0.0] * 20)
+    same = torch.cat([r[:20], r[:20]])
+    assert float(wasserstein_ipm(same, a)) < 1e-4
+    vals = [float(wasserstein_ipm(torch.cat([r[:20] + s, r[20:]]), a)) for s in (0.0, 1.0, 3.0)]
+    assert vals[0] < vals[1] < vals[2]
+
+
+class _FixedModel(torch.nn.Module):
+    """Stand-in exposing the model interface with fixed draws (time_scale 1)."""
+
+    time_scale = 1.0
+
+    def __init__(self, t0, t1, c0=None, c1=None, r=None):
+        super().__init__()
+        self.out = {"t0": t0, "t1": t1, "r": r if r is not None else torch.zeros(t0.shape[-1], 2)}
+        if c0 is not None:
+            self.out.update(c0=c0, c1=c1)
+
+    def draw(self, x, num_draws):
+        return self.out
+
+
+def test_paper_loss_total_on_a_hand_example():
+    a = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    t1 = torch.tensor([[1.0, 9.0, 1.0, 9.0]])  # used for subjects 0 and 2
+    t0 = torch.tensor([[9.0, 3.0, 9.0, 3.0]])  # used for subjects 1 and 3
+    c1 = torch.tensor([[3.0, 9.0, 1.0, 9.0]])
+    c0 = torch.tensor([[9.0, 1.0, 9.0, 1.0]])
+    model = _FixedModel(t0, t1, c0, c1)
+    loss = CSALoss("paper", alpha=0.0)
+    total, comps = loss(model, torch.zeros(4, 1), a, Y, DELTA)
+    # factual t = [1, 3, 1, 3]; factual c = [3, 1, 1, 1]
+    # event: [1, 1, 1, 0] -> 0.75; censoring: [0, 1, 1, 1] -> 0.75
+    # order: events max(0, t - c) = [0, 2]; censored max(0, c - t) = [0, 0] -> 0.5
+    assert comps["event"] == pytest.approx(0.75)
+    assert comps["censoring"] == pytest.approx(0.75)
+    assert comps["time_order"] == pytest.approx(0.5)
+    assert float(total) == pytest.approx(2.0) and comps["total"] == pytest.approx(2.0)
+
+
+def test_crps_loss_observed_events_equal_energy_score():
+    a = torch.tensor([1.0, 0.0])
+    t1 = torch.tensor([[0.0, 5.0], [1.0, 5.0], [3.0, 5.0]])
+    t0 = torch.tensor([[5.0, 1.0], [5.0, 1.0], [5.0, 1.0]])
+    model = _FixedModel(t0, t1)
+    total, comps = CSALoss("crps", alpha=0.0, num_draws=3)(model, torch.zeros(2, 1), a,
+                                                           torch.tensor([0.0, 1.0]), torch.ones(2))
+    # subject 0: ES = 1/3 (hand example above); subject 1: a point mass at the target -> 0
+    assert comps["event"] == pytest.approx(1.0 / 6.0)
+
+
+def test_loss_arguments_are_checked():
+    with pytest.raises(ValueError, match="objective"):
+        CSALoss("mse")
+    with pytest.raises(ValueError, match="alpha"):
+        CSALoss("paper", alpha=-1)
+    with pytest.raises(ValueError, match="num_draws"):
+        CSALoss("crps", num_draws=1)
+
+
+def _lognormal_data(n, seed, censor=False):
+    """log T ~ N(0.5 x, (0.25 + 0.25 (x + 1))^2), x ~ U(-1, 1); optional independent censoring."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, generator=g) * 2 - 1
+    sd = 0.25 + 0.25 * (x[:, 0] + 1)
+    t = torch.exp(0.5 * x[:, 0] + sd * torch.randn(n, generator=g))
+    if censor:  # log C ~ N(0.6, 0.6^2), independent of T: about a third censored
+        c = torch.exp(0.6 + 0.6 * torch.randn(n, generator=g))
+        y, delta = torch.minimum(t, c), (t <= c).float()
+    else:
+        y, delta = t, torch.ones(n)
+    return x, torch.zeros(n), y, delta
+
+
+def _quantile_errors(n, epochs, censor, seed=0):
+    torch.manual_seed(seed)
+    model = CSAModel(1, informative_censoring=False, encoder_hidden=(32,), generator_hidden=(32, 32),
+                     noise_dim=8, dropout=0.0, time_scale=1.0)
+    train = _lognormal_data(n, seed, censor)
+    valid = _lognormal_data(n // 4, seed + 1, censor)
+    fit_module(model, CSALoss("crps", alpha=0.0, num_draws=8), train, valid, batch_size=200, lr=3e-3,
+               max_epochs=epochs, patience=epochs, seed=seed, verbose=False)
+    model.eval()
+    errs = []
+    with torch.no_grad():
+        for xv in (-0.75, 0.75):
+            r = model.encoder(torch.tensor([[xv]]))
+            t0 = model.times(r, model.noise_dist("t").sample((4000, 1)), 0).squeeze(-1)
+            qs = torch.quantile(t0.log(), torch.tensor([0.1, 0.5, 0.9])).numpy()
+            sd = 0.25 + 0.25 * (xv + 1)
+            true = 0.5 * xv + sd * stats.norm.ppf([0.1, 0.5, 0.9])
+            errs.append(np.abs(qs - true) / sd)  # error in units of the true log-time sd
+    return np.array(errs)
+
+
+def test_crps_generator_recovers_lognormal_quantiles_short():
+    # 2000 events, 40 epochs: the 10/50/90% log-time quantiles at x = -0.75 and 0.75 within 0.35 true sds
+    # (sampling error of a quantile from 2000 points is ~0.05 sd; the rest is under-training slack). The
+    # paper's objective would put the 10% and 90% quantiles on the median (errors 1.28 sd).
+    errs = _quantile_errors(2000, 40, censor=False)
+    assert errs.max() < 0.35, errs
+
+
+def test_crps_generator_with_independent_censoring_short():
+    # a third censored, independently of T. Measured at 40 epochs: the 10% and 50% quantiles within 0.5 sd
+    # at both x; the upper tail where censoring is heavy (x = 0.75, 90% quantile; only ~14% of C exceed it)
+    # is under-estimated (about 1 sd): the stochastic-EM imputation extends an under-dispersed tail only
+    # slowly. Assert what holds (the slow test below checks the tail with 6000 subjects, 150 epochs).
+    errs = _quantile_errors(2000, 40, censor=True)
+    assert errs[:, :2].max() < 0.5, errs
+    assert errs[0, 2] < 0.5, errs
+
+
+@pytest.mark.slow
+def test_crps_generator_recovers_lognormal_quantiles_with_censoring():
+    # independent censoring (about a third censored), 6000 subjects, 150 epochs. Measured: every quantile
+    # within 0.3 sd except the heavily censored upper tail (x = 0.75, 90%: 0.65 sd, down from ~1 sd at 40
+    # epochs -- the stochastic-EM imputation converges slowly there). Bounds: 0.3 sd, and 0.8 sd for it.
+    errs = _quantile_errors(6000, 150, censor=True)
+    assert np.delete(errs.ravel(), 5).max() < 0.3, errs
+    assert errs[1, 2] < 0.8, errs
