@@ -31,7 +31,9 @@ FORMAT_VERSION = 1
 _CONFIG_KEYS = ("informative_censoring", "alpha", "seed", "objective", "hidden", "generator_hidden",
                 "noise_dim", "dropout", "early_noise", "max_epochs", "patience", "batch_size", "lr",
                 "num_draws", "tc_weight", "clip_norm", "alpha_grid", "device", "verbose", "sample_memory_mb",
-                "link")
+                "link", "ensemble_size", "n_jobs")
+_MEMBER_ATTRS = ("model_", "history_", "data_", "preprocessor_", "alpha_", "alpha_scores_", "time_scale_",
+                 "duration_col_", "event_col_", "treatment_col_", "treated_value_", "n_train_", "n_valid_")
 
 
 class CSA(CounterfactualSurvivalModel):
@@ -57,6 +59,9 @@ class CSA(CounterfactualSurvivalModel):
         loss (10) (default 1 for "paper", 0 for "crps").
     clip_norm : gradient-norm clipping; device : "cpu", "cuda" or None (auto); verbose : progress bar.
     sample_memory_mb : memory budget per chunk of subjects in :meth:`sample_potential_outcomes`.
+    ensemble_size : K >= 1; K > 1 fits K members on stratified bootstrap resamples of the training rows,
+        each from its own seed (:mod:`pyrocsa.ensemble`), and samples from all of them (one chain each).
+    n_jobs : worker processes for the ensemble members (default ``min(K, cpu count)``).
     link : the generators' output link, "exp" (the paper's; default for "paper") or "softplus" (default for
         "crps"; see :class:`pyrocsa.model.CSAModel`).
 
@@ -73,9 +78,13 @@ class CSA(CounterfactualSurvivalModel):
                  tc_weight: float | None = None, clip_norm: float = 10.0,
                  alpha_grid=(0.0, 0.1, 1.0, 10.0, 100.0),
                  device=None, verbose: bool = True, sample_memory_mb: float = 512.0,
-                 link: str | None = None):
+                 link: str | None = None, ensemble_size: int = 1, n_jobs: int | None = None):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, int) or ensemble_size < 1:
+            raise ValueError(f"ensemble_size must be an integer >= 1, got {ensemble_size!r}")
+        self.ensemble_size = ensemble_size
+        self.n_jobs = n_jobs
         if not (alpha == "auto" or (isinstance(alpha, (int, float)) and alpha >= 0)):
             raise ValueError(f"alpha must be a number >= 0 or 'auto', got {alpha!r}")
         for arg, v in (("max_epochs", max_epochs), ("batch_size", batch_size), ("noise_dim", noise_dim)):
@@ -151,14 +160,32 @@ class CSA(CounterfactualSurvivalModel):
         history = fit_module(model, self._loss(alpha), tensors, vtensors, batch_size=self.batch_size,
                              lr=self.lr, max_epochs=self.max_epochs, patience=self.patience,
                              clip_norm=self.clip_norm, seed=self.seed, device=self.device,
-                             verbose=self.verbose, desc=f"{self.name} alpha={alpha:g}", monitor="factual")
+                             verbose=self.verbose, desc=f"{self.name} alpha={alpha:g}",
+                             monitor="selection" if self.objective == "crps" else "factual")
         return model, history
 
     # -- fitting ---------------------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
-            val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None):
+            val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None,
+            preprocessor=None):
         """Fit on ``df`` (one row per subject; never modified). Without ``val_df``, a stratified 15% of
-        ``df`` is held out for early stopping (and alpha selection). Returns ``self``."""
+        ``df`` is held out for early stopping (and alpha selection). ``preprocessor``: a fitted
+        :class:`pyrocsa.data.Preprocessor` to reuse instead of fitting one on ``df`` (ensemble members
+        share one). With ``ensemble_size=K > 1``, K members are fitted on stratified bootstrap resamples
+        (:func:`pyrocsa.ensemble.fit_members`) and kept in ``members_``; the attributes of member 0 are
+        mirrored on ``self``. Returns ``self``."""
+        if self.ensemble_size > 1:
+            from .ensemble import fit_members
+
+            config = {k: v for k, v in self.get_params().items() if k not in ("seed", "ensemble_size", "n_jobs")}
+            self.members_ = fit_members(config, df, duration_col, event_col, treatment_col, val_df=val_df,
+                                        covariates=covariates, treated_value=treated_value,
+                                        K=self.ensemble_size, seed=self.seed, n_jobs=self.n_jobs)
+            for attr in _MEMBER_ATTRS:
+                setattr(self, attr, getattr(self.members_[0], attr))
+            self.fitted_ = True
+            return self
+        self.members_ = None
         if val_df is None:
             if not isinstance(df, pd.DataFrame):
                 raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -171,7 +198,8 @@ class CSA(CounterfactualSurvivalModel):
         else:
             train_df = df
         train = SurvivalData.from_frame(train_df, duration_col, event_col, treatment_col,
-                                        covariates=covariates, treated_value=treated_value)
+                                        covariates=covariates, treated_value=treated_value,
+                                        preprocessor=preprocessor)
         if not isinstance(val_df, pd.DataFrame):
             raise ValueError(f"val_df must be a pandas DataFrame, got {type(val_df).__name__}")
         valid = train.transform(val_df, require_outcome=True)
@@ -212,9 +240,14 @@ class CSA(CounterfactualSurvivalModel):
         parallel=True)`` on chunks of ``batch_size`` subjects (default: from ``sample_memory_mb``), the model
         in eval mode. ``seed`` makes the draws reproducible for a given chunking without touching the
         global RNG state. Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with arrays (num_samples, N)
-        in the duration unit.
+        in the duration unit. For an ensemble (``ensemble_size=K``) the draws are split evenly across the K
+        members (``num_samples`` must be divisible by K) and the result has ``chains=K``.
         """
         self._check_fitted()
+        if getattr(self, "members_", None):
+            from .ensemble import sample_members
+
+            return sample_members(self.members_, df, int(num_samples), seed)
         if int(num_samples) < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         if batch_size is not None and int(batch_size) < 1:
@@ -291,6 +324,8 @@ class CSA(CounterfactualSurvivalModel):
     def save(self, path) -> Path:
         """Write ``path/`` with config.json, preprocessing.json and weights.pt (a state dict)."""
         self._check_fitted()
+        if getattr(self, "members_", None):
+            raise ValueError("save() stores a single model; save each of members_ separately for an ensemble")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         params = self.get_params()

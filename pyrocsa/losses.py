@@ -48,7 +48,7 @@ import torch
 from .ipm import wasserstein_ipm
 
 __all__ = ["event_loss", "censoring_loss", "time_order_loss", "energy_score", "impute_above",
-           "CSALoss", "OBJECTIVES"]
+           "selection_score", "CSALoss", "OBJECTIVES"]
 
 OBJECTIVES = ("paper", "crps")
 
@@ -94,6 +94,22 @@ def impute_above(draws: torch.Tensor, y: torch.Tensor, generator: torch.Generato
         pick = score.argmax(0)
         chosen = draws.gather(0, pick.unsqueeze(0)).squeeze(0)
         return torch.where(above.any(0), chosen, y)
+
+
+def selection_score(draws: torch.Tensor, y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """A model-free validation score for early stopping (scalar): the sample CRPS for events and, for
+    censored subjects, the part of the CRPS that the censoring time determines, int_0^y F(t)^2 dt,
+    estimated by the mean over pairs k != l of max(0, y - max(T_k, T_l)) (Avati et al.'s survival-CRPS).
+
+    Unlike the training objective, whose censored targets are imputed from the model itself, its targets
+    do not move with the model, so values at different epochs are comparable. Not proper under censoring
+    (it does not penalise mass beyond y); used for model selection only.
+    """
+    k = draws.shape[0]
+    pair_max = torch.maximum(draws.unsqueeze(0), draws.unsqueeze(1))
+    cens = torch.relu(y - pair_max).sum((0, 1)) - torch.relu(y - draws).sum(0)  # drop k == l
+    cens = cens / (k * (k - 1))
+    return (delta * energy_score(draws, y) + (1 - delta) * cens).mean()
 
 
 class CSALoss:
@@ -191,5 +207,8 @@ class CSALoss:
             total = total + self.alpha * ipm
         comps = {k: float(v.detach()) for k, v in terms.items()}
         comps["factual"] = float(sum(v.detach() for k, v in terms.items() if k != "ipm"))
+        if self.objective == "crps":
+            comps["selection"] = float(selection_score(out["t"].detach() / model.time_scale,
+                                                       y / model.time_scale, delta))
         comps["total"] = float(total.detach())
         return total, comps

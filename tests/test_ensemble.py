@@ -266,3 +266,31 @@ def test_fit_members_parallel_matches_in_process(cohort, members):
     b = sample_members(par, test, num_samples=4, seed=0)
     np.testing.assert_array_equal(a.t0, b.t0)
     np.testing.assert_array_equal(a.c1, b.c1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the front: pyrocsa.CSA(ensemble_size=K)
+# ---------------------------------------------------------------------------------------------------------
+def test_csa_ensemble_size_front(cohort, tmp_path):
+    """CSA(ensemble_size=K) fits K bootstrap members that share one preprocessing, samples S draws split
+    evenly across them (one chain each), and refuses to save them as a single model."""
+    from pyrocsa import CSA
+
+    train, valid, test, covs = cohort
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = CSA(ensemble_size=2, n_jobs=1, seed=3, **TINY).fit(train, "time", "event", "treatment",
+                                                                  val_df=valid, covariates=covs)
+    assert len(est.members_) == 2
+    # the members were fitted through the preprocessor hook: identical statistics, not refitted per resample
+    assert est.members_[0].preprocessor_.to_dict() == est.members_[1].preprocessor_.to_dict()
+    assert not np.array_equal(est.members_[0].bootstrap_rows_, est.members_[1].bootstrap_rows_)
+    po = est.sample_potential_outcomes(test, num_samples=6, seed=0)
+    assert po.t0.shape == (6, len(test)) and po.chains == 2
+    assert az.convert_to_inference_data(po.to_inference_data()).posterior_predictive.sizes["chain"] == 2
+    with pytest.raises(ValueError, match="divisible"):
+        est.sample_potential_outcomes(test, num_samples=5)
+    with pytest.raises(ValueError, match="single model"):
+        est.save(tmp_path / "m")
+    with pytest.raises(ValueError, match="ensemble_size"):
+        CSA(ensemble_size=0)

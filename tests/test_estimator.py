@@ -173,7 +173,7 @@ def test_nan_loss_raises_naming_the_epoch():
         out = module(x).mean()
         if calls["n"] > 4:  # 2 batches per epoch: epoch 3 goes bad
             out = out * float("nan")
-        return out, {"total": float(out)}
+        return out, {"total": float(out.detach())}
 
     with pytest.raises(RuntimeError, match="epoch 3"):
         fit_module(model, loss_fn, (torch.randn(20, 2),), batch_size=10, max_epochs=10, verbose=False)

@@ -9,7 +9,15 @@ import torch
 from scipy import stats
 
 from pyrocsa.ipm import wasserstein_ipm
-from pyrocsa.losses import CSALoss, censoring_loss, energy_score, event_loss, impute_above, time_order_loss
+from pyrocsa.losses import (
+    CSALoss,
+    censoring_loss,
+    energy_score,
+    event_loss,
+    impute_above,
+    selection_score,
+    time_order_loss,
+)
 from pyrocsa.model import CSAModel
 from pyrocsa.training import fit_module
 
@@ -62,6 +70,14 @@ def test_energy_score_is_unbiased_for_the_normal_crps():
     exact = yn * (2 * stats.norm.cdf(yn) - 1) + 2 * stats.norm.pdf(yn) - 1 / math.sqrt(math.pi)
     # per-replicate sd of ES with K=4 is < 1 here, so the mean over 50000 has sd < 0.005
     assert np.allclose(es.numpy(), exact, atol=0.02)
+
+
+def test_selection_score_hand_example():
+    draws = torch.tensor([[0.0, 0.0], [1.0, 1.0], [3.0, 3.0]])
+    # censored at 2: pairs k != l: max(0,1) = 1 -> 1 (twice), max(0,3), max(1,3) = 3 -> 0; 2 / 6 = 1/3.
+    # event at 0: the energy score 1/3 (hand example above). Mean over the two subjects: 1/3.
+    score = selection_score(draws, torch.tensor([2.0, 0.0]), torch.tensor([0.0, 1.0]))
+    assert float(score) == pytest.approx(1.0 / 3.0)
 
 
 def test_impute_above_picks_draws_above_the_censoring_time():
