@@ -21,7 +21,7 @@ from pyro.infer import Predictive
 
 from .base import CounterfactualSurvivalModel
 from .data import Preprocessor, SurvivalData, stratified_split
-from .losses import OBJECTIVES, CSALoss
+from .losses import OBJECTIVES, CensoringWeights, CSALoss
 from .model import CSAModel
 from .training import fit_module, resolve_device
 
@@ -157,7 +157,10 @@ class CSA(CounterfactualSurvivalModel):
         model = self._new_model(train.x.shape[1], time_scale)
         tensors = (train.x, train.a, train.y, train.delta)
         vtensors = (valid.x, valid.a, valid.y, valid.delta)
-        history = fit_module(model, self._loss(alpha), tensors, vtensors, batch_size=self.batch_size,
+        loss = self._loss(alpha)
+        if self.objective == "crps":  # early stopping on the IPCW event CRPS (see losses.selection_score)
+            loss.censoring_weights = CensoringWeights(train.y, train.delta, train.a)
+        history = fit_module(model, loss, tensors, vtensors, batch_size=self.batch_size,
                              lr=self.lr, max_epochs=self.max_epochs, patience=self.patience,
                              clip_norm=self.clip_norm, seed=self.seed, device=self.device,
                              verbose=self.verbose, desc=f"{self.name} alpha={alpha:g}",
@@ -177,7 +180,8 @@ class CSA(CounterfactualSurvivalModel):
         if self.ensemble_size > 1:
             from .ensemble import fit_members
 
-            config = {k: v for k, v in self.get_params().items() if k not in ("seed", "ensemble_size", "n_jobs")}
+            config = {k: v for k, v in self.get_params().items()
+                      if k not in ("seed", "ensemble_size", "n_jobs")}
             self.members_ = fit_members(config, df, duration_col, event_col, treatment_col, val_df=val_df,
                                         covariates=covariates, treated_value=treated_value,
                                         K=self.ensemble_size, seed=self.seed, n_jobs=self.n_jobs)

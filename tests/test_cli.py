@@ -80,7 +80,8 @@ def test_demo_writes_plots(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["fit", "nope.csv", "--duration", "t", "--event", "e", "--treatment", "a", "--out", "m"], "does not exist"),
+    (["fit", "nope.csv", "--duration", "t", "--event", "e", "--treatment", "a", "--out", "m"],
+     "does not exist"),
     (["predict", "no_model_dir", "x.csv", "--out", "p.csv"], "does not exist"),
     (["simulate", "--out", "x.csv", "--n", "0"], "--n must be a positive integer"),
 ])

@@ -215,3 +215,27 @@ def test_crps_generator_recovers_lognormal_quantiles_with_censoring():
     errs = _quantile_errors(6000, 150, censor=True)
     assert np.delete(errs.ravel(), 5).max() < 0.3, errs
     assert errs[1, 2] < 0.8, errs
+
+
+def test_censoring_weights_and_ipcw_brier_hand_example():
+    """G(t) = P(C > t): with censoring at 3 in one arm of 4 subjects, G(3-) = 1 and G(t >= 3) = 2/3 there."""
+    from pyrocsa.losses import CensoringWeights, ipcw_brier_score
+
+    y = torch.tensor([1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0])
+    delta = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    a = torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    cw = CensoringWeights(y, delta, a, num_times=4)
+    # arm 0: censoring KM drops at t=3 from 1 to 1 - 1/2 (2 at risk at 3) = 0.5; arm 1: no censoring
+    assert torch.allclose(cw(y, a), torch.tensor([1.0, 1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 1.0]))
+    # without censoring, the IPCW Brier score is the plain Brier score of S_i(t) = mean_k 1{T_k > t}
+    draws = torch.tensor([[0.5, 2.5, 3.5, 5.0], [1.5, 1.5, 3.5, 3.0]])
+    y1, d1, a1 = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.ones(4), torch.ones(4)
+    cw1 = CensoringWeights(y1, d1, a1, num_times=3)
+    grid = cw1.grid
+    surv = (draws.unsqueeze(-1) > grid).float().mean(0)
+    truth = (y1.unsqueeze(-1) > grid).float()
+    expected = ((surv - truth) ** 2).mean()
+    assert torch.isclose(ipcw_brier_score(draws, y1, d1, a1, cw1), expected)
+    # a model that puts its mass on the observed times scores better than one shifted far beyond them
+    assert ipcw_brier_score(y.unsqueeze(0).repeat(3, 1), y, delta, a, cw) < \
+        ipcw_brier_score(10 * y.unsqueeze(0).repeat(3, 1), y, delta, a, cw)
