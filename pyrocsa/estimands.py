@@ -41,6 +41,9 @@ __all__ = [
 
 #: survival probabilities below this are treated as 0 when dividing by S(t) (HR(t) undefined there)
 SURVIVAL_FLOOR = 1e-6
+#: below this share of per-subject point predictions inside the time grid (either arm), the population
+#: HR(t) warns: its Kaplan-Meier slopes rest on a handful of early predictions (e.g. the ACTG trial).
+MIN_SHARE_INSIDE = 0.10
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -324,6 +327,15 @@ def population_hazard_ratio(t0, t1, times=None, events=None, observed_times=None
     s1 = population_survival(g1, grid, e1)
     keep = (s0 >= SURVIVAL_FLOOR) & (s1 >= SURVIVAL_FLOOR)
     grid, s0, s1 = grid[keep], s0[keep], s1[keep]
+    if grid.size:
+        inside = [float(np.mean(g <= grid[-1])) for g in (g0, g1)]
+        if min(inside) < MIN_SHARE_INSIDE:
+            warnings.warn(
+                f"population HR(t): only {inside[0]:.0%} (A=0) and {inside[1]:.0%} (A=1) of the per-subject "
+                f"{point} predictions fall inside the time grid (<= {grid[-1]:.4g}); the slopes of the "
+                "Kaplan-Meier of predictions rest on few points and HR(t) is unreliable -- read "
+                "rmst_difference() or survival_difference() inside follow-up instead", UserWarning,
+                stacklevel=3)
     if grid.size < 3:
         raise ValueError("fewer than 3 time-grid points with S_a(t) > 0 in both arms; pass a wider `times`")
     curve = hazard_ratio_curve(grid, s0, s1)

@@ -210,3 +210,15 @@ def test_population_hazard_ratio_many_seeds():
     # 0.0127 (the grid is fixed across replicates but moves with the data across seeds).  Check it is
     # neither too narrow nor more than 2x too wide.
     assert hrs.std() <= np.mean(widths) / 3.92 <= 2 * hrs.std()
+
+
+def test_population_hazard_ratio_warns_when_predictions_lie_beyond_follow_up():
+    """Exponential potential outcomes far beyond a short follow-up grid: HR(t) from medians rests on a few
+    early predictions, so the function says so instead of returning a quiet number."""
+    from pyrocsa.estimands import population_hazard_ratio
+
+    rng = np.random.default_rng(1)
+    t0 = rng.exponential(20000.0, size=(50, 400))
+    t1 = rng.exponential(40000.0, size=(50, 400))
+    with pytest.warns(UserWarning, match="unreliable"):
+        population_hazard_ratio(t0, t1, times=np.linspace(10.0, 1000.0, 50), n_boot=5)
