@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pyro.infer import Predictive
 
 from .base import CounterfactualSurvivalModel
 from .data import Preprocessor, SurvivalData, stratified_split
 from .losses import OBJECTIVES, CensoringWeights, CSALoss
 from .model import CSAModel
+from .sampling import predictive_draws
 from .training import fit_module, resolve_device
 
 __all__ = ["CSA"]
@@ -277,26 +277,9 @@ class CSA(CounterfactualSurvivalModel):
                                  model_name=self.name)
 
     def _predict(self, x: torch.Tensor, num_samples: int, seed, batch_size) -> dict[str, np.ndarray]:
-        model = self.model_.eval()
-        dev = next(model.parameters()).device
-        sites = ["t0", "t1"] + (["c0", "c1"] if model.informative_censoring else [])
+        sites = ["t0", "t1"] + (["c0", "c1"] if self.model_.informative_censoring else [])
         chunk = int(batch_size) if batch_size is not None else self._chunk_size(num_samples)
-        out = {s: np.empty((num_samples, x.shape[0]), dtype=np.float64) for s in sites}
-        devices = [dev.index or 0] if dev.type == "cuda" else []
-        predictive = Predictive(model, num_samples=num_samples, return_sites=sites, parallel=True)
-        with torch.random.fork_rng(devices=devices):
-            if seed is not None:
-                torch.manual_seed(int(seed))
-            for start in range(0, x.shape[0], chunk):
-                xb = x[start:start + chunk].to(dev)
-                pred = predictive(xb)
-                for s in sites:
-                    v = pred[s].reshape(num_samples, -1).cpu().double().numpy()
-                    out[s][:, start:start + chunk] = v
-        for s, v in out.items():
-            if not np.isfinite(v).all():
-                raise RuntimeError(f"non-finite sampled times at site '{s}'")
-        return out
+        return predictive_draws(self.model_, x, sites, num_samples, seed, chunk)
 
     # -- reporting ------------------------------------------------------------------------------------
     def print_summary(self, decimals: int = 3) -> None:

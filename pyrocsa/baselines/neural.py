@@ -43,7 +43,6 @@ import pyro
 import pyro.distributions as dist
 import pyro.poutine as poutine
 import torch
-from pyro.infer import Predictive
 from pyro.nn import PyroModule
 from torch import nn
 
@@ -51,6 +50,7 @@ from pyrocsa.base import CounterfactualSurvivalModel
 from pyrocsa.data import SurvivalData, stratified_split
 from pyrocsa.ipm import wasserstein_ipm
 from pyrocsa.nn import MLP, Encoder
+from pyrocsa.sampling import predictive_draws
 from pyrocsa.training import fit_module, resolve_device
 
 __all__ = ["Weibull", "AFTModel", "SRModel", "AFTLoss", "SRLoss", "log_survival", "AFTWeibull",
@@ -300,32 +300,6 @@ def split_validation(df, event_col: str, treatment_col: str, val_df, seed
             raise ValueError(f"{arg}='{col}': column '{col}' not in the frame")
     parts = stratified_split(df, event_col, treatment_col, fractions=(0.85, 0.15, 0.0), seed=seed or 0)
     return df.iloc[parts["train"]], df.iloc[parts["valid"]]
-
-
-def predictive_draws(model, x: torch.Tensor, sites, num_samples: int, seed=None, chunk: int = 4096
-                     ) -> dict[str, np.ndarray]:
-    """Draws of ``sites`` from ``pyro.infer.Predictive(model, num_samples, parallel=True)`` on chunks of
-    ``chunk`` rows of x (N, p): {site: (num_samples, N) float64}. ``seed`` seeds the draws without touching
-    the global RNG state. Sites that do not vary over samples (deterministic) are broadcast."""
-    model = model.eval()
-    dev = next(model.parameters()).device
-    out = {s: np.empty((num_samples, x.shape[0]), dtype=np.float64) for s in sites}
-    predictive = Predictive(model, num_samples=num_samples, return_sites=list(sites), parallel=True)
-    devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        if seed is not None:
-            torch.manual_seed(int(seed))
-        for start in range(0, x.shape[0], chunk):
-            xb = x[start:start + chunk].to(dev)
-            pred = predictive(xb)
-            for s in sites:
-                v = pred[s].detach().cpu().double()
-                v = v.expand(num_samples, *v.shape[-1:]) if v.dim() == 1 else v.reshape(num_samples, -1)
-                out[s][:, start:start + xb.shape[0]] = v.numpy()
-    for s, v in out.items():
-        if not np.isfinite(v).all():
-            raise RuntimeError(f"non-finite sampled times at site '{s}'")
-    return out
 
 
 class NeuralBaseline(CounterfactualSurvivalModel):
