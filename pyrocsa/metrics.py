@@ -102,19 +102,26 @@ def _observed_arrays(outcomes, observed):
     return d, e, a
 
 
-def c_index_per_arm(outcomes, observed: pd.DataFrame | None = None, point: str = "median") -> dict:
-    """C-index within each arm on the factual arm's samples: for subjects with treatment a, the point
-    prediction is the median of their t_a samples.  Returns {0: C(A=0), 1: C(A=1)} (NaN-free: raises if an
-    arm has no subject or no event).  ``observed`` defaults to ``outcomes.observed``."""
+def _factual_points_per_arm(outcomes, observed, point: str, what: str) -> dict:
+    """{arm: (point predictions, durations, events)} for the subjects who received that arm, the point
+    prediction being the median (or mean) of their samples of t_arm."""
     d, e, a = _observed_arrays(outcomes, observed)
     out = {}
     for arm, samples in ((0, outcomes.t0), (1, outcomes.t1)):
         m = a == arm
         if m.sum() < 2:
-            raise ValueError(f"arm A={arm} has fewer than 2 subjects; its C-index is undefined")
+            raise ValueError(f"arm A={arm} has fewer than 2 subjects; its {what} is undefined")
         pred = np.median(samples[:, m], axis=0) if point == "median" else samples[:, m].mean(axis=0)
-        out[arm] = c_index(pred, d[m], e[m])
+        out[arm] = (pred, d[m], e[m])
     return out
+
+
+def c_index_per_arm(outcomes, observed: pd.DataFrame | None = None, point: str = "median") -> dict:
+    """C-index within each arm on the factual arm's samples: for subjects with treatment a, the point
+    prediction is the median of their t_a samples.  Returns {0: C(A=0), 1: C(A=1)} (NaN-free: raises if an
+    arm has no subject or no event).  ``observed`` defaults to ``outcomes.observed``."""
+    return {arm: c_index(pred, d, e) for arm, (pred, d, e) in
+            _factual_points_per_arm(outcomes, observed, point, "C-index").items()}
 
 
 def calibration_slope(times_pred, durations, events, predicted_events=None, times=None) -> float:
@@ -155,15 +162,9 @@ def calibration_slope(times_pred, durations, events, predicted_events=None, time
 def calibration_slope_per_arm(outcomes, observed: pd.DataFrame | None = None, point: str = "median",
                               use_observed_events: bool = False) -> dict:
     """Calibration slope within each arm on the factual arm's point predictions -> {0: slope, 1: slope}."""
-    d, e, a = _observed_arrays(outcomes, observed)
-    out = {}
-    for arm, samples in ((0, outcomes.t0), (1, outcomes.t1)):
-        m = a == arm
-        if m.sum() < 2:
-            raise ValueError(f"arm A={arm} has fewer than 2 subjects; its calibration slope is undefined")
-        pred = np.median(samples[:, m], axis=0) if point == "median" else samples[:, m].mean(axis=0)
-        out[arm] = calibration_slope(pred, d[m], e[m], predicted_events=e[m] if use_observed_events else None)
-    return out
+    return {arm: calibration_slope(pred, d, e, predicted_events=e if use_observed_events else None)
+            for arm, (pred, d, e) in
+            _factual_points_per_arm(outcomes, observed, point, "calibration slope").items()}
 
 
 def mean_cov(samples) -> float:

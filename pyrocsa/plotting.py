@@ -31,23 +31,29 @@ def _axes(ax):
     return ax
 
 
-def plot_kaplan_meier(df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
-                      ax=None, time_unit: str = "days", ci: bool = True):
-    """Kaplan-Meier curve of the observed data in each arm (0/1 or bool treatment)."""
+def _km_per_arm(ax, df, duration_col, event_col, treatment_col, label: str, ci: bool, linestyle: str = "-"):
+    """Draw one lifelines Kaplan-Meier curve per arm of ``df`` on ``ax``; ``label`` may use {arm} and {n}."""
     from lifelines import KaplanMeierFitter
 
-    ax = _axes(ax)
-    for col in (duration_col, event_col, treatment_col):
-        if col not in df.columns:
-            raise ValueError(f"column '{col}' not in the frame")
     arm = df[treatment_col].astype(float).to_numpy()
     for a in (0, 1):
         m = arm == a
         if not m.any():
             continue
-        kmf = KaplanMeierFitter(label=f"{ARM_LABELS[a]}, n={int(m.sum())}")
+        kmf = KaplanMeierFitter(label=label.format(arm=ARM_LABELS[a], n=int(m.sum())))
         kmf.fit(df.loc[m, duration_col], df.loc[m, event_col])
-        kmf.plot_survival_function(ax=ax, ci_show=ci, color=ARM_COLORS[a])
+        kmf.plot_survival_function(ax=ax, ci_show=ci, color=ARM_COLORS[a], linestyle=linestyle)
+
+
+def plot_kaplan_meier(df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
+                      ax=None, time_unit: str = "days", ci: bool = True):
+    """Kaplan-Meier curve of the observed data in each arm (0/1 or bool treatment)."""
+
+    ax = _axes(ax)
+    for col in (duration_col, event_col, treatment_col):
+        if col not in df.columns:
+            raise ValueError(f"column '{col}' not in the frame")
+    _km_per_arm(ax, df, duration_col, event_col, treatment_col, label="{arm}, n={n}", ci=ci)
     ax.set_xlabel(f"time ({time_unit})")
     ax.set_ylabel("survival probability S(t)")
     ax.set_title("Kaplan-Meier of observed data")
@@ -207,18 +213,11 @@ def plot_marginals(real: pd.DataFrame, synthetic: pd.DataFrame, columns=None, ax
 def plot_km_comparison(real: pd.DataFrame, synthetic: pd.DataFrame, duration_col: str, event_col: str,
                        treatment_col: str, ax=None, time_unit: str = "days"):
     """Kaplan-Meier per arm of real (solid) and synthetic (dashed) data on one Axes."""
-    from lifelines import KaplanMeierFitter
 
     ax = _axes(ax)
     for frame, style, name in ((real, "-", "real"), (synthetic, "--", "synthetic")):
-        arm = frame[treatment_col].astype(float).to_numpy()
-        for a in (0, 1):
-            m = arm == a
-            if not m.any():
-                continue
-            kmf = KaplanMeierFitter(label=f"{name}, {ARM_LABELS[a]}")
-            kmf.fit(frame.loc[m, duration_col], frame.loc[m, event_col])
-            kmf.plot_survival_function(ax=ax, ci_show=False, color=ARM_COLORS[a], linestyle=style)
+        _km_per_arm(ax, frame, duration_col, event_col, treatment_col, label=name + ", {arm}", ci=False,
+                    linestyle=style)
     ax.set_xlabel(f"time ({time_unit})")
     ax.set_ylabel("survival probability S(t)")
     ax.set_title("Kaplan-Meier: real (solid) vs synthetic (dashed)")
