@@ -1,7 +1,7 @@
 """Does the ensemble's 95% interval of the RMST-difference ATE cover the truth? (issue "Honest uncertainty")
 
-    OMP_NUM_THREADS=1 python3 benchmarks/coverage.py [--replicates 20] [--ensemble-size 5] [--epochs 10]
-                                                     [--n 2000] [--cox-boot 40] [--quick]
+    OMP_NUM_THREADS=1 python3 benchmarks/coverage.py [--replicates 20] [--ensemble-size 5] [--epochs N]
+                                                     [--n 2000] [--cox-boot 40] [--small] [--quick]
 
 Scenario (pyrocsa.simulate.simulate): N subjects from the ACTG covariates, Gompertz-Cox event times with a
 nonlinear, heterogeneous effect (``nonlinear=1``: arm-specific sin / square / interaction / tanh terms),
@@ -50,9 +50,14 @@ COLS = ("time", "event", "treatment")
 
 
 def csa_config(args) -> dict:
-    return dict(informative_censoring=True, objective="crps", alpha=args.alpha, hidden=(32, 32),
-                generator_hidden=(32, 64), noise_dim=16, lr=args.lr, max_epochs=args.epochs,
-                patience=args.patience, batch_size=200, verbose=False)
+    """The package's CSA-INFO defaults (``--small``: narrow nets and a short, fast schedule instead)."""
+    cfg = dict(informative_censoring=True, alpha=args.alpha, verbose=False)
+    if args.small:
+        cfg.update(hidden=(32, 32), generator_hidden=(32, 64), noise_dim=16, lr=3e-3, max_epochs=args.epochs
+                   or 10, patience=5)
+    elif args.epochs:
+        cfg["max_epochs"] = args.epochs
+    return cfg
 
 
 def cox_fit(frame, covs) -> CoxTLearner:
@@ -175,9 +180,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--replicates", type=int, default=20)
     ap.add_argument("--ensemble-size", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--patience", type=int, default=5)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--epochs", type=int, default=None, help="max epochs (default: the CSA default)")
+    ap.add_argument("--small", action="store_true",
+                    help="narrow nets, lr 3e-3, 10 epochs (fast; less accurate)")
     ap.add_argument("--alpha", type=float, default=0.0, help="IPM weight of CSA (0 halves the fit time)")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--horizon", type=float, default=1000.0)
@@ -190,7 +195,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="markdown output (default results/coverage[_quick].md)")
     args = ap.parse_args(argv)
     if args.quick:
-        args.replicates, args.n, args.ensemble_size, args.epochs = 3, 600, 3, 3
+        args.replicates, args.n, args.ensemble_size, args.epochs, args.small = 3, 600, 3, 3, True
         args.cox_boot, args.num_samples = 10, 30
     if args.num_samples % args.ensemble_size:
         args.num_samples += args.ensemble_size - args.num_samples % args.ensemble_size

@@ -73,7 +73,8 @@ def select_alpha(estimator, train: SurvivalData, valid: SurvivalData, grid, time
     scores, best = {}, None
     for alpha in grid:
         model, history = estimator._fit_one(train, valid, alpha, time_scale)
-        score = validation_score(model, estimator._loss(0.0), valid, y_cf, d_cf, seed=estimator.seed or 0)
+        score = validation_score(model, estimator._loss(0.0, train), valid, y_cf, d_cf,
+                                 seed=estimator.seed or 0)
         scores[alpha] = score
         if best is None or score < best[0]:
             best = (score, alpha, model, history)

@@ -135,7 +135,7 @@ def _fit_member(config: dict, frame: pd.DataFrame, duration_col, event_col, trea
 
 def fit_members(config: dict, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
                 val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None,
-                K: int = 5, seed: int | None = 0, n_jobs: int | None = None) -> list:
+                K: int = 5, seed: int | None = 0, n_jobs: int | None = None, bootstrap: bool = True) -> list:
     """Fit K CSA members, member k on a stratified bootstrap resample of ``df``'s rows with its own seed.
 
     Parameters
@@ -189,7 +189,7 @@ def fit_members(config: dict, df: pd.DataFrame, duration_col: str, event_col: st
     jobs = []
     rows = []
     for boot_seed, fit_seed in seeds:
-        pos = stratified_bootstrap(a, delta, boot_seed)
+        pos = stratified_bootstrap(a, delta, boot_seed) if bootstrap else np.arange(len(a))
         rows.append(pos)
         frame = train_df.iloc[pos].reset_index(drop=True)  # duplicated rows need a fresh unique index
         jobs.append((dict(config), frame, duration_col, event_col, treatment_col, val_df, covs,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MLP", "Encoder", "ArmGenerator"]
+__all__ = ["MLP", "Encoder", "ArmGenerator", "LocationScaleArm", "NoiseShape"]
 
 _SQRT12 = 12.0 ** 0.5
 
@@ -102,3 +102,45 @@ class ArmGenerator(nn.Module):
         h = self.first(torch.cat([r, noise], dim=-1) if self.early_noise else r)
         h = self.second(torch.cat([h, noise], dim=-1))
         return self.out(h).squeeze(-1)
+
+
+class LocationScaleArm(nn.Module):
+    """One arm's location and log-scale (mu_a(r), log sigma_a(r)) of a location-scale time generator.
+
+    ``r`` (..., r_dim) -> one hidden block (``hidden`` units) -> a linear layer with two outputs.
+    Returns ``(mu, log_sigma)``, each (...,), on the model's internal log-time scale. Used with
+    :class:`NoiseShape`: log-time = mu_a(r) + exp(log sigma_a(r)) * z(eps~), an accelerated-failure-time
+    generator whose error law z is learned (through the planar-flow noise) and shared by all subjects.
+    """
+
+    def __init__(self, r_dim: int, hidden: int = 100, dropout: float = 0.0, batch_norm: bool = True,
+                 slope: float = 0.2, shared_scale: bool = False):
+        super().__init__()
+        self.shared_scale = bool(shared_scale)
+        self.block = _Block(r_dim, int(hidden), dropout, batch_norm, slope)
+        self.out = nn.Linear(int(hidden), 2)
+        nn.init.zeros_(self.out.weight)  # start from mu = 0 (the time scale), sigma = 1
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, log_sigma = self.out(self.block(r)).unbind(-1)
+        if self.shared_scale:  # one scale per arm: the output's second unit only through its bias
+            log_sigma = self.out.bias[1].expand_as(mu)
+        return mu, log_sigma.clamp(-7.0, 3.0)
+
+
+class NoiseShape(nn.Module):
+    """The error law of a location-scale generator: z = g(eps~), (..., d) flow noise -> (...,) scalars.
+
+    An MLP of the standardised noise (``hidden`` widths) with a linear output, initialised so that z is
+    roughly standard at the start. It sees no covariates: its law is pooled over subjects, so the upper
+    tail, observed for subjects with short times, informs the extrapolation for subjects censored early.
+    """
+
+    def __init__(self, noise_dim: int, hidden=(100,), batch_norm: bool = True, slope: float = 0.2):
+        super().__init__()
+        self.mlp = MLP(noise_dim, hidden, 0.0, batch_norm, slope)
+        self.out = nn.Linear(self.mlp.out_dim, 1)
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        return self.out(self.mlp((noise - 0.5) * _SQRT12)).squeeze(-1)

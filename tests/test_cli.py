@@ -33,9 +33,12 @@ def test_simulate_writes_csv_with_truth(files):
 
 
 def test_fit_writes_model_directory(files):
+    # the default CSA is an ensemble of 5: a config naming its members, and one model directory per member
     cfg = json.loads((files / "model" / "config.json").read_text())
     assert "format_version" in cfg
-    assert (files / "model" / "weights.pt").exists()
+    assert cfg["members"] == [f"member_{k}" for k in range(5)]
+    for name in cfg["members"]:
+        assert (files / "model" / name / "weights.pt").exists()
 
 
 def test_predict_writes_ite_table_and_netcdf(files, capsys):
@@ -47,7 +50,8 @@ def test_predict_writes_ite_table_and_netcdf(files, capsys):
     assert {"ite_mean", "ite_lower", "ite_upper", "rmst_diff_1000"} <= set(pred.columns)
     assert (pred["ite_lower"] <= pred["ite_upper"]).all()
     idata = az.from_netcdf(nc)
-    assert idata.posterior_predictive["t1"].shape == (1, 20, 120)
+    # 20 draws from the 5 saved members: 5 chains (one per member) of 4 draws
+    assert idata.posterior_predictive["t1"].shape == (5, 4, 120)
 
 
 def test_evaluate_prints_metrics_and_json(files, capsys):

@@ -273,7 +273,7 @@ def test_fit_members_parallel_matches_in_process(cohort, members):
 # ---------------------------------------------------------------------------------------------------------
 def test_csa_ensemble_size_front(cohort, tmp_path):
     """CSA(ensemble_size=K) fits K bootstrap members that share one preprocessing, samples S draws split
-    evenly across them (one chain each), and refuses to save them as a single model."""
+    evenly across them (one chain each), and saves / loads as one directory with identical draws."""
     from pyrocsa import CSA
 
     train, valid, test, covs = cohort
@@ -290,7 +290,11 @@ def test_csa_ensemble_size_front(cohort, tmp_path):
     assert az.convert_to_inference_data(po.to_inference_data()).posterior_predictive.sizes["chain"] == 2
     with pytest.raises(ValueError, match="divisible"):
         est.sample_potential_outcomes(test, num_samples=5)
-    with pytest.raises(ValueError, match="single model"):
-        est.save(tmp_path / "m")
+    est.save(tmp_path / "m")
+    again = CSA.load(tmp_path / "m")
+    assert len(again.members_) == 2 and again.ensemble_size == 2
+    po2 = again.sample_potential_outcomes(test, num_samples=6, seed=0)
+    np.testing.assert_array_equal(po.t1, po2.t1)
+    assert po2.chains == 2
     with pytest.raises(ValueError, match="ensemble_size"):
         CSA(ensemble_size=0)

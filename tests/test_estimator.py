@@ -14,7 +14,7 @@ from pyrocsa.model import CSAModel
 from pyrocsa.training import fit_module, resolve_device
 
 SMALL = dict(hidden=(16, 16), generator_hidden=(16, 16), noise_dim=4, max_epochs=15, patience=15, lr=1e-2,
-             batch_size=100, verbose=False)
+             batch_size=100, verbose=False, ensemble_size=1)
 
 
 @pytest.fixture(autouse=True)
@@ -203,6 +203,14 @@ def test_bad_inputs(data):
         CSA(alpha=-1)
     with pytest.raises(ValueError, match="dropout"):
         CSA(dropout=1.5)
+    with pytest.raises(ValueError, match="censored"):
+        CSA(censored="drop")
+    with pytest.raises(ValueError, match="horizon"):
+        CSA(horizon=-5)
+    with pytest.raises(ValueError, match="generator"):
+        CSA(generator="mlp", **SMALL).fit(data, "time", "event", "treatment")
+    with pytest.raises(ValueError, match="horizon"):  # the IPCW score needs a window end
+        CSA(horizon=None, **SMALL).fit(data, "time", "event", "treatment")
     with pytest.raises(ValueError, match="format_version|missing"):
         CSA.load("/nonexistent/dir")
 
@@ -239,3 +247,16 @@ def test_alpha_auto_fits_the_grid_and_keeps_the_best(data):
     assert set(est.alpha_scores_) == {0.0, 10.0}
     assert est.alpha_ == min(est.alpha_scores_, key=est.alpha_scores_.get)
     assert all(np.isfinite(v) for v in est.alpha_scores_.values())
+
+
+def test_default_and_imputation_variants_fit(data):
+    """The defaults pair the "crps" objective with the IPCW score and the location-scale generator; the
+    stochastic-EM variant (censored="impute", no cap) and the paper's generator still fit end to end."""
+    est = CSA(seed=0, **dict(SMALL, max_epochs=2))
+    defaults = (est.objective, est.censored, est.generator, est.link)
+    assert defaults == ("crps", "ipcw", "location-scale", "softplus")
+    assert CSA().ensemble_size == 5
+    for kw in (dict(censored="impute", horizon=None), dict(generator="paper")):
+        fit = CSA(seed=0, **dict(SMALL, max_epochs=2), **kw).fit(data, "time", "event", "treatment")
+        po = fit.sample_potential_outcomes(data.iloc[:10], num_samples=4, seed=0)
+        assert np.isfinite(po.t1).all() and (po.t1 > 0).all()

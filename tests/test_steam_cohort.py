@@ -202,7 +202,7 @@ def test_short_csa_info_fit_samples_a_cohort(real):
     except (ImportError, AttributeError):
         pytest.skip("pyrocsa.CSA not available")
     small = real.iloc[:300]
-    csa = CSA(informative_censoring=True, max_epochs=2, verbose=False, hidden=(16,),
+    csa = CSA(informative_censoring=True, max_epochs=2, verbose=False, ensemble_size=1, hidden=(16,),
               generator_hidden=(16, 16), noise_dim=4, seed=0)
     # numeric covariates only: CSA's PotentialOutcomes currently rejects text covariate columns
     cohort = SyntheticCohort(outcome_model=csa).fit(small, D, E, A, covariates=["x1", "x2", "age", "lab"],
@@ -211,3 +211,18 @@ def test_short_csa_info_fit_samples_a_cohort(real):
     assert list(syn.columns) == ["x1", "x2", "age", "lab", A, D, E]
     assert syn[D].min() >= 1 and syn[D].max() <= small[D].max()
     pd.testing.assert_frame_equal(syn, cohort.sample(100, seed=0))
+
+
+def test_ensemble_outcome_model_gives_one_draw_per_subject_from_the_mixture(real):
+    """An ensemble outcome model (CSA(ensemble_size=K)) is sampled once per member and each synthetic
+    subject takes the draw of a random member: the cohort has n rows, is reproducible, and mixes members."""
+    from pyrocsa import CSA
+
+    small = real.iloc[:300]
+    csa = CSA(informative_censoring=True, max_epochs=2, verbose=False, ensemble_size=2, n_jobs=1,
+              hidden=(8,), generator_hidden=(8, 8), noise_dim=4, seed=0)
+    cohort = SyntheticCohort(outcome_model=csa).fit(small, D, E, A, covariates=["x1", "x2", "age", "lab"],
+                                                    treated_value="drug")
+    syn = cohort.sample(80, seed=1)
+    assert len(syn) == 80 and syn[D].gt(0).all() and syn[D].notna().all()
+    pd.testing.assert_frame_equal(syn, cohort.sample(80, seed=1))

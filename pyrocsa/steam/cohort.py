@@ -151,7 +151,7 @@ def _make_outcome_model(spec):
         except ImportError as err:
             raise ImportError("outcome_model=None means CSA-INFO (pyrocsa.CSA), which could not be imported "
                               f"({err}); pass outcome_model='weibull' or another model") from err
-        return CSA(informative_censoring=True, verbose=False)
+        return CSA(informative_censoring=True, verbose=False, ensemble_size=1)
     if isinstance(spec, str):
         if spec == "weibull":
             return WeibullOutcomeModel()
@@ -216,7 +216,8 @@ class SyntheticCohort(_CohortBase):
     covariate_model : ``"copula"`` (default), ``"independent"`` or an object with ``fit(df, columns=)`` and
         ``sample(n, seed=)`` returning a covariate frame.
     propensity_model : ``"logistic"`` (default) or an object with ``fit(X, a)`` / ``predict_proba(X)``.
-    outcome_model : None (CSA-INFO, ``pyrocsa.CSA(informative_censoring=True, verbose=False)``),
+    outcome_model : None (CSA-INFO, ``pyrocsa.CSA(informative_censoring=True, verbose=False,
+        ensemble_size=1)``: one generative model, fitted once),
         ``"weibull"`` (:class:`WeibullOutcomeModel`), ``"weibull-km"`` (the same with Kaplan-Meier
         censoring) or an object with ``fit(df, duration_col, event_col, treatment_col,
         covariates=)`` and ``sample_potential_outcomes(df, num_samples, seed)`` whose result has ``t0``,
@@ -257,7 +258,11 @@ class SyntheticCohort(_CohortBase):
         frame = x.copy()
         frame[self.treatment_col_] = np.where(a == 1, self.treated_value_, self.control_value_)
         frame[self.treatment_col_] = frame[self.treatment_col_].astype(self.dtypes_[self.treatment_col_])
-        po = self.outcome_model.sample_potential_outcomes(frame, num_samples=1, seed=int(s_out) % (2**31))
+        # an ensemble (pyrocsa.CSA with ensemble_size=K) splits draws evenly over its K members: take one
+        # draw per member, then one member at random for each synthetic subject (a draw from the mixture)
+        k = len(getattr(self.outcome_model, "members_", None) or [None])
+        po = self.outcome_model.sample_potential_outcomes(frame, num_samples=k, seed=int(s_out) % (2**31))
+        pick = np.random.default_rng(s_out).integers(0, k, size=n) if k > 1 else np.zeros(n, dtype=int)
         arrays = {}
         for name in ("t0", "t1", "c0", "c1"):
             v = getattr(po, name, None)
@@ -268,7 +273,7 @@ class SyntheticCohort(_CohortBase):
             v = np.asarray(v, dtype=float)
             if v.ndim != 2 or v.shape[1] != n:
                 raise ValueError(f"outcome_model returned {name} of shape {v.shape}, expected (S, {n})")
-            arrays[name] = v[0]
+            arrays[name] = v[pick, np.arange(n)]
         t = np.where(a == 1, arrays["t1"], arrays["t0"])
         c = np.where(a == 1, arrays["c1"], arrays["c0"])
         if np.isnan(t).any() or np.isnan(c).any():
