@@ -23,7 +23,8 @@ subjects enter the event term is set by ``censored``:
   the integral is closed-form and differentiable. Events and censored subjects both contribute, no target
   is imputed. **Proper** under censoring independent of T within an arm: its expectation is the CRPS of
   min(T, L) plus a constant, so the law of T on [0, L] that minimises it is the true one (tested on
-  simulated data). It is not proper when censoring depends on covariates (G should then be G(t | x)); and
+  simulated data). With censoring that depends on covariates G must be G(t | x): :class:`CoxCensoringWeights`
+  (``CSA(censoring_model="cox")``) models it per arm, and the score is then proper too (tested); and
   the law beyond L is never scored: it is the generator's extrapolation (see
   :class:`pyrocsa.model.CSAModel`, ``generator="location-scale"``).
 * ``censored="impute"``: stochastic-EM imputation. A censored subject's target is a draw y* from the
@@ -53,12 +54,14 @@ Pyro's global param store, which silently decouples from a fresh module's parame
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .ipm import wasserstein_ipm
 
 __all__ = ["event_loss", "censoring_loss", "time_order_loss", "energy_score", "impute_above", "ipcw_crps",
-           "selection_score", "ipcw_brier_score", "CensoringWeights", "CSALoss", "OBJECTIVES"]
+           "selection_score", "ipcw_brier_score", "CensoringWeights", "CoxCensoringWeights", "CSALoss",
+           "OBJECTIVES"]
 
 OBJECTIVES = ("paper", "crps")
 CENSORED_SCORES = ("ipcw", "impute")
@@ -145,15 +148,16 @@ class CensoringWeights:
         g = torch.where(idx >= 0, surv[idx.clamp(min=0)], torch.ones_like(t))
         return 1.0 / g.clamp(min=self.floor)
 
-    def __call__(self, y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """Weights 1 / G_a(y-) (M,) for observed times y (M,) in the duration unit and arms a (M,)."""
+    def __call__(self, y: torch.Tensor, a: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Weights 1 / G_a(y-) (M,) for observed times y (M,) in the duration unit and arms a (M,)
+        (``x`` is ignored: the Kaplan-Meier weights do not depend on covariates)."""
         w = torch.empty_like(y)
         for arm in (0, 1):
             m = (a > 0.5) == bool(arm)
             w[m] = self._g(y[m], arm, left=True)
         return w
 
-    def integrated(self, t: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    def integrated(self, t: torch.Tensor, a: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
         """W_a(t) = int_0^t du / G_a(u) (with the floor) for times t (..., M) and arms a (M,).
 
         Piecewise linear in t (G is a step function), so gradients reach t: dW/dt = 1 / G_a(t).
@@ -173,15 +177,98 @@ class CensoringWeights:
             out[..., rows] = cum[idx] + (tt - knots[idx]) * inv[idx]
         return out
 
-    def at_grid(self, a: torch.Tensor) -> torch.Tensor:
+    def at_grid(self, a: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
         """Weights 1 / G_a(t) (M, num_times) on the window grid, for each subject's arm."""
         grid = self.grid.to(a.device)
         per_arm = [self._g(grid, arm, left=False) for arm in (0, 1)]
         return torch.where((a > 0.5).unsqueeze(-1), per_arm[1], per_arm[0])
 
 
+class CoxCensoringWeights(CensoringWeights):
+    """Inverse-probability-of-censoring weights from a Cox model of the censoring time per arm:
+    G_a(t | x) = exp(-H0_a(t) exp((x - xbar_a)' beta_a)) (lifelines ``CoxPHFitter`` on (y, 1 - delta) and the
+    preprocessed covariates x, fitted on training rows; ``penalizer`` as in lifelines).
+
+    For censoring that depends on covariates (informative given the arm only, independent given x), where
+    the Kaplan-Meier weights of :class:`CensoringWeights` are biased. Same interface, with the covariates
+    ``x`` (M, p) passed to every method; ``floor`` bounds G from below as there.
+    """
+
+    def __init__(self, y: torch.Tensor, delta: torch.Tensor, a: torch.Tensor, x: torch.Tensor,
+                 floor: float = 0.05, num_times: int = 20, penalizer: float = 0.01):
+        import pandas as pd
+        from lifelines import CoxPHFitter
+
+        super().__init__(y, delta, a, floor=floor, num_times=num_times)
+        xn = x.detach().cpu().double().numpy()
+        yn, dn, an = (v.detach().cpu().numpy() for v in (y, delta, a))
+        self.cox = {}
+        for arm in (0, 1):
+            m = (an > 0.5) == bool(arm)
+            keep = xn[m].std(0) > 1e-8  # covariates constant within the arm carry no information
+            if m.sum() < 5 or (1 - dn[m]).sum() < 2 or not keep.any():
+                self.cox[arm] = None  # too little censoring to model: Kaplan-Meier weights
+                continue
+            frame = pd.DataFrame(xn[m][:, keep], columns=[f"x{j}" for j in range(int(keep.sum()))])
+            frame["_y"], frame["_c"] = yn[m].astype(float), 1.0 - dn[m].astype(float)
+            cph = CoxPHFitter(penalizer=penalizer).fit(frame, "_y", "_c")
+            beta = np.zeros(xn.shape[1])
+            beta[keep] = cph.params_.to_numpy()
+            h0 = cph.baseline_cumulative_hazard_.iloc[:, 0]
+            knots = np.concatenate([[0.0], h0.index.to_numpy(dtype=float)])
+            cum = np.concatenate([[0.0], h0.to_numpy(dtype=float)])
+            self.cox[arm] = tuple(torch.as_tensor(v, dtype=torch.float32) for v in
+                                  (knots, cum, beta, xn[m].mean(0)))
+
+    def _risk(self, x, arm):
+        knots, h0, beta, mean = (v.to(x.device) for v in self.cox[arm])
+        return knots, h0, ((x - mean) @ beta).exp()
+
+    def _inv_g(self, t: torch.Tensor, x: torch.Tensor, arm: int, left: bool) -> torch.Tensor:
+        """1 / G_a(t | x) with the floor; t (..., M), x (M, p)."""
+        knots, h0, risk = self._risk(x, arm)
+        idx = (torch.searchsorted(knots, t, right=not left) - 1).clamp(min=0)
+        return torch.exp(h0[idx] * risk).clamp(max=1.0 / self.floor)
+
+    def _rows(self, a, fn, t, x, default):
+        out = torch.empty_like(t)
+        treated = a > 0.5
+        for arm, rows in ((0, ~treated), (1, treated)):
+            if not bool(rows.any()):
+                continue
+            if self.cox[arm] is None or x is None:
+                out[..., rows] = default(t[..., rows], a[rows])
+            else:
+                out[..., rows] = fn(t[..., rows], x[rows], arm)
+        return out
+
+    def __call__(self, y, a, x=None):
+        return self._rows(a, lambda t, xr, arm: self._inv_g(t, xr, arm, left=True), y, x,
+                          lambda t, ar: CensoringWeights.__call__(self, t, ar))
+
+    def at_grid(self, a, x=None):
+        grid = self.grid.to(a.device).expand(a.shape[0], -1).T.contiguous()  # (G, M)
+        out = self._rows(a, lambda t, xr, arm: self._inv_g(t, xr, arm, left=False), grid, x,
+                         lambda t, ar: CensoringWeights.at_grid(self, ar).T)
+        return out.T
+
+    def integrated(self, t, a, x=None):
+        def cox_w(tt, xr, arm):
+            knots, h0, risk = self._risk(xr, arm)
+            inv = torch.exp(h0.unsqueeze(0) * risk.unsqueeze(1)).clamp(max=1.0 / self.floor)  # (M, J)
+            cum = torch.cat([inv.new_zeros(inv.shape[0], 1), torch.cumsum(inv[:, :-1] * knots.diff(), 1)], 1)
+            idx = (torch.searchsorted(knots, tt.detach(), right=True) - 1).clamp(min=0)  # (..., M)
+            lead = idx.shape[:-1]
+            m = idx.shape[-1]
+            flat = idx.reshape(-1, m).T                                                    # (M, L)
+            c = cum.gather(1, flat).T.reshape(*lead, m)
+            v = inv.gather(1, flat).T.reshape(*lead, m)
+            return c + (tt - knots[idx]) * v
+        return self._rows(a, cox_w, t, x, lambda tt, ar: CensoringWeights.integrated(self, tt, ar))
+
+
 def ipcw_brier_score(draws: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, a: torch.Tensor,
-                     weights: CensoringWeights) -> torch.Tensor:
+                     weights: CensoringWeights, x: torch.Tensor | None = None) -> torch.Tensor:
     """IPCW integrated Brier score (Graf et al., 1999) of sampled times over ``weights.grid`` (scalar).
 
     With S_i(t) = mean_k 1{T_ik > t} from draws (K, M) and G the censoring survival (Kaplan-Meier per arm):
@@ -195,12 +282,12 @@ def ipcw_brier_score(draws: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, 
     surv = (draws.unsqueeze(-1) > grid).float().mean(0)                      # (M, G)
     died = ((y.unsqueeze(-1) <= grid) & (delta.unsqueeze(-1) > 0.5)).float()
     alive = (y.unsqueeze(-1) > grid).float()
-    bs = surv ** 2 * died * weights(y, a).unsqueeze(-1) + (1 - surv) ** 2 * alive * weights.at_grid(a)
+    bs = surv ** 2 * died * weights(y, a, x).unsqueeze(-1) + (1 - surv) ** 2 * alive * weights.at_grid(a, x)
     return bs.mean()
 
 
 def ipcw_crps(draws: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, a: torch.Tensor,
-              weights: CensoringWeights, horizon: float) -> torch.Tensor:
+              weights: CensoringWeights, horizon: float, x: torch.Tensor | None = None) -> torch.Tensor:
     """IPCW integrated Brier score of sampled times on [0, horizon], per subject: (M,), duration unit.
 
     The integral over t in [0, L] (L = ``horizon``) of Graf et al.'s IPCW Brier score,
@@ -218,9 +305,9 @@ def ipcw_crps(draws: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, a: torc
     lo = torch.minimum(draws.unsqueeze(0), draws.unsqueeze(1))[off]           # (K(K-1), M)
     hi = torch.maximum(draws.unsqueeze(0), draws.unsqueeze(1))[off]
     end = y.clamp(max=horizon)
-    w_end = weights.integrated(end.unsqueeze(0), a)
-    at_risk = (w_end - weights.integrated(torch.minimum(hi, end), a)).mean(0)
-    died = delta * (y <= horizon).float() * weights(y, a)
+    w_end = weights.integrated(end.unsqueeze(0), a, x)
+    at_risk = (w_end - weights.integrated(torch.minimum(hi, end), a, x)).mean(0)
+    died = delta * (y <= horizon).float() * weights(y, a, x)
     after = died * torch.relu(lo.clamp(max=horizon) - y).mean(0)
     return at_risk + after
 
@@ -326,7 +413,7 @@ class CSALoss:
                 if self.censoring_weights is None or self.horizon is None:
                     raise ValueError("censored='ipcw' needs censoring_weights and horizon to be set")
                 terms["event"] = ipcw_crps(out["t"], y, delta, a, self.censoring_weights,
-                                           self.horizon).mean() / scale
+                                           self.horizon, x).mean() / scale
             else:
                 terms["event"] = self._crps(model, r, a, t, ys, delta, "t")
             if has_c:
@@ -370,7 +457,7 @@ class CSALoss:
         if self.objective == "crps":
             if self.censoring_weights is not None:
                 comps["selection"] = float(ipcw_brier_score(out["t"].detach(), y, delta, a,
-                                                            self.censoring_weights))
+                                                            self.censoring_weights, x))
             else:
                 comps["selection"] = float(selection_score(out["t"].detach() / model.time_scale,
                                                            y / model.time_scale, delta))

@@ -205,6 +205,8 @@ def test_bad_inputs(data):
         CSA(dropout=1.5)
     with pytest.raises(ValueError, match="censored"):
         CSA(censored="drop")
+    with pytest.raises(ValueError, match="censoring_model"):
+        CSA(censoring_model="weibull")
     with pytest.raises(ValueError, match="horizon"):
         CSA(horizon=-5)
     with pytest.raises(ValueError, match="generator"):
@@ -256,7 +258,7 @@ def test_default_and_imputation_variants_fit(data):
     defaults = (est.objective, est.censored, est.generator, est.link)
     assert defaults == ("crps", "ipcw", "location-scale", "softplus")
     assert CSA().ensemble_size == 5
-    for kw in (dict(censored="impute", horizon=None), dict(generator="paper")):
+    for kw in (dict(censored="impute", horizon=None), dict(generator="paper"), dict(censoring_model="cox")):
         fit = CSA(seed=0, **dict(SMALL, max_epochs=2), **kw).fit(data, "time", "event", "treatment")
         po = fit.sample_potential_outcomes(data.iloc[:10], num_samples=4, seed=0)
         assert np.isfinite(po.t1).all() and (po.t1 > 0).all()
