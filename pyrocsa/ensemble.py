@@ -148,6 +148,8 @@ def fit_members(config: dict, df: pd.DataFrame, duration_col: str, event_col: st
     K : number of members (>= 1). seed : derives every member's bootstrap and fit seeds
         (:func:`member_seeds`); the result does not depend on ``n_jobs``.
     n_jobs : worker processes (joblib, loky backend); default ``min(K, os.cpu_count())``; 1 = in-process.
+    bootstrap : False fits every member on all training rows (a deep ensemble: members differ only by seed;
+        less attenuation of effects, less spread). Default True.
 
     Returns the list of K fitted :class:`pyrocsa.CSA` models. Each has ``bootstrap_rows_`` (positions into
     the training rows) and ``member_seed_``. Preprocessing: when ``CSA.fit`` accepts ``preprocessor=``,

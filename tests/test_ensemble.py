@@ -161,6 +161,20 @@ def test_fit_members_seeds_reproduce(cohort, members):
     np.testing.assert_array_equal(po.t0, po2.t0)
 
 
+def test_fit_members_without_bootstrap_uses_every_row_once(cohort):
+    """bootstrap=False: a deep ensemble -- every member sees all training rows, members differ by seed."""
+    train, valid, test, covs = cohort
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deep = fit_members(TINY, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
+                           seed=0, n_jobs=1, bootstrap=False)
+    for m in deep:
+        np.testing.assert_array_equal(m.bootstrap_rows_, np.arange(len(train)))
+        assert m.n_train_ == len(train)
+    first, second = (next(m.model_.parameters()).detach().numpy() for m in deep)
+    assert not np.array_equal(first, second)
+
+
 def test_fit_members_bad_input(cohort):
     train, valid, _, covs = cohort
     with pytest.raises(ValueError, match="must not set 'seed'"):
