@@ -408,7 +408,7 @@ class CSALoss:
             if has_c:
                 terms["censoring"] = censoring_loss(c, ys, delta).mean()
         else:
-            r = out["r"].detach()
+            r = out.get("g", out["r"]).detach()  # the generators' input, for imputation draws
             if self.censored == "ipcw":
                 if self.censoring_weights is None or self.horizon is None:
                     raise ValueError("censored='ipcw' needs censoring_weights and horizon to be set")

@@ -65,12 +65,15 @@ class CSAModel(PyroModule):
         or ``"softplus"`` (linear for long times: noise acts additively, lighter extrapolated tails).
     generator : ``"paper"`` or ``"location-scale"`` (see the module docstring).
     shared_scale : location-scale only: one sigma per arm (True) or sigma_a(r) (False).
+    linear_skip : location-scale only: add a linear term of the covariates to each arm's location,
+        mu_a = MLP_a(r) + w_a^T x (a "wide" path beside the deep one).
     """
 
     def __init__(self, n_features: int, informative_censoring: bool = True, encoder_hidden=(100, 100),
                  generator_hidden=(100, 200), noise_dim: int = 100, dropout: float = 0.2,
                  batch_norm: bool = True, early_noise: bool = False, time_scale: float = 1.0,
-                 link: str = "exp", generator: str = "paper", shared_scale: bool = True):
+                 link: str = "exp", generator: str = "paper", shared_scale: bool = True,
+                 linear_skip: bool = False):
         super().__init__()
         if n_features < 1:
             raise ValueError(f"n_features must be >= 1, got {n_features}")
@@ -83,6 +86,8 @@ class CSAModel(PyroModule):
         self.link = link
         self.generator = generator
         self.shared_scale = bool(shared_scale)
+        self.linear_skip = bool(linear_skip) and generator == "location-scale"
+        self.n_features = int(n_features)
         self.informative_censoring = bool(informative_censoring)
         self.noise_dim = int(noise_dim)
         self.encoder = Encoder(n_features, encoder_hidden, dropout, batch_norm)
@@ -103,7 +108,8 @@ class CSAModel(PyroModule):
     def _arm_nets(self, k, noise_dim, gen):
         if self.generator == "location-scale":
             arms = [LocationScaleArm(k, gen["hidden"][0], gen["dropout"], gen["batch_norm"],
-                                     shared_scale=self.shared_scale) for _ in range(2)]
+                                     shared_scale=self.shared_scale,
+                                     skip_dim=self.n_features if self.linear_skip else 0) for _ in range(2)]
             return torch.nn.ModuleList(arms)
         return torch.nn.ModuleList([ArmGenerator(k, noise_dim, **gen) for _ in range(2)])
 
@@ -117,6 +123,12 @@ class CSAModel(PyroModule):
         if kind == "c" and not self.informative_censoring:
             raise ValueError("this model has no censoring generators (informative_censoring=False)")
         return planar_noise(self.event_flow if kind == "t" else self.censor_flow)
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(r, g)``: the representation r = Phi(x) (N, k) (what the IPM balances) and the generators'
+        input g: r, or [r, x] (N, k + p) when the location has a linear skip path."""
+        r = self.encoder(x)
+        return r, (torch.cat([r, x], dim=-1) if self.linear_skip else r)
 
     def times(self, r: torch.Tensor, noise: torch.Tensor, arm: int, kind: str = "t") -> torch.Tensor:
         """Times (..., N) in the duration unit from representations r (N, k) and noise (..., N, d):
@@ -135,17 +147,17 @@ class CSAModel(PyroModule):
     def draw(self, x: torch.Tensor, num_draws: int = 1) -> dict[str, torch.Tensor]:
         """Reparameterised draws for training, without Pyro handlers.
 
-        Returns ``{"r": (N, k), "t0", "t1" (and "c0", "c1"): (num_draws, N)}``; gradients reach every
-        network and flow parameter.
+        Returns ``{"r": (N, k), "g": the generators' input (see :meth:`features`), "t0", "t1" (and "c0",
+        "c1"): (num_draws, N)}``; gradients reach every network and flow parameter.
         """
-        r = self.encoder(x)
+        r, g = self.features(x)
         n = x.shape[0]
-        out = {"r": r}
+        out = {"r": r, "g": g}
         eps = self.noise_dist("t").rsample((num_draws, n))
-        out["t0"], out["t1"] = self.times(r, eps, 0), self.times(r, eps, 1)
+        out["t0"], out["t1"] = self.times(g, eps, 0), self.times(g, eps, 1)
         if self.informative_censoring:
             eps_c = self.noise_dist("c").rsample((num_draws, n))
-            out["c0"], out["c1"] = self.times(r, eps_c, 0, "c"), self.times(r, eps_c, 1, "c")
+            out["c0"], out["c1"] = self.times(g, eps_c, 0, "c"), self.times(g, eps_c, 1, "c")
         return out
 
     def factual_times(self, r: torch.Tensor, noise: torch.Tensor, a: torch.Tensor, kind: str = "t"
@@ -168,13 +180,13 @@ class CSAModel(PyroModule):
     def draw_factual(self, x: torch.Tensor, a: torch.Tensor, num_draws: int = 1) -> dict[str, torch.Tensor]:
         """Reparameterised draws of the factual times only (cheaper than :meth:`draw` for training).
 
-        Returns ``{"r": (N, k), "t": (num_draws, N)}`` plus ``"c"`` for CSA-INFO.
+        Returns ``{"r": (N, k), "g", "t": (num_draws, N)}`` plus ``"c"`` for CSA-INFO.
         """
-        r = self.encoder(x)
+        r, g = self.features(x)
         n = x.shape[0]
-        out = {"r": r, "t": self.factual_times(r, self.noise_dist("t").rsample((num_draws, n)), a)}
+        out = {"r": r, "g": g, "t": self.factual_times(g, self.noise_dist("t").rsample((num_draws, n)), a)}
         if self.informative_censoring:
-            out["c"] = self.factual_times(r, self.noise_dist("c").rsample((num_draws, n)), a, "c")
+            out["c"] = self.factual_times(g, self.noise_dist("c").rsample((num_draws, n)), a, "c")
         return out
 
     # -- the Pyro model ----------------------------------------------------------------------------------
@@ -185,16 +197,16 @@ class CSAModel(PyroModule):
         """
         if x.dim() != 2:
             raise ValueError(f"x must be (N, p), got shape {tuple(x.shape)}")
-        r = self.encoder(x)
+        _, g = self.features(x)
         out = {}
         with pyro.plate("subjects", x.shape[0], dim=-1):
             eps_t = pyro.sample("eps_t", self.noise_dist("t"))
-            out["t0"] = pyro.deterministic("t0", self.times(r, eps_t, 0))
-            out["t1"] = pyro.deterministic("t1", self.times(r, eps_t, 1))
+            out["t0"] = pyro.deterministic("t0", self.times(g, eps_t, 0))
+            out["t1"] = pyro.deterministic("t1", self.times(g, eps_t, 1))
             if self.informative_censoring:
                 eps_c = pyro.sample("eps_c", self.noise_dist("c"))
-                out["c0"] = pyro.deterministic("c0", self.times(r, eps_c, 0, "c"))
-                out["c1"] = pyro.deterministic("c1", self.times(r, eps_c, 1, "c"))
+                out["c0"] = pyro.deterministic("c0", self.times(g, eps_c, 0, "c"))
+                out["c1"] = pyro.deterministic("c1", self.times(g, eps_c, 1, "c"))
             if a is not None:
                 treated = a.to(x.device) > 0.5
                 out["t"] = pyro.deterministic("t", torch.where(treated, out["t1"], out["t0"]))

@@ -114,16 +114,26 @@ class LocationScaleArm(nn.Module):
     """
 
     def __init__(self, r_dim: int, hidden: int = 100, dropout: float = 0.0, batch_norm: bool = True,
-                 slope: float = 0.2, shared_scale: bool = False):
+                 slope: float = 0.2, shared_scale: bool = False, skip_dim: int = 0):
         super().__init__()
         self.shared_scale = bool(shared_scale)
+        self.skip_dim = int(skip_dim)
         self.block = _Block(r_dim, int(hidden), dropout, batch_norm, slope)
         self.out = nn.Linear(int(hidden), 2)
         nn.init.zeros_(self.out.weight)  # start from mu = 0 (the time scale), sigma = 1
         nn.init.zeros_(self.out.bias)
+        if self.skip_dim:
+            # a linear term of the covariates on the location (a "wide" path beside the deep one)
+            self.skip = nn.Linear(self.skip_dim, 1, bias=False)
+            nn.init.zeros_(self.skip.weight)
 
     def forward(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """r: (..., r_dim), or (..., r_dim + skip_dim) = [representation, covariates] with a skip path."""
+        if self.skip_dim:
+            r, xs = r[..., :-self.skip_dim], r[..., -self.skip_dim:]
         mu, log_sigma = self.out(self.block(r)).unbind(-1)
+        if self.skip_dim:
+            mu = mu + self.skip(xs).squeeze(-1)
         if self.shared_scale:  # one scale per arm: the output's second unit only through its bias
             log_sigma = self.out.bias[1].expand_as(mu)
         return mu, log_sigma.clamp(-7.0, 3.0)
@@ -135,6 +145,7 @@ class NoiseShape(nn.Module):
     An MLP of the standardised noise (``hidden`` widths) with a linear output, initialised so that z is
     roughly standard at the start. It sees no covariates: its law is pooled over subjects, so the upper
     tail, observed for subjects with short times, informs the extrapolation for subjects censored early.
+
     """
 
     def __init__(self, noise_dim: int, hidden=(100,), batch_norm: bool = True, slope: float = 0.2):
