@@ -32,7 +32,7 @@ _CONFIG_KEYS = ("informative_censoring", "alpha", "seed", "objective", "hidden",
                 "noise_dim", "dropout", "early_noise", "max_epochs", "patience", "batch_size", "lr",
                 "num_draws", "tc_weight", "clip_norm", "alpha_grid", "device", "verbose", "sample_memory_mb",
                 "link", "ensemble_size", "n_jobs", "generator", "shared_scale", "horizon",
-                "linear_skip", "error_base",
+                "linear_skip",
                 "censored", "censoring_model")
 _MEMBER_ATTRS = ("model_", "history_", "data_", "preprocessor_", "alpha_", "alpha_scores_", "time_scale_",
                  "duration_col_", "event_col_", "treatment_col_", "treated_value_", "n_train_", "n_valid_")
@@ -105,8 +105,7 @@ class CSA(CounterfactualSurvivalModel):
                  device=None, verbose: bool = True, sample_memory_mb: float = 512.0,
                  link: str | None = None, ensemble_size: int = 5, n_jobs: int | None = None,
                  generator: str | None = None, shared_scale: bool = True, horizon="max",
-                 censored: str = "ipcw", censoring_model: str = "km", linear_skip: bool = False,
-                 error_base: str | None = None):
+                 censored: str = "ipcw", censoring_model: str = "km", linear_skip: bool = False):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, int) or ensemble_size < 1:
@@ -162,7 +161,6 @@ class CSA(CounterfactualSurvivalModel):
         self.generator = generator
         self.shared_scale = bool(shared_scale)
         self.linear_skip = bool(linear_skip)
-        self.error_base = error_base
         if not (horizon is None or horizon == "max" or (isinstance(horizon, (int, float)) and horizon > 0)):
             raise ValueError(f"horizon must be None, 'max' or a positive number, got {horizon!r}")
         self.horizon = horizon
@@ -191,7 +189,7 @@ class CSA(CounterfactualSurvivalModel):
                         generator_hidden=self.generator_hidden, noise_dim=self.noise_dim,
                         dropout=self.dropout, early_noise=self.early_noise, time_scale=time_scale,
                         link=self.link, generator=self.generator, shared_scale=self.shared_scale,
-                        linear_skip=self.linear_skip, error_base=self.error_base)
+                        linear_skip=self.linear_skip)
 
     def _loss(self, alpha: float, train: SurvivalData) -> CSALoss:
         """The objective with weight ``alpha`` on the IPM; for "crps" its censoring weights (Kaplan-Meier of

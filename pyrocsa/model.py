@@ -67,16 +67,13 @@ class CSAModel(PyroModule):
     shared_scale : location-scale only: one sigma per arm (True) or sigma_a(r) (False).
     linear_skip : location-scale only: add a linear term of the covariates to each arm's location,
         mu_a = MLP_a(r) + w_a^T x (a "wide" path beside the deep one).
-    error_base : location-scale only: None (the error law z is an MLP of the noise) or "extreme-value"
-        (z starts as log E, E ~ Exp(1): a Weibull AFT generator at initialisation; see
-        :class:`pyrocsa.nn.NoiseShape`).
     """
 
     def __init__(self, n_features: int, informative_censoring: bool = True, encoder_hidden=(100, 100),
                  generator_hidden=(100, 200), noise_dim: int = 100, dropout: float = 0.2,
                  batch_norm: bool = True, early_noise: bool = False, time_scale: float = 1.0,
                  link: str = "exp", generator: str = "paper", shared_scale: bool = True,
-                 linear_skip: bool = False, error_base: str | None = None):
+                 linear_skip: bool = False):
         super().__init__()
         if n_features < 1:
             raise ValueError(f"n_features must be >= 1, got {n_features}")
@@ -100,14 +97,12 @@ class CSAModel(PyroModule):
         self.event_flow = PlanarFlow(noise_dim)
         self.event_nets = self._arm_nets(k, noise_dim, gen)
         if generator == "location-scale":
-            self.event_shape = NoiseShape(noise_dim, (int(generator_hidden[1]),), batch_norm,
-                                          base=error_base)
+            self.event_shape = NoiseShape(noise_dim, (int(generator_hidden[1]),), batch_norm)
         if self.informative_censoring:
             self.censor_flow = PlanarFlow(noise_dim)
             self.censor_nets = self._arm_nets(k, noise_dim, gen)
             if generator == "location-scale":
-                self.censor_shape = NoiseShape(noise_dim, (int(generator_hidden[1]),), batch_norm,
-                                               base=error_base)
+                self.censor_shape = NoiseShape(noise_dim, (int(generator_hidden[1]),), batch_norm)
         self.register_buffer("log_time_scale", torch.tensor(float(time_scale)).log())
 
     def _arm_nets(self, k, noise_dim, gen):

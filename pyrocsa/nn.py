@@ -145,35 +145,12 @@ class NoiseShape(nn.Module):
     An MLP of the standardised noise (``hidden`` widths) with a linear output, initialised so that z is
     roughly standard at the start. It sees no covariates: its law is pooled over subjects, so the upper
     tail, observed for subjects with short times, informs the extrapolation for subjects censored early.
-
-    With ``base="extreme-value"`` the law starts from the minimum-extreme-value law of log E, E ~ Exp(1),
-    read off the first noise coordinate: z = log(-log u_1) + g(eps~), with g's output layer initialised at
-    zero. Then at the start T ~ s exp(mu) E^sigma, a Weibull accelerated-failure-time model (the textbook
-    parametric survival law, with its long left tail of early events), and the network learns departures
-    from it. ``u_1`` is the flow-transformed first coordinate, clamped into [1e-4, 1 - 1e-4] (the
-    near-identity planar flow keeps it in (0, 1) in practice).
     """
 
-    BASES = (None, "extreme-value")
-
-    def __init__(self, noise_dim: int, hidden=(100,), batch_norm: bool = True, slope: float = 0.2,
-                 base: str | None = None):
+    def __init__(self, noise_dim: int, hidden=(100,), batch_norm: bool = True, slope: float = 0.2):
         super().__init__()
-        if base not in self.BASES:
-            raise ValueError(f"base must be one of {self.BASES}, got {base!r}")
-        self.base = base
         self.mlp = MLP(noise_dim, hidden, 0.0, batch_norm, slope)
         self.out = nn.Linear(self.mlp.out_dim, 1)
-        if base is not None:
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
 
     def forward(self, noise: torch.Tensor) -> torch.Tensor:
-        """noise: (..., d) flow noise -> z (...,)."""
-        z = self.out(self.mlp((noise - 0.5) * _SQRT12)).squeeze(-1)
-        if self.base == "extreme-value":
-            # no gradient through the base: d log(-log u) / du = 1 / (u log u) explodes as u -> 1 and made
-            # training unstable; the flow still shapes z through the network g
-            u = noise[..., 0].detach().clamp(1e-4, 1.0 - 1e-4)
-            z = z + torch.log(-torch.log(u))
-        return z
+        return self.out(self.mlp((noise - 0.5) * _SQRT12)).squeeze(-1)

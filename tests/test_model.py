@@ -212,21 +212,3 @@ def test_linear_skip_adds_a_linear_term_of_the_covariates_to_the_location():
     # the paper generator has no location: the flag is ignored there
     assert not small_model(generator="paper", linear_skip=True).linear_skip
 
-
-def test_extreme_value_error_base_starts_as_a_weibull_aft():
-    """error_base="extreme-value": at initialisation z = log(-log u_1), so with the exp link and sigma = 1
-    every subject's time is s exp(mu) E with E ~ Exp(1): exponential, i.e. a Weibull AFT with shape 1.
-    Checked by a KS test of t / (s exp(mu)) against Exp(1) on 4000 draws (critical value at 1%: 0.026)."""
-    from scipy import stats
-
-    m = small_model(generator="location-scale", link="exp", error_base="extreme-value", noise_dim=3).eval()
-    x = torch.randn(1, 3)
-    with torch.no_grad():
-        r, g = m.features(x)
-        mu, log_sigma = m.event_nets[0](g)
-        assert torch.allclose(log_sigma, torch.zeros(1))
-        t = m.times(g, m.noise_dist("t").sample((4000, 1)), 0).squeeze(-1)
-        e = (t / (m.time_scale * mu.exp())).numpy()
-    assert stats.kstest(e, "expon").statistic < 0.026
-    with pytest.raises(ValueError, match="base"):
-        small_model(generator="location-scale", error_base="gamma")
