@@ -360,7 +360,8 @@ def report(tables: dict, cfg: dict, seeds, elapsed: float, commands=None) -> str
     out = ["# CSA paper tables re-measured with pyrocsa", "",
            "Command: " + "; ".join(f"`{c}`" for c in (commands or [_command()])) + "  ",
            f"Seeds: {list(seeds)}; neural methods: alpha={cfg['alpha']}, max_epochs={cfg['max_epochs']}, "
-           f"patience={cfg['patience']}, batch 200, lr 1e-3 (each class's default); num_samples="
+           f"patience={cfg['patience']}, batch 200, learning rate each class's default (1e-3 for the "
+           f"baselines, 6e-4 for CSA / CSA-INFO); num_samples="
            f"{cfg['num_samples']}; HR bootstrap n_boot={cfg['n_boot']}; RSF trees={cfg['rsf_trees']}; "
            f"RMST horizon {TAU:g} days. Total wall time {elapsed / 60:.1f} min "
            f"(torch threads {torch.get_num_threads()}).", "",
