@@ -21,7 +21,7 @@ import torch
 from .base import CounterfactualSurvivalModel
 from .data import Preprocessor, SurvivalData, stratified_split
 from .losses import CENSORED_SCORES, OBJECTIVES, CensoringWeights, CoxCensoringWeights, CSALoss
-from .model import CSAModel
+from .model import ERROR_LAWS, CSAModel
 from .sampling import predictive_draws
 from .training import fit_module, resolve_device
 
@@ -32,7 +32,7 @@ _CONFIG_KEYS = ("informative_censoring", "alpha", "seed", "objective", "hidden",
                 "noise_dim", "dropout", "early_noise", "max_epochs", "patience", "batch_size", "lr",
                 "num_draws", "tc_weight", "clip_norm", "alpha_grid", "device", "verbose", "sample_memory_mb",
                 "link", "ensemble_size", "n_jobs", "generator", "shared_scale", "horizon",
-                "linear_skip",
+                "linear_skip", "error_law",
                 "censored", "censoring_model")
 _MEMBER_ATTRS = ("model_", "history_", "data_", "preprocessor_", "alpha_", "alpha_scores_", "time_scale_",
                  "duration_col_", "event_col_", "treatment_col_", "treated_value_", "n_train_", "n_valid_")
@@ -66,6 +66,9 @@ class CSA(CounterfactualSurvivalModel):
         generator whose error law z is learned from the planar-flow noise and shared by all subjects) or
         ``"paper"`` (the paper's h_a(r, eps~); default for "paper"). See :class:`pyrocsa.model.CSAModel`.
     shared_scale : location-scale only: one sigma per arm (default) instead of sigma_a(r).
+    linear_skip : location-scale only: add a linear covariate term to each arm's location.
+    error_law : location-scale only: "shared" (one error law for both arms) or "per-arm" (each arm's times
+        get their own distribution shape; see :class:`pyrocsa.model.CSAModel`).
     hidden : encoder widths; generator_hidden : generator widths (before, after the noise enters).
     noise_dim : dimension of the planar-flow noise; dropout : dropout on every hidden layer (default 0.2
         for "paper" as in the paper, 0 for "crps": dropout noise would be scored as spread in training
@@ -105,7 +108,8 @@ class CSA(CounterfactualSurvivalModel):
                  device=None, verbose: bool = True, sample_memory_mb: float = 512.0,
                  link: str | None = None, ensemble_size: int = 5, n_jobs: int | None = None,
                  generator: str | None = None, shared_scale: bool = True, horizon="max",
-                 censored: str = "ipcw", censoring_model: str = "km", linear_skip: bool = False):
+                 censored: str = "ipcw", censoring_model: str = "km", linear_skip: bool = False,
+                 error_law: str = "shared"):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, int) or ensemble_size < 1:
@@ -161,6 +165,9 @@ class CSA(CounterfactualSurvivalModel):
         self.generator = generator
         self.shared_scale = bool(shared_scale)
         self.linear_skip = bool(linear_skip)
+        if error_law not in ERROR_LAWS:
+            raise ValueError(f"error_law must be one of {ERROR_LAWS}, got {error_law!r}")
+        self.error_law = error_law
         if not (horizon is None or horizon == "max" or (isinstance(horizon, (int, float)) and horizon > 0)):
             raise ValueError(f"horizon must be None, 'max' or a positive number, got {horizon!r}")
         self.horizon = horizon
@@ -189,7 +196,7 @@ class CSA(CounterfactualSurvivalModel):
                         generator_hidden=self.generator_hidden, noise_dim=self.noise_dim,
                         dropout=self.dropout, early_noise=self.early_noise, time_scale=time_scale,
                         link=self.link, generator=self.generator, shared_scale=self.shared_scale,
-                        linear_skip=self.linear_skip)
+                        linear_skip=self.linear_skip, error_law=self.error_law)
 
     def _loss(self, alpha: float, train: SurvivalData) -> CSALoss:
         """The objective with weight ``alpha`` on the IPM; for "crps" its censoring weights (Kaplan-Meier of

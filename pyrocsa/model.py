@@ -45,6 +45,7 @@ from .nn import ArmGenerator, Encoder, LocationScaleArm, NoiseShape
 __all__ = ["CSAModel"]
 
 GENERATORS = ("paper", "location-scale")
+ERROR_LAWS = ("shared", "per-arm")
 _LOG_TIME_CLAMP = 30.0  # exp(30) ~ 1e13 time scales: a guard against overflow, never reached in practice
 
 
@@ -67,13 +68,15 @@ class CSAModel(PyroModule):
     shared_scale : location-scale only: one sigma per arm (True) or sigma_a(r) (False).
     linear_skip : location-scale only: add a linear term of the covariates to each arm's location,
         mu_a = MLP_a(r) + w_a^T x (a "wide" path beside the deep one).
+    error_law : location-scale only: ``"shared"`` (one error law z for both arms) or ``"per-arm"`` (z_a, so
+        the two arms' time distributions can differ in shape, not only in location and scale).
     """
 
     def __init__(self, n_features: int, informative_censoring: bool = True, encoder_hidden=(100, 100),
                  generator_hidden=(100, 200), noise_dim: int = 100, dropout: float = 0.2,
                  batch_norm: bool = True, early_noise: bool = False, time_scale: float = 1.0,
                  link: str = "exp", generator: str = "paper", shared_scale: bool = True,
-                 linear_skip: bool = False):
+                 linear_skip: bool = False, error_law: str = "shared"):
         super().__init__()
         if n_features < 1:
             raise ValueError(f"n_features must be >= 1, got {n_features}")
@@ -83,6 +86,9 @@ class CSAModel(PyroModule):
             raise ValueError(f"link must be 'exp' or 'softplus', got {link!r}")
         if generator not in GENERATORS:
             raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
+        if error_law not in ERROR_LAWS:
+            raise ValueError(f"error_law must be one of {ERROR_LAWS}, got {error_law!r}")
+        self.error_law = error_law
         self.link = link
         self.generator = generator
         self.shared_scale = bool(shared_scale)
@@ -97,13 +103,19 @@ class CSAModel(PyroModule):
         self.event_flow = PlanarFlow(noise_dim)
         self.event_nets = self._arm_nets(k, noise_dim, gen)
         if generator == "location-scale":
-            self.event_shape = NoiseShape(noise_dim, (int(generator_hidden[1]),), batch_norm)
+            self.event_shape = self._error_law(noise_dim, generator_hidden, batch_norm)
         if self.informative_censoring:
             self.censor_flow = PlanarFlow(noise_dim)
             self.censor_nets = self._arm_nets(k, noise_dim, gen)
             if generator == "location-scale":
-                self.censor_shape = NoiseShape(noise_dim, (int(generator_hidden[1]),), batch_norm)
+                self.censor_shape = self._error_law(noise_dim, generator_hidden, batch_norm)
         self.register_buffer("log_time_scale", torch.tensor(float(time_scale)).log())
+
+    def _error_law(self, noise_dim, generator_hidden, batch_norm):
+        """The location-scale error law z(eps~): one for both arms, or one per arm (a ModuleList)."""
+        def make():
+            return NoiseShape(noise_dim, (int(generator_hidden[1]),), batch_norm)
+        return make() if self.error_law == "shared" else torch.nn.ModuleList([make(), make()])
 
     def _arm_nets(self, k, noise_dim, gen):
         if self.generator == "location-scale":
@@ -135,7 +147,8 @@ class CSAModel(PyroModule):
         ``s * exp(out)`` (link "exp", the paper's) or ``s * softplus(out)`` (link "softplus")."""
         nets = self.event_nets if kind == "t" else self.censor_nets
         if self.generator == "location-scale":
-            z = (self.event_shape if kind == "t" else self.censor_shape)(noise)
+            law = self.event_shape if kind == "t" else self.censor_shape
+            z = (law[arm] if isinstance(law, torch.nn.ModuleList) else law)(noise)
             mu, log_sigma = nets[arm](r)
             out = mu + log_sigma.exp() * z
         else:

@@ -116,12 +116,13 @@ def test_seed_reproducibility_and_save_load_round_trip(fitted, data, tmp_path):
     assert not np.array_equal(a.t1, d.t1)
 
 
-def test_save_load_round_trip_with_the_linear_skip(data, tmp_path):
-    """The linear skip path's weights and flag travel with the saved model."""
-    est = CSA(seed=0, linear_skip=True, **dict(SMALL, max_epochs=3)).fit(data, "time", "event", "treatment")
+def test_save_load_round_trip_with_the_linear_skip_and_per_arm_error_laws(data, tmp_path):
+    """The linear skip path's weights, the per-arm error laws and their flags travel with the saved model."""
+    est = CSA(seed=0, linear_skip=True, error_law="per-arm", **dict(SMALL, max_epochs=3))
+    est.fit(data, "time", "event", "treatment")
     assert est.model_.event_nets[1].skip.weight.abs().sum() > 0  # trained away from its zero start
     loaded = CSA.load(est.save(tmp_path / "skip"))
-    assert loaded.linear_skip and loaded.model_.linear_skip
+    assert loaded.linear_skip and loaded.model_.linear_skip and loaded.model_.error_law == "per-arm"
     a = est.sample_potential_outcomes(data.iloc[:15], num_samples=6, seed=1)
     b = loaded.sample_potential_outcomes(data.iloc[:15], num_samples=6, seed=1)
     assert np.array_equal(a.t0, b.t0) and np.array_equal(a.c1, b.c1)
@@ -222,6 +223,8 @@ def test_bad_inputs(data):
         CSA(horizon=-5)
     with pytest.raises(ValueError, match="generator"):
         CSA(generator="mlp", **SMALL).fit(data, "time", "event", "treatment")
+    with pytest.raises(ValueError, match="error_law"):
+        CSA(error_law="pooled")
     with pytest.raises(ValueError, match="horizon"):  # the IPCW score needs a window end
         CSA(horizon=None, **SMALL).fit(data, "time", "event", "treatment")
     with pytest.raises(ValueError, match="format_version|missing"):

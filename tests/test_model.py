@@ -213,3 +213,25 @@ def test_linear_skip_adds_a_linear_term_of_the_covariates_to_the_location():
     # the paper generator has no location: the flag is ignored there
     assert not small_model(generator="paper", linear_skip=True).linear_skip
 
+
+
+def test_per_arm_error_law_gives_each_arm_its_own_shape():
+    """error_law="per-arm": one NoiseShape per arm. With identical arm location/scale nets, the shared law
+    gives identical t0 and t1 for the same noise, the per-arm law does not; gradients reach both laws."""
+    shared = small_model(generator="location-scale", error_law="shared").eval()
+    per_arm = small_model(generator="location-scale", error_law="per-arm").eval()
+    assert isinstance(per_arm.event_shape, torch.nn.ModuleList) and len(per_arm.censor_shape) == 2
+    x = torch.randn(5, 3)
+    for m in (shared, per_arm):
+        m.event_nets[1].load_state_dict(m.event_nets[0].state_dict())
+        with torch.no_grad():
+            out = m.draw(x, num_draws=3)
+        same = torch.allclose(out["t0"], out["t1"])
+        assert same == (m is shared)
+    per_arm.train()
+    out = per_arm.draw_factual(x, torch.tensor([0, 1, 0, 1, 1.0]), num_draws=4)
+    out["t"].sum().backward()
+    for law in per_arm.event_shape:
+        assert law.out.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="error_law"):
+        small_model(generator="location-scale", error_law="pooled")
