@@ -57,7 +57,8 @@ def main():
               f"model {np.minimum(d, 1000).mean():.1f}")
         print("   " + " | ".join(f"S({t}) KM {km.predict(t):.3f} model {(d > t).mean():.3f}" for t in TIMES))
     arms = frame["arms"]
-    arm_km = [KaplanMeierFitter().fit(frame.loc[arms == a, "days"], frame.loc[arms == a, "cens"]) for a in (0, 1)]
+    arm_km = [KaplanMeierFitter().fit(frame.loc[arms == a, "days"], frame.loc[arms == a, "cens"])
+              for a in (0, 1)]
     km_rmst = [restricted_mean_survival_time(k, t=1000) for k in arm_km]
     print(f"RMST difference at 1000 days: model {po.rmst_ate(1000.0):.1f}, "
           f"Kaplan-Meier {km_rmst[1] - km_rmst[0]:.1f}")
