@@ -143,7 +143,8 @@ class CSAModel(PyroModule):
         return r, (torch.cat([r, x], dim=-1) if self.linear_skip else r)
 
     def times(self, r: torch.Tensor, noise: torch.Tensor, arm: int, kind: str = "t") -> torch.Tensor:
-        """Times (..., N) in the duration unit from representations r (N, k) and noise (..., N, d):
+        """Times (..., N) in the duration unit from the generators' input r (N, k), or (N, k + p) with the
+        linear skip path (see :meth:`features`), and noise (..., N, d):
         ``s * exp(out)`` (link "exp", the paper's) or ``s * softplus(out)`` (link "softplus")."""
         nets = self.event_nets if kind == "t" else self.censor_nets
         if self.generator == "location-scale":
