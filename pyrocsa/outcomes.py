@@ -189,6 +189,8 @@ class PotentialOutcomes:
         medians of both arms (:func:`pyrocsa.estimands.population_hazard_ratio`; read its docstring for
         every choice).  The grid defaults to the distinct observed times when ``observed`` is set.
         ``use_observed_events=True`` applies the observed event indicators to both arms (eq. 19 verbatim).
+        ``point="draws"`` (passed through) uses the survival of all draws instead of the per-subject medians:
+        the model's marginal potential-outcome survival, stable where most medians lie beyond follow-up.
         Returns a dict with ``hr``, ``lower``, ``upper`` (bootstrap CI over subjects), ``times``, ``curve``,
         ``curve_lower``, ``curve_upper`` and more.
 
