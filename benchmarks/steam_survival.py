@@ -70,16 +70,17 @@ def load(name: str):
     raise ValueError(f"unknown dataset {name!r}")
 
 
-def outcome_model(kind: str, csa_epochs: int, seed: int):
+def outcome_model(kind: str, csa_epochs: int, seed: int, error_law: str = "shared"):
     if kind == "weibull":
         return WeibullOutcomeModel()
     if kind == "weibull-km":
         return WeibullOutcomeModel(censoring="km")
     from pyrocsa import CSA
-    return CSA(informative_censoring=True, max_epochs=csa_epochs, verbose=False, seed=seed)
+    return CSA(informative_censoring=True, max_epochs=csa_epochs, verbose=False, seed=seed,
+               error_law=error_law)
 
 
-def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners):
+def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners, error_law="shared"):
     df, cov, D, E, A = load(name)
     rows = []
     for r in range(runs):
@@ -91,7 +92,7 @@ def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners):
             t0 = time.time()
             if gen == "steam":
                 label = f"STEAM-survival ({outcome_kind})"
-                model = SyntheticCohort(outcome_model=outcome_model(outcome_kind, csa_epochs, r))
+                model = SyntheticCohort(outcome_model=outcome_model(outcome_kind, csa_epochs, r, error_law))
                 syn = model.fit(train, D, E, A, covariates=cov).sample(len(train), seed=r)
             elif gen == "generic":
                 label = "generic (copula on X, A, Y, delta)"
@@ -255,6 +256,8 @@ def main(argv=None):
                    help="STEAM outcome model(s): Weibull AFT per arm for T and C; the same with per-arm "
                         "Kaplan-Meier censoring; CSA-INFO (slow on CPU)")
     p.add_argument("--csa-epochs", type=int, default=40, help="max epochs of CSA-INFO (early stopping on)")
+    p.add_argument("--csa-error-law", default="shared", choices=["shared", "per-arm"],
+                   help="CSA-INFO's error_law (default: the package default, shared)")
     p.add_argument("--generators", nargs="+", default=["steam", "generic", "bootstrap"],
                    choices=["steam", "generic", "bootstrap"])
     p.add_argument("--datasets", nargs="+", default=["actg", "actg-synthetic"],
@@ -289,7 +292,8 @@ def main(argv=None):
         args.argv += f"  (re-rendered from {Path(args.from_csv).name})"
     else:
         raw = pd.concat([run_dataset(ds, runs, args.generators, args.outcome_model, args.csa_epochs,
-                                     args.learners) for ds in args.datasets], ignore_index=True)
+                                     args.learners, args.csa_error_law) for ds in args.datasets],
+                        ignore_index=True)
     summary = summarise(raw)
     text = markdown(summary, raw, args)
     print("\n" + text)
