@@ -272,8 +272,9 @@ def test_default_and_imputation_variants_fit(data):
     defaults = (est.objective, est.censored, est.generator, est.link)
     assert defaults == ("crps", "ipcw", "location-scale", "softplus")
     assert CSA().ensemble_size == 5
-    # the learning rate follows the objective: the paper's 3e-4 for "paper", 6e-4 for "crps"; explicit wins
-    assert (CSA().lr, CSA(objective="paper").lr, CSA(lr=1e-3).lr) == (6e-4, 3e-4, 1e-3)
+    # the learning rate follows the objective: the paper's 3e-4 for "paper", 4.5e-4 for "crps"; explicit wins
+    assert (CSA().lr, CSA(objective="paper").lr, CSA(lr=1e-3).lr) == (4.5e-4, 3e-4, 1e-3)
+    assert (CSA().error_law, CSA(error_law="shared").error_law) == ("per-arm", "shared")
     for kw in (dict(censored="impute", horizon=None), dict(generator="paper"), dict(censoring_model="cox"),
                dict(linear_skip=True)):
         fit = CSA(seed=0, **dict(SMALL, max_epochs=2), **kw).fit(data, "time", "event", "treatment")
