@@ -60,8 +60,8 @@ def test_evaluate_prints_metrics_and_json(files, capsys):
                  "event", "--treatment", "treatment", "--true-t0", "true_t0", "--true-t1", "true_t1",
                  "--num-samples", "20", "--json", str(js)]) == 0
     got = json.loads(js.read_text())
-    for key in ("c_index_arm0", "c_index_arm1", "d_calibration_p_value", "hr", "pehe_expected_lifetime",
-                "coverage90_t0"):
+    for key in ("c_index_arm0", "c_index_arm1", "d_calibration_p_value", "hr", "hr_draws",
+                "pehe_expected_lifetime", "coverage90_t0"):
         assert key in got and got[key] == got[key]  # present and not NaN
     assert "c_index_arm0" in capsys.readouterr().out
 
