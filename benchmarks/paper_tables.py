@@ -28,7 +28,10 @@ Columns (test split; mean +- sd over seeds):
   conditional RMST difference (:meth:`pyrocsa.datasets.ActgSynthetic.rmst`);
 * HR(t) (95% bootstrap CI): :meth:`pyrocsa.outcomes.PotentialOutcomes.hazard_ratio` (CoxPH rows: exp(beta)
   with its robust Wald interval); the ground truth is :func:`pyrocsa.metrics.true_hazard_ratio` of the true
-  t0, t1 on the same grid (the observed test times);
+  t0, t1 on the same grid (the observed test times). Two more reference rows: the truth re-drawn 50 times
+  from the simulator for the same test subjects (mean and 2.5-97.5% range of its HR), and the simulator's
+  own draws (``num_samples`` per subject from the true conditional law) read like a model's -- what a
+  perfect model would score;
 * HR(t), all draws: the same recipe with ``point="draws"`` (the survival of every draw, not of the per-subject
   medians): the model's marginal potential-outcome survival, which is what the ground truth (one realised
   t0, t1 per subject) and the trial's Cox HR measure;
@@ -61,6 +64,8 @@ from pyrocsa.baselines.cox import CoxPHWeighted, CoxTLearner  # noqa: E402
 from pyrocsa.baselines.neural import SR, AFTLogNormal, AFTWeibull  # noqa: E402
 from pyrocsa.data import stratified_split  # noqa: E402
 from pyrocsa.datasets import ACTG_BASELINE, load_actg, load_actg_synthetic  # noqa: E402
+from pyrocsa.estimands import population_hazard_ratio  # noqa: E402
+from pyrocsa.simulate import authors_gompertz_cox  # noqa: E402
 
 TAU = 1000.0  # RMST horizon (days)
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -124,7 +129,9 @@ def load_task(name: str) -> Task:
         te = ds.split["test"]
         r0, r1 = ds.rmst(TAU)
         m0, m1 = ds.expected_lifetime()
-        truth = {"t0": ds.t0[te], "t1": ds.t1[te], "rmst_diff": (r1 - r0)[te], "mean_diff": (m1 - m0)[te]}
+        law = authors_gompertz_cox(ds.frame[ds.covariates].to_numpy(dtype=float)[te])
+        truth = {"t0": ds.t0[te], "t1": ds.t1[te], "rmst_diff": (r1 - r0)[te], "mean_diff": (m1 - m0)[te],
+                 "law": law}
         return Task(name, ds.frame, "time", "event", "treatment", list(ds.covariates), ds.split, truth)
     if name == "actg":
         df = load_actg()
@@ -207,11 +214,26 @@ def reference_rows(task: Task, cfg: dict) -> dict:
     tr = task.truth
     y = task.part("test")[task.duration].to_numpy(dtype=float)
     hr = metrics.true_hazard_ratio(tr["t0"], tr["t1"], observed_times=y, n_boot=cfg["n_boot"], seed=0)
+    # the simulator itself as a "model": num_samples draws per test subject from the true conditional law,
+    # read with both HR recipes (what a perfect model would score; the realised truth above is one draw)
+    rng = np.random.default_rng(0)
+    d0, d1 = tr["law"].sample(rng, size=cfg["num_samples"])
+    hr_med = population_hazard_ratio(d0, d1, observed_times=y, n_boot=cfg["n_boot"], seed=0)
+    hr_all = population_hazard_ratio(d0, d1, observed_times=y, n_boot=cfg["n_boot"], seed=0, point="draws")
+    # the released truth is one realisation of the simulator; its HR varies from realisation to realisation
+    redrawn = [metrics.true_hazard_ratio(*tr["law"].sample(rng), observed_times=y, n_boot=1, seed=0)["hr"]
+               for _ in range(50)]
     realised = tr["t1"] - tr["t0"]
     const = np.full_like(realised, realised.mean())
     const_rmst = np.full_like(tr["rmst_diff"], tr["rmst_diff"].mean())
     return {
         "Ground truth (true t0, t1)": {"hr": hr["hr"], "hr_lo": hr["lower"], "hr_hi": hr["upper"]},
+        "Truth re-drawn 50x (mean; 2.5-97.5%)": {"hr": float(np.mean(redrawn)),
+                                                 "hr_lo": float(np.percentile(redrawn, 2.5)),
+                                                 "hr_hi": float(np.percentile(redrawn, 97.5))},
+        "Simulator's draws (true law)": {"hr": hr_med["hr"], "hr_lo": hr_med["lower"],
+                                         "hr_hi": hr_med["upper"], "hr_draws": hr_all["hr"],
+                                         "hr_draws_lo": hr_all["lower"], "hr_draws_hi": hr_all["upper"]},
         "Oracle E[T1-T0|x], RMST(x)": {"pehe": metrics.pehe(tr["mean_diff"], realised),
                                        "ate": metrics.ate_error(tr["mean_diff"], realised),
                                        "rmst_pehe": 0.0, "rmst_ate": 0.0},
@@ -334,9 +356,12 @@ def markdown_table(name: str, causal: bool, results: dict, refs: dict) -> str:
         if causal:
             cells += [_fmt([row], "pehe"), "", _fmt([row], "ate"), "", _fmt([row], "rmst_pehe"),
                       _fmt([row], "rmst_ate")]
-        hr_paper = _paper({"hr": paper["truth_hr"]}, "hr") if "hr" in row else ""
-        truth = _fmt_hr([row]) if "hr" in row else ""
-        cells += [truth, hr_paper, truth] + [""] * 8
+        truth_row = name.startswith("Ground truth")
+        hr_paper = _paper({"hr": paper["truth_hr"]}, "hr") if truth_row else ""
+        hr_cell = _fmt_hr([row]) if "hr" in row else ""
+        # the realised truth has one time per subject: both recipes coincide
+        hr_draws = _fmt_hr([row], "hr_draws") if "hr_draws" in row else (hr_cell if truth_row else "")
+        cells += [hr_cell, hr_paper, hr_draws] + [""] * 8
         lines.append("| " + " | ".join(cells) + " |")
     for name, res in results.items():
         rows = res["rows"]
@@ -384,7 +409,9 @@ def report(tables: dict, cfg: dict, seeds, elapsed: float, commands=None) -> str
            "over seeds). HR(t), all draws: the same recipe on the survival of every draw (point='draws'), "
            "i.e. the model's marginal potential-outcome survival -- the like-for-like reading against the "
            "ground truth, which is the same recipe on one realised t0, t1 per subject, and against the "
-           "trial's Cox HR. Mean COV over the factual draws. "
+           "trial's Cox HR. Reference rows (actg-Synthetic): the released truth; the truth re-drawn 50 times "
+           "from the simulator for the same test subjects (mean; 2.5-97.5% range); the simulator's own "
+           "draws read like a model's (what a perfect model scores). Mean COV over the factual draws. "
            "NA = undefined for that method; [k/n] = defined for only k of the n seeds (mean over those k): "
            "the reasons are listed under each table.", ""]
     for name, tab in tables.items():
@@ -470,6 +497,7 @@ def merge(paths, out: Path) -> str:
         for name, tab in raw["tables"].items():
             if name in tables:  # same data set: a later file's methods replace or extend the earlier ones
                 tables[name]["results"].update(tab["results"])
+                tables[name]["refs"].update(tab["refs"])
             else:
                 tables[name] = tab
         commands.append(raw.get("command", str(path)))
