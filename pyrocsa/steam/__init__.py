@@ -6,8 +6,8 @@ fidelity (U_PEHE on RMST differences, censoring-mechanism distance, hazard-ratio
 
 from . import metrics
 from .cohort import GenericCohort, SyntheticCohort, WeibullOutcomeModel
-from .covariates import GaussianCopula, IndependentMarginals
+from .covariates import GaussianCopula, IndependentMarginals, SequentialTrees
 from .treatment import PropensityModel
 
-__all__ = ["SyntheticCohort", "GenericCohort", "WeibullOutcomeModel", "GaussianCopula",
+__all__ = ["SyntheticCohort", "GenericCohort", "WeibullOutcomeModel", "GaussianCopula", "SequentialTrees",
            "IndependentMarginals", "PropensityModel", "metrics"]

@@ -213,7 +213,9 @@ class SyntheticCohort(_CohortBase):
 
     Parameters
     ----------
-    covariate_model : ``"copula"`` (default), ``"independent"`` or an object with ``fit(df, columns=)`` and
+    covariate_model : ``"copula"`` (default; :class:`GaussianCopula`), ``"trees"`` (:class:`SequentialTrees`:
+        keeps non-linear dependence, and with it the confounding structure, better; synthetic rows lie
+        closer to real ones), ``"independent"`` or an object with ``fit(df, columns=)`` and
         ``sample(n, seed=)`` returning a covariate frame.
     propensity_model : ``"logistic"`` (default) or an object with ``fit(X, a)`` / ``predict_proba(X)``.
     outcome_model : None (CSA-INFO, ``pyrocsa.CSA(informative_censoring=True, verbose=False,
@@ -292,8 +294,9 @@ def _as_duration(y: np.ndarray, dtype) -> np.ndarray:
 
 
 class GenericCohort(_CohortBase):
-    """Baseline generator: one covariate-style generator (default: :class:`GaussianCopula`) fit on the
-    joint table (X, A, Y, delta), with no causal structure."""
+    """Baseline generator: one covariate-style generator (default: :class:`GaussianCopula`; ``"trees"``,
+    ``"independent"`` or an object, as for :class:`SyntheticCohort`) fit on the joint table
+    (X, A, Y, delta), with no causal structure."""
 
     def __init__(self, model="copula"):
         self.model = make_covariate_model(model)
