@@ -81,10 +81,10 @@ def outcome_model(kind: str, csa_epochs: int, seed: int, error_law: str | None =
 
 
 def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners, error_law=None,
-                covariate_model="trees"):
+                covariate_model="trees", first_run=0):
     df, cov, D, E, A = load(name)
     rows = []
-    for r in range(runs):
+    for r in range(first_run, first_run + runs):
         parts = stratified_split(df, E, A, fractions=(0.8, 0.0, 0.2), seed=r)
         train = df.iloc[parts["train"]].reset_index(drop=True)
         test = df.iloc[parts["test"]].reset_index(drop=True)
@@ -278,6 +278,9 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="markdown path (default under benchmarks/results/)")
     p.add_argument("--from-csv", default=None,
                    help="re-render the markdown of an earlier run from its per-run .csv (no fitting)")
+    p.add_argument("--first-run", type=int, default=0,
+                   help="seed of the first split (to add runs to an earlier run; merge the .csv files and "
+                        "re-render with --from-csv)")
     p.add_argument("--covariate-model", default="trees", choices=["copula", "trees", "independent"],
                    help="covariate generator of both STEAM-survival and the generic baseline (default: the "
                         "package default, trees)")
@@ -308,7 +311,7 @@ def main(argv=None):
         args.argv += f"  (re-rendered from {Path(args.from_csv).name})"
     else:
         raw = pd.concat([run_dataset(ds, runs, args.generators, args.outcome_model, args.csa_epochs,
-                                     args.learners, args.csa_error_law, args.covariate_model)
+                                     args.learners, args.csa_error_law, args.covariate_model, args.first_run)
                          for ds in args.datasets],
                         ignore_index=True)
     summary = summarise(raw)
