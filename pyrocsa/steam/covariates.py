@@ -1,12 +1,12 @@
 """Generative models of a covariate table p(X): a Gaussian copula on empirical marginals, sequential
 regression trees (synthpop's CART synthesiser), and an independent-marginals baseline.
 
-Both keep each column's dtype, range and missingness: discrete columns (text, category, bool, or numeric
-with at most ``max_discrete_levels`` distinct values) are sampled from their empirical CDF, so that every
-value is one seen in the data; continuous columns are mapped back through the linearly interpolated
-empirical quantile function (values within the observed ``[min, max]``, rounded when the column only
-holds whole numbers). A column with missing values gets a 0/1 missingness indicator, which is one more
-variable of the copula, so that missingness may depend on the other columns.
+The copula and the independent baseline keep each column's dtype, range and missingness: discrete columns
+(text, category, bool, or numeric with at most ``max_discrete_levels`` distinct values) are sampled from
+their empirical CDF, so that every value is one seen in the data; continuous columns are mapped back
+through the linearly interpolated empirical quantile function (values within the observed ``[min, max]``,
+rounded when the column only holds whole numbers). A column with missing values gets a 0/1 missingness
+indicator, which is one more variable of the copula, so that missingness may depend on the other columns.
 
 The copula (Nelsen, *An Introduction to Copulas*; the "Gaussian copula" synthesiser of Patki et al. 2016):
 
@@ -237,7 +237,8 @@ class SequentialTrees:
     value included, is therefore one observed in that column (types, levels, ranges and missingness are
     kept exactly), and non-linear, non-monotone dependence is kept as far as the trees resolve it -- which a
     Gaussian copula cannot (measured: ``benchmarks/steam_survival.py --covariates-only``). Columns are
-    synthesised in the given order.
+    synthesised in the given order. The fitted object holds the training rows (``data_``): share the
+    synthetic data, never the fitted generator.
 
     Parameters
     ----------
