@@ -70,6 +70,31 @@ class _Marginal:
         return np.round(v) if self.integer else v
 
 
+def _check_table(df, columns, what: str) -> list[str]:
+    """The validated column list of a covariate model's ``fit(df, columns)``."""
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    columns = list(df.columns) if columns is None else list(columns)
+    if not columns:
+        raise ValueError("columns: no columns to model")
+    miss = [c for c in columns if c not in df.columns]
+    if miss:
+        raise ValueError(f"columns: column(s) {miss} not in the frame")
+    if len(df) < 2:
+        raise ValueError(f"df: need at least 2 rows to fit {what}, got {len(df)}")
+    return columns
+
+
+def _check_sample(model, n, fitted_attr: str) -> int:
+    """``n`` of a covariate model's ``sample(n)``, after checking that the model is fitted (has the
+    attribute ``fitted_attr``, set last by its ``fit``)."""
+    if not hasattr(model, fitted_attr):
+        raise RuntimeError(f"{type(model).__name__} is not fitted: call fit(df) first")
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return int(n)
+
+
 def _is_discrete_numeric(v: np.ndarray, max_levels: int) -> bool:
     return len(np.unique(v)) <= max_levels
 
@@ -98,16 +123,7 @@ class GaussianCopula:
     def fit(self, df: pd.DataFrame, columns: list[str] | None = None, seed: int = 0) -> GaussianCopula:
         """Fit the marginals and the copula on ``df[columns]`` (default: all columns). ``df`` is not
         modified. ``seed`` drives the distributional-transform jitter and the missing-row scores."""
-        if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-        columns = list(df.columns) if columns is None else list(columns)
-        if not columns:
-            raise ValueError("columns: no columns to model")
-        miss = [c for c in columns if c not in df.columns]
-        if miss:
-            raise ValueError(f"columns: column(s) {miss} not in the frame")
-        if len(df) < 2:
-            raise ValueError(f"df: need at least 2 rows to fit a copula, got {len(df)}")
+        columns = _check_table(df, columns, "a copula")
         rng = np.random.default_rng(seed)
         self.columns_ = columns
         self.marginals_: dict[str, _Marginal] = {}
@@ -175,11 +191,7 @@ class GaussianCopula:
     # -- sampling --------------------------------------------------------------------------------------
     def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
         """Draw ``n`` synthetic rows: a DataFrame with the fitted columns, in order, and their dtypes."""
-        if not hasattr(self, "correlation_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(df) first")
-        if int(n) != n or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
-        n = int(n)
+        n = _check_sample(self, n, "n_train_")
         rng = np.random.default_rng(seed)
         z = rng.multivariate_normal(np.zeros(len(self.correlation_)), self.correlation_, size=n,
                                     method="eigh")
@@ -274,16 +286,7 @@ class SequentialTrees:
         """Fit the trees on ``df[columns]`` (default: all columns); ``df`` is not modified."""
         from sklearn.tree import DecisionTreeRegressor
 
-        if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-        columns = list(df.columns) if columns is None else list(columns)
-        if not columns:
-            raise ValueError("columns: no columns to model")
-        miss = [c for c in columns if c not in df.columns]
-        if miss:
-            raise ValueError(f"columns: column(s) {miss} not in the frame")
-        if len(df) < 2:
-            raise ValueError(f"df: need at least 2 rows to fit the trees, got {len(df)}")
+        columns = _check_table(df, columns, "the trees")
         for col in columns:
             if df[col].isna().all():
                 raise ValueError(f"column '{col}' has no non-missing values")
@@ -309,11 +312,7 @@ class SequentialTrees:
 
     def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
         """Draw ``n`` synthetic rows: a DataFrame with the fitted columns, in order, and their dtypes."""
-        if not hasattr(self, "trees_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(df) first")
-        if int(n) != n or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
-        n = int(n)
+        n = _check_sample(self, n, "n_train_")
         rng = np.random.default_rng(seed)
         donor = np.empty((n, len(self.columns_)), dtype=int)  # training row giving each value
         donor[:, 0] = rng.integers(0, self.n_train_, n)
