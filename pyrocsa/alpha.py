@@ -58,23 +58,22 @@ def validation_score(model, loss, valid: SurvivalData, y_cf: torch.Tensor, d_cf:
     x, a = valid.x.to(dev), valid.a.to(dev)
     with torch.no_grad(), torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        fact = loss.factual_terms(model, x, a, valid.y.to(dev), valid.delta.to(dev))
-        cf = loss.factual_terms(model, x, 1 - a, y_cf.to(dev), d_cf.to(dev))
+        fact, _ = loss.factual_terms(model, x, a, valid.y.to(dev), valid.delta.to(dev))
+        cf, _ = loss.factual_terms(model, x, 1 - a, y_cf.to(dev), d_cf.to(dev))
     return float(sum(fact.values()) + sum(cf.values()))
 
 
-def select_alpha(estimator, train: SurvivalData, valid: SurvivalData, grid, time_scale: float
-                 ) -> AlphaSelection:
-    """Fit ``estimator``'s model once per alpha in ``grid``; keep the one with the best validation score."""
+def select_alpha(fit, loss, train: SurvivalData, valid: SurvivalData, grid, seed: int = 0) -> AlphaSelection:
+    """Fit once per alpha in ``grid`` with ``fit(alpha) -> (model, history)``; keep the alpha whose model has
+    the best :func:`validation_score` under ``loss`` (the objective without the IPM)."""
     grid = [float(g) for g in grid]
     if not grid or any(g < 0 for g in grid):
-        raise ValueError(f"alpha_grid must be a non-empty list of numbers >= 0, got {grid}")
+        raise ValueError(f"alpha grid must be a non-empty list of numbers >= 0, got {grid}")
     y_cf, d_cf = proxy_counterfactuals(train, valid)
     scores, best = {}, None
     for alpha in grid:
-        model, history = estimator._fit_one(train, valid, alpha, time_scale)
-        score = validation_score(model, estimator._loss(0.0, train), valid, y_cf, d_cf,
-                                 seed=estimator.seed or 0)
+        model, history = fit(alpha)
+        score = validation_score(model, loss, valid, y_cf, d_cf, seed=seed)
         scores[alpha] = score
         if best is None or score < best[0]:
             best = (score, alpha, model, history)

@@ -20,218 +20,152 @@ import torch
 
 from .base import CounterfactualSurvivalModel
 from .data import Preprocessor, SurvivalData, stratified_split
-from .losses import CENSORED_SCORES, OBJECTIVES, CensoringWeights, CoxCensoringWeights, CSALoss
-from .model import ERROR_LAWS, CSAModel
+from .losses import OBJECTIVES, CSALoss
+from .model import CSAModel
 from .sampling import predictive_draws
 from .training import fit_module, resolve_device
 
 __all__ = ["CSA"]
 
-FORMAT_VERSION = 1
-_CONFIG_KEYS = ("informative_censoring", "alpha", "seed", "objective", "hidden", "generator_hidden",
-                "noise_dim", "dropout", "early_noise", "max_epochs", "patience", "batch_size", "lr",
-                "num_draws", "tc_weight", "clip_norm", "alpha_grid", "device", "verbose", "sample_memory_mb",
-                "link", "ensemble_size", "n_jobs", "generator", "shared_scale", "horizon",
-                "linear_skip", "error_law",
-                "censored", "censoring_model")
+FORMAT_VERSION = 2
+_CONFIG_KEYS = ("informative_censoring", "alpha", "objective", "hidden", "flow_layers", "dropout", "lr",
+                "batch_size", "max_epochs", "patience", "ensemble_size", "n_jobs", "seed", "device", "verbose")
 _MEMBER_ATTRS = ("model_", "history_", "data_", "preprocessor_", "alpha_", "alpha_scores_", "time_scale_",
                  "duration_col_", "event_col_", "treatment_col_", "treated_value_", "n_train_", "n_valid_")
+#: the alpha grid of ``alpha="auto"`` (the paper's)
+ALPHA_GRID = (0.0, 0.1, 1.0, 10.0, 100.0)
+_CLIP_NORM = 10.0
 
 
 class CSA(CounterfactualSurvivalModel):
-    """Counterfactual survival analysis (Chapfuwa et al., CHIL 2021) with a generative Pyro model.
+    """Counterfactual survival analysis (Chapfuwa et al., CHIL 2021) with an exact-likelihood Pyro model.
+
+    Each arm's event time, and for CSA-INFO each arm's censoring time, is a conditional planar flow on the
+    log-time scale over a learned representation r = Phi(x) (:class:`pyrocsa.model.CSAModel`), fitted by
+    the right-censored log-likelihood plus ``alpha`` x a Wasserstein IPM between the arms' representations.
 
     Parameters
     ----------
-    informative_censoring : True = CSA-INFO (censoring generators + losses (9), (10)); False = CSA.
-    alpha : IPM weight (float >= 0; default 0: on actg-Synthetic alpha 0 measured better than 0.1 and 1, see
-        benchmarks/csa_actg_synthetic.py) or
-        ``"auto"`` (grid search with nearest-neighbour proxy counterfactuals,
-        see :mod:`pyrocsa.alpha`; grid ``alpha_grid``).
-    seed : seeds weights, minibatches and draws (CPU fits are reproducible); None = not seeded.
-    objective : ``"crps"`` (default; a proper scoring rule on several draws per subject, honest spread)
-        or ``"paper"`` (the paper's eqs. 8-11; nearly deterministic samples). See :mod:`pyrocsa.losses`.
-    censored : how censored subjects enter the "crps" event score: ``"ipcw"`` (default; the
-        censoring-weighted integrated Brier score on [0, horizon], proper under censoring independent of
-        the event time within an arm) or ``"impute"`` (stochastic-EM imputation).
-    censoring_model : the censoring survival G behind the IPCW weights (score and early stopping): "km"
-        (default; Kaplan-Meier per arm: censoring independent of the covariates within an arm) or "cox"
-        (a Cox model of the censoring time on the covariates per arm, G_a(t | x), for censoring that
-        depends on covariates; measured on 3 replicates of benchmarks/coverage.py's scenario it did not
-        remove the RMST-effect bias there, so it is not the default yet).
-    horizon : the end L of the scored window, in the duration unit: ``"max"`` (default: the longest
-        training duration), a number, or None (``"impute"`` only: no cap). Beyond L the law of T is the
-        generator's extrapolation.
-    generator : ``"location-scale"`` (default for "crps": g^{-1}(t / s) = mu_a(r) + sigma_a z(eps~), an AFT
-        generator whose error law z is learned from the planar-flow noise and shared by all subjects) or
-        ``"paper"`` (the paper's h_a(r, eps~); default for "paper"). See :class:`pyrocsa.model.CSAModel`.
-    shared_scale : location-scale only: one sigma per arm (default) instead of sigma_a(r).
-    linear_skip : location-scale only: add a linear covariate term to each arm's location.
-    error_law : location-scale only: "per-arm" (default: each arm's times get their own distribution
-        shape) or "shared" (one error law for both arms; see :class:`pyrocsa.model.CSAModel`). Measured
-        (benchmarks/csa_actg_synthetic.py, benchmarks/actg_survival_check.py): on the ACTG trial the shared
-        law forces one shape on both arms and recovers 27.8 of the Kaplan-Meier's 93.1-day RMST
-        difference, the per-arm laws 78.0; on actg-Synthetic (5 seeds) the per-arm laws give PEHE 334.7
-        and RMST ATE error 12.3 days against 337.8 and 13.6 (shared, lr 6e-4).
-    hidden : encoder widths; generator_hidden : generator widths (before, after the noise enters).
-    noise_dim : dimension of the planar-flow noise; dropout : dropout on every hidden layer (default 0.2
-        for "paper" as in the paper, 0 for "crps": dropout noise would be scored as spread in training
-        and vanish at prediction time).
-    early_noise : also feed the noise into each generator's first layer.
-    max_epochs, patience, batch_size, lr : optimisation (Adam, early stopping on the validation loss;
-        batch 200 is the paper's; lr defaults to the paper's 3e-4 for "paper" and to 4.5e-4 for "crps":
-        on actg-Synthetic (benchmarks/csa_actg_synthetic.py, 5 seeds, per-arm error laws) 3e-4 under-fits
-        the covariate effects before early stopping -- RMST ATE error 18.5 days, every seed an
-        under-estimate -- 4.5e-4 gives 12.3 with PEHE 334.7, 6e-4 gives 12.6 but PEHE 340.9: faster
-        learning lengthens the extrapolated tails).
-    num_draws : draws per subject in the loss (default by objective); tc_weight : weight of the time-order
-        loss (10) (default 1 for "paper", 0 for "crps").
-    clip_norm : gradient-norm clipping; device : "cpu", "cuda" or None (auto); verbose : progress bar.
-    sample_memory_mb : memory budget per chunk of subjects in :meth:`sample_potential_outcomes`.
-    ensemble_size : K >= 1 (default 5); K > 1 fits K members on stratified bootstrap resamples of the
-        training rows, each from its own seed (:mod:`pyrocsa.ensemble`), in parallel processes, and samples
-        from all of them (one chain each). The members' disagreement is the model uncertainty that one
-        fit's samples lack: measured on actg-Synthetic, the 90% intervals of one "crps" fit cover the true
-        T_a for ~70% of subjects, those of 5 members for ~85% (benchmarks/csa_actg_synthetic.py).
-        ``ensemble_size=1`` gives one model (faster; what STEAM uses).
-    n_jobs : worker processes for the ensemble members (default ``min(K, cpu count)``).
-    link : the generators' output link, "exp" (the paper's; default for "paper") or "softplus" (default for
-        "crps"; see :class:`pyrocsa.model.CSAModel`).
+    informative_censoring : True = CSA-INFO (per-arm censoring generators); False = CSA.
+    alpha : IPM weight: a number >= 0 (default 0), ``"auto"`` (the paper's grid {0, 0.1, 1, 10, 100}
+        selected with nearest-neighbour proxy counterfactuals, :mod:`pyrocsa.alpha`) or a list (that grid).
+    objective : ``"likelihood"`` (default; the right-censored log-likelihood) or ``"paper"`` (eqs. 8-11,
+        for the paper's tables; see also :meth:`paper`).
+    hidden : encoder widths (the representation has ``hidden[-1]`` dims; each arm head one such layer).
+    flow_layers : planar layers per time law (0 = a log-normal AFT per arm with covariate-dependent scale).
+    dropout : dropout on every hidden layer (default 0.2; measured against 0 and 0.1 on actg-Synthetic,
+        the ACTG calibration and the design suite: the likelihood overfits within ~10 epochs without it).
+    lr, batch_size, max_epochs, patience : Adam learning rate, minibatch rows, epoch cap and early-stopping
+        patience (on the validation loss without the IPM; best weights restored).
+    ensemble_size : K >= 1 members fitted on stratified bootstrap resamples (:mod:`pyrocsa.ensemble`); their
+        disagreement is the model uncertainty one fit lacks. n_jobs : worker processes for the members.
+    seed : seeds weights, minibatches and (by default) draws; None = not seeded.
+    device : "cpu", "cuda" or None (CUDA when available). verbose : progress bar (on a TTY).
 
     Fitted attributes: ``model_`` (:class:`pyrocsa.model.CSAModel`), ``data_`` (training
-    :class:`SurvivalData`), ``preprocessor_``, ``history_`` (list of per-epoch dicts), ``alpha_``,
-    ``alpha_scores_`` (grid -> validation score, when ``alpha="auto"``), ``time_scale_``.
+    :class:`SurvivalData`), ``preprocessor_``, ``history_`` (per-epoch dicts), ``alpha_``, ``alpha_scores_``
+    (alpha -> validation score, when a grid is searched), ``time_scale_`` (geometric mean training duration),
+    ``members_`` (ensembles).
     """
 
-    def __init__(self, informative_censoring: bool = True, alpha=0.0, seed: int | None = 0,
-                 objective: str = "crps", hidden=(100, 100), generator_hidden=(100, 200),
-                 noise_dim: int = 100, dropout: float | None = None, early_noise: bool = False,
-                 max_epochs: int = 150, patience: int = 30,
-                 batch_size: int = 200, lr: float | None = None, num_draws: int | None = None,
-                 tc_weight: float | None = None, clip_norm: float = 10.0,
-                 alpha_grid=(0.0, 0.1, 1.0, 10.0, 100.0),
-                 device=None, verbose: bool = True, sample_memory_mb: float = 512.0,
-                 link: str | None = None, ensemble_size: int = 5, n_jobs: int | None = None,
-                 generator: str | None = None, shared_scale: bool = True, horizon="max",
-                 censored: str = "ipcw", censoring_model: str = "km", linear_skip: bool = False,
-                 error_law: str = "per-arm"):
+    def __init__(self, informative_censoring: bool = True, alpha=0.0, objective: str = "likelihood",
+                 hidden=(100, 100), flow_layers: int = 4, dropout: float = 0.2, lr: float = 1e-3,
+                 batch_size: int = 256, max_epochs: int = 200, patience: int = 20, ensemble_size: int = 1,
+                 n_jobs: int | None = None, seed: int | None = 0, device=None, verbose: bool = True):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-        if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, int) or ensemble_size < 1:
+        if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, (int, np.integer)) \
+                or ensemble_size < 1:
             raise ValueError(f"ensemble_size must be an integer >= 1, got {ensemble_size!r}")
-        self.ensemble_size = ensemble_size
-        self.n_jobs = n_jobs
-        if not (alpha == "auto" or (isinstance(alpha, (int, float)) and alpha >= 0)):
-            raise ValueError(f"alpha must be a number >= 0 or 'auto', got {alpha!r}")
-        for arg, v in (("max_epochs", max_epochs), ("batch_size", batch_size), ("noise_dim", noise_dim)):
-            if int(v) < 1:
-                raise ValueError(f"{arg} must be >= 1, got {v}")
-        if dropout is None:
-            # dropout noise in training counts as spread for a scoring rule but vanishes at prediction
-            dropout = 0.2 if objective == "paper" else 0.0
+        if isinstance(alpha, (list, tuple)):
+            if not alpha or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                                    for v in alpha):
+                raise ValueError(f"alpha: a grid must be a non-empty list of numbers >= 0, got {alpha!r}")
+        elif not (alpha == "auto" or (isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
+                                      and alpha >= 0)):
+            raise ValueError(f"alpha must be a number >= 0, 'auto' or a list of numbers, got {alpha!r}")
+        for arg, v in (("max_epochs", max_epochs), ("batch_size", batch_size), ("patience", patience)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{arg} must be an integer >= 1, got {v!r}")
+        if isinstance(flow_layers, bool) or not isinstance(flow_layers, (int, np.integer)) or flow_layers < 0:
+            raise ValueError(f"flow_layers must be an integer >= 0, got {flow_layers!r}")
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__") or not tuple(hidden) or \
+                not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in hidden):
+            raise ValueError(f"hidden must be a non-empty sequence of positive integers, got {hidden!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if lr is None:
-            lr = 3e-4 if objective == "paper" else 4.5e-4
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise ValueError(f"lr must be > 0, got {lr!r}")
         self.informative_censoring = bool(informative_censoring)
         self.alpha = alpha
-        self.seed = seed
         self.objective = objective
-        self.hidden = tuple(int(h) for h in hidden)
-        self.generator_hidden = tuple(int(h) for h in generator_hidden)
-        self.noise_dim = int(noise_dim)
+        self.hidden = hidden  # as passed (sklearn clone); used as tuple(int(h) for h in hidden)
+        self.flow_layers = int(flow_layers)
         self.dropout = float(dropout)
-        self.early_noise = bool(early_noise)
+        self.lr = float(lr)
+        self.batch_size = int(batch_size)
         self.max_epochs = int(max_epochs)
         self.patience = int(patience)
-        self.batch_size = int(batch_size)
-        self.lr = float(lr)
-        self.num_draws = num_draws
-        # objective-dependent defaults (measured on actg-Synthetic, see benchmarks/csa_actg_synthetic.py):
-        # the time-order loss scores independent draws of T and C against the observed order, which a
-        # calibrated model cannot satisfy -- with the scoring-rule objective it collapses the spread
-        # (COV 0.06, 90% coverage ~20%) -- and the exp link's multiplicative noise extrapolates
-        # heavy tails (expected lifetimes +200-300 days); the softplus link's additive noise does not.
-        self.tc_weight = float(tc_weight if tc_weight is not None else (1.0 if objective == "paper" else 0.0))
-        self.clip_norm = clip_norm
-        self.alpha_grid = tuple(float(a) for a in alpha_grid)
+        self.ensemble_size = int(ensemble_size)
+        self.n_jobs = n_jobs
+        self.seed = seed
         self.device = device
         self.verbose = bool(verbose)
-        self.sample_memory_mb = float(sample_memory_mb)
-        if link is None:
-            link = "exp" if objective == "paper" else "softplus"
-        if link not in ("exp", "softplus"):
-            raise ValueError(f"link must be 'exp' or 'softplus', got {link!r}")
-        self.link = link
-        if generator is None:
-            generator = "paper" if objective == "paper" else "location-scale"
-        self.generator = generator
-        self.shared_scale = bool(shared_scale)
-        self.linear_skip = bool(linear_skip)
-        if error_law not in ERROR_LAWS:
-            raise ValueError(f"error_law must be one of {ERROR_LAWS}, got {error_law!r}")
-        self.error_law = error_law
-        if not (horizon is None or horizon == "max" or (isinstance(horizon, (int, float)) and horizon > 0)):
-            raise ValueError(f"horizon must be None, 'max' or a positive number, got {horizon!r}")
-        self.horizon = horizon
-        if censored not in CENSORED_SCORES:
-            raise ValueError(f"censored must be one of {CENSORED_SCORES}, got {censored!r}")
-        self.censored = censored
-        if censoring_model not in ("cox", "km"):
-            raise ValueError(f"censoring_model must be 'cox' or 'km', got {censoring_model!r}")
-        self.censoring_model = censoring_model
         self.fitted_ = False
+
+    @classmethod
+    def paper(cls, informative_censoring: bool = True, alpha=1.0, **kwargs) -> CSA:
+        """The paper's configuration (CHIL 2021, SM D.4): objective eqs. 8-11, dropout 0.2, Adam lr 3e-4,
+        minibatches of 200, on the same exact-density generators. Any argument may be overridden."""
+        config = dict(objective="paper", dropout=0.2, lr=3e-4, batch_size=200)
+        config.update(kwargs)
+        return cls(informative_censoring=informative_censoring, alpha=alpha, **config)
 
     @property
     def name(self) -> str:
         return "CSA-INFO" if self.informative_censoring else "CSA"
 
-    def get_params(self) -> dict:
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor arguments, as passed (sklearn convention: ``clone`` works)."""
         return {k: getattr(self, k) for k in _CONFIG_KEYS}
+
+    def set_params(self, **params) -> CSA:
+        unknown = sorted(set(params) - set(_CONFIG_KEYS))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown}; CSA takes {list(_CONFIG_KEYS)}")
+        merged = dict(self.get_params(), **params)
+        self.__init__(**merged)
+        return self
 
     def __repr__(self):
         return f"{type(self).__name__}(informative_censoring={self.informative_censoring}, " \
                f"alpha={self.alpha!r}, objective={self.objective!r})"
 
     # -- building blocks -----------------------------------------------------------------------------
-    def _new_model(self, n_features: int, time_scale: float) -> CSAModel:
-        return CSAModel(n_features, self.informative_censoring, encoder_hidden=self.hidden,
-                        generator_hidden=self.generator_hidden, noise_dim=self.noise_dim,
-                        dropout=self.dropout, early_noise=self.early_noise, time_scale=time_scale,
-                        link=self.link, generator=self.generator, shared_scale=self.shared_scale,
-                        linear_skip=self.linear_skip, error_law=self.error_law)
+    def _new_model(self, n_features: int, time_scale: float = 1.0, log_time_scale: float = 1.0) -> CSAModel:
+        """A fresh model; ``time_scale`` (duration unit) and ``log_time_scale`` standardise log-time (loaded
+        models overwrite both from their saved buffers)."""
+        return CSAModel(n_features, self.informative_censoring, hidden=tuple(int(h) for h in self.hidden),
+                        flow_layers=self.flow_layers, dropout=self.dropout,
+                        log_time_loc=float(np.log(time_scale)), log_time_scale=log_time_scale)
 
-    def _loss(self, alpha: float, train: SurvivalData) -> CSALoss:
-        """The objective with weight ``alpha`` on the IPM; for "crps" its censoring weights (Kaplan-Meier of
-        the censoring per arm, also used by the early-stopping score) and horizon come from ``train``."""
-        loss = CSALoss(self.objective, alpha=alpha, num_draws=self.num_draws, tc_weight=self.tc_weight,
-                       censored=self.censored)
-        if self.objective == "crps":
-            if self.censoring_model == "cox":
-                loss.censoring_weights = CoxCensoringWeights(train.y, train.delta, train.a, train.x)
-            else:
-                loss.censoring_weights = CensoringWeights(train.y, train.delta, train.a)
-            if self.horizon is not None:
-                loss.horizon = float(train.y.max()) if self.horizon == "max" else float(self.horizon)
-            if self.censored == "ipcw" and loss.horizon is None:
-                raise ValueError("censored='ipcw' needs a horizon (use horizon='max' or a number)")
-        return loss
+    def _loss(self, alpha: float, train: SurvivalData | None = None) -> CSALoss:
+        """The objective with weight ``alpha`` on the IPM."""
+        return CSALoss(self.objective, alpha=alpha)
 
     def _fit_one(self, train: SurvivalData, valid: SurvivalData, alpha: float, time_scale: float):
         """Fit one model with a fixed alpha; returns (model, history)."""
         if self.seed is not None:
             torch.manual_seed(self.seed)
-        model = self._new_model(train.x.shape[1], time_scale)
+        log_y = train.y.double().log()
+        sd = float(log_y.std()) if len(log_y) > 1 else 1.0
+        model = self._new_model(train.x.shape[1], time_scale, sd if sd > 1e-6 else 1.0)
         tensors = (train.x, train.a, train.y, train.delta)
         vtensors = (valid.x, valid.a, valid.y, valid.delta)
-        loss = self._loss(alpha, train)  # "crps": early stopping on the IPCW Brier score of the window
-        history = fit_module(model, loss, tensors, vtensors, batch_size=self.batch_size,
+        history = fit_module(model, self._loss(alpha, train), tensors, vtensors, batch_size=self.batch_size,
                              lr=self.lr, max_epochs=self.max_epochs, patience=self.patience,
-                             clip_norm=self.clip_norm, seed=self.seed, device=self.device,
-                             verbose=self.verbose, desc=f"{self.name} alpha={alpha:g}",
-                             monitor="selection" if self.objective == "crps" else "factual")
+                             clip_norm=_CLIP_NORM, seed=self.seed, device=self.device,
+                             verbose=self.verbose, desc=f"{self.name} alpha={alpha:g}", monitor="factual")
         return model, history
 
     # -- fitting ---------------------------------------------------------------------------------------
@@ -275,12 +209,14 @@ class CSA(CounterfactualSurvivalModel):
             raise ValueError(f"val_df must be a pandas DataFrame, got {type(val_df).__name__}")
         valid = train.transform(val_df, require_outcome=True)
         dev = resolve_device(self.device)
-        time_scale = float(train.y.mean())
+        time_scale = float(train.y.double().log().mean().exp())
         self.time_scale_ = time_scale
-        if self.alpha == "auto":
+        if self.alpha == "auto" or isinstance(self.alpha, list):
             from .alpha import select_alpha
 
-            result = select_alpha(self, train, valid, self.alpha_grid, time_scale)
+            grid = ALPHA_GRID if self.alpha == "auto" else [float(v) for v in self.alpha]
+            result = select_alpha(lambda alpha: self._fit_one(train, valid, alpha, time_scale),
+                                  self._loss(0.0), train, valid, grid, seed=self.seed or 0)
             self.alpha_, self.alpha_scores_ = result.alpha, result.scores
             model, history = result.model, result.history
         else:
@@ -293,36 +229,44 @@ class CSA(CounterfactualSurvivalModel):
         self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
         self.treated_value_ = train.treated_value
         self.n_train_, self.n_valid_ = len(train), len(valid)
+        self.max_duration_ = float(train.y.max())
         self.fitted_ = True
         return self
 
     # -- sampling ---------------------------------------------------------------------------------------
-    def _chunk_size(self, num_samples: int) -> int:
-        # per (draw, subject): the noise (d) plus the widest generator activations, twice for censoring
-        per = (self.noise_dim + sum(self.generator_hidden) + 8) * 4 * (2 if self.informative_censoring else 1)
-        per *= 3  # autograd-free temporaries (pre-activation, batch norm, concatenation)
-        return max(1, int(self.sample_memory_mb * 2**20 // (per * num_samples)))
+    def _chunk_size(self, num_samples: int, memory_mb: float = 256.0) -> int:
+        """Subjects per sampling chunk: about ``memory_mb`` of float32 temporaries per chunk."""
+        per = num_samples * 4 * (4 if self.informative_censoring else 2) * (3 * self.flow_layers + 8)
+        return max(1, int(memory_mb * 2**20 // per))
 
     def sample_potential_outcomes(self, df: pd.DataFrame, num_samples: int = 200, seed: int | None = None,
-                                  batch_size: int | None = None):
+                                  chunk_size: int | None = None, batch_size: int | None = None):
         """Draw potential times for each row of ``df`` (covariates needed; outcome columns optional).
 
-        Runs ``pyro.infer.Predictive(model, num_samples, return_sites=("t0","t1"[, "c0","c1"]),
-        parallel=True)`` on chunks of ``batch_size`` subjects (default: from ``sample_memory_mb``), the model
-        in eval mode. ``seed`` makes the draws reproducible for a given chunking without touching the
-        global RNG state. Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with arrays (num_samples, N)
-        in the duration unit. For an ensemble (``ensemble_size=K``) the draws are split evenly across the K
-        members (``num_samples`` must be divisible by K) and the result has ``chains=K``.
+        Runs ``pyro.infer.Predictive`` on the model (sites "t0", "t1" and, for CSA-INFO, "c0", "c1"),
+        vectorised over draws and chunked over ``chunk_size`` subjects (default: ~256 MB per chunk).
+        Reproducibility (:mod:`pyrocsa.sampling`): the same ``seed`` gives the same draws, ``seed=None``
+        fresh ones on every call, and a subject's draws do not depend on the chunking or on the rows after
+        it. Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with arrays (num_samples, N) in the
+        duration unit. An ensemble splits the draws evenly across its K members (``chains=K``).
+        ``batch_size`` is a deprecated alias of ``chunk_size``.
         """
         self._check_fitted()
+        if batch_size is not None:
+            import warnings
+
+            warnings.warn("sample_potential_outcomes(batch_size=) is deprecated: use chunk_size=",
+                          FutureWarning, stacklevel=2)
+            chunk_size = batch_size if chunk_size is None else chunk_size
         if getattr(self, "members_", None):
             from .ensemble import sample_members
 
-            return sample_members(self.members_, df, int(num_samples), seed)
-        if int(num_samples) < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        if batch_size is not None and int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            return sample_members(self.members_, df, num_samples, seed)
+        num_samples = _positive_int(num_samples, "num_samples")
+        if chunk_size is not None:
+            chunk_size = _positive_int(chunk_size, "chunk_size")
+        if seed is not None:
+            seed = _positive_int(seed, "seed", minimum=0)
         if not isinstance(df, pd.DataFrame):
             raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         if len(df) == 0:
@@ -333,7 +277,7 @@ class CSA(CounterfactualSurvivalModel):
             data = self.data_.transform(df, require_outcome=True)
             observed = pd.DataFrame({"time": data.y.numpy().astype(float), "event": data.delta.numpy(),
                                      "treatment": data.a.numpy()}, index=df.index)
-        draws = self._predict(x, int(num_samples), seed, batch_size)
+        draws = self._predict(x, num_samples, seed, chunk_size)
         from .outcomes import PotentialOutcomes
 
         covs = df[[c for c in self.preprocessor_.columns_ if c in df.columns]]
@@ -343,10 +287,98 @@ class CSA(CounterfactualSurvivalModel):
                                  c1=draws.get("c1"), observed=observed, covariates=covs,
                                  model_name=self.name)
 
-    def _predict(self, x: torch.Tensor, num_samples: int, seed, batch_size) -> dict[str, np.ndarray]:
+    def _predict(self, x: torch.Tensor, num_samples: int, seed, chunk_size) -> dict[str, np.ndarray]:
         sites = ["t0", "t1"] + (["c0", "c1"] if self.model_.informative_censoring else [])
-        chunk = int(batch_size) if batch_size is not None else self._chunk_size(num_samples)
-        return predictive_draws(self.model_, x, sites, num_samples, seed, chunk)
+        chunk = int(chunk_size) if chunk_size is not None else self._chunk_size(num_samples)
+        return predictive_draws(self.model_, x, sites, num_samples, seed, chunk, noise_sites=sites)
+
+    # -- exact functions of the fitted laws ------------------------------------------------------------
+    def _covariate_tensor(self, df) -> torch.Tensor:
+        if not isinstance(df, pd.DataFrame):
+            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        if len(df) == 0:
+            raise ValueError("df has no rows")
+        return torch.as_tensor(self.preprocessor_.transform(df), dtype=torch.float32)
+
+    def _arms(self, df, treatment):
+        if treatment is None:
+            if self.treatment_col_ not in df.columns:
+                raise ValueError(f"treatment=None uses each row's own arm, but column "
+                                 f"'{self.treatment_col_}' is not in the frame; pass treatment=0 or 1")
+            return self.data_.transform(df, require_outcome=False).a.numpy() > 0.5
+        if treatment not in (0, 1):
+            raise ValueError(f"treatment must be 0, 1 or None (each row's own arm), got {treatment!r}")
+        return np.full(len(df), bool(treatment))
+
+    def predict_survival_function(self, df: pd.DataFrame, times=None, treatment=None, kind: str = "t"
+                                  ) -> pd.DataFrame:
+        """Exact S_a(t | x) = P(T_a > t | x) for each row of ``df``, lifelines style: a DataFrame indexed by
+        ``times`` (default: 100 points up to the longest training duration) with one column per row.
+
+        treatment : 0 or 1 (the counterfactual curve under that arm) or None (each row's own arm, from the
+            treatment column). kind : "t" (event time) or "c" (censoring time, CSA-INFO).
+        An ensemble averages its members' survival functions (the mixture's survival)."""
+        self._check_fitted()
+        if kind not in ("t", "c"):
+            raise ValueError(f"kind must be 't' or 'c', got {kind!r}")
+        if times is None:
+            end = float(getattr(self, "max_duration_", None) or self.time_scale_ * 3)
+            times = np.linspace(0.0, end, 101)[1:]
+        times = np.asarray(times, dtype=float).ravel()
+        if times.size == 0 or not np.isfinite(times).all() or (times < 0).any():
+            raise ValueError("times must be a non-empty list of finite numbers >= 0")
+        members = self.members_ if getattr(self, "members_", None) else [self]
+        arms = self._arms(df, treatment)
+        surv = np.mean([m._survival(df, times, arms, kind) for m in members], axis=0)
+        return pd.DataFrame(surv, index=pd.Index(times, name="time"), columns=df.index)
+
+    def _survival(self, df, times, arms, kind) -> np.ndarray:
+        """(len(times), N) exact survival probabilities under ``arms`` (N,) bool."""
+        x = self._covariate_tensor(df)
+        model = self.model_.eval()
+        dev = next(model.parameters()).device
+        out = np.empty((len(times), len(df)))
+        with torch.no_grad():
+            r = model.representation(x.to(dev))
+            t = torch.as_tensor(times, dtype=torch.float32, device=dev).clamp_min(1e-30).unsqueeze(-1)
+            treated = torch.as_tensor(arms, device=dev)
+            for arm in (0, 1):
+                rows = treated == bool(arm)
+                if bool(rows.any()):
+                    law = model.time_dist(r[rows], arm, kind)
+                    out[:, rows.cpu().numpy()] = law.log_survival(t.expand(-1, int(rows.sum()))).exp().cpu().numpy()
+        out[np.asarray(times) <= 0] = 1.0
+        return out
+
+    def predict_rmst(self, df: pd.DataFrame, horizon: float, treatment=None, num_points: int = 257
+                     ) -> pd.Series:
+        """Exact restricted mean survival time RMST_a(horizon | x) = int_0^horizon S_a(t | x) dt per row
+        (duration unit), by Simpson's rule on ``num_points`` (odd) points of the exact survival function;
+        ``treatment`` as in :meth:`predict_survival_function`."""
+        horizon = float(horizon)
+        if not (np.isfinite(horizon) and horizon > 0):
+            raise ValueError(f"horizon must be a positive finite number, got {horizon!r}")
+        n = int(num_points) | 1
+        grid = np.linspace(0.0, horizon, n)
+        surv = self.predict_survival_function(df, times=grid, treatment=treatment).to_numpy()
+        w = np.ones(n)
+        w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+        return pd.Series(w @ surv * (horizon / (n - 1)) / 3.0, index=df.index, name=f"rmst_{horizon:g}")
+
+    def score(self, df: pd.DataFrame) -> float:
+        """Mean log-likelihood per subject of ``df``'s observed (duration, event) under each row's arm (the
+        trained objective without the IPM, negated; higher is better; lifelines' ``score`` analogue)."""
+        self._check_fitted()
+        members = self.members_ if getattr(self, "members_", None) else [self]
+        data = self.data_.transform(df, require_outcome=True)
+        if len(members) > 1:
+            raise ValueError("score() of an ensemble is not defined (a mixture's likelihood); score a member")
+        model = self.model_.eval()
+        dev = next(model.parameters()).device
+        with torch.no_grad():
+            terms, _ = CSALoss("likelihood").factual_terms(model, *(v.to(dev) for v in
+                                                                   (data.x, data.a, data.y, data.delta)))
+        return -float(sum(terms.values()))
 
     # -- reporting ------------------------------------------------------------------------------------
     def print_summary(self, decimals: int = 3) -> None:
@@ -386,16 +418,14 @@ class CSA(CounterfactualSurvivalModel):
             for name, member in zip(names, self.members_):
                 member.save(path / name)
             params = {k: _jsonable(v) for k, v in self.get_params().items()}
-            params["hidden"], params["generator_hidden"] = list(self.hidden), list(self.generator_hidden)
-            params["alpha_grid"] = list(self.alpha_grid)
+            params["hidden"] = [int(h) for h in self.hidden]
             params["device"] = None if params["device"] is None else str(params["device"])
             config = {"format_version": FORMAT_VERSION, "class": type(self).__name__, "params": params,
                       "members": names}
             (path / "config.json").write_text(json.dumps(config, indent=1))
             return path
         params = self.get_params()
-        params["hidden"], params["generator_hidden"] = list(self.hidden), list(self.generator_hidden)
-        params["alpha_grid"] = list(self.alpha_grid)
+        params["hidden"] = [int(h) for h in self.hidden]
         params["device"] = None if params["device"] is None else str(params["device"])
         config = {
             "format_version": FORMAT_VERSION, "class": type(self).__name__, "params": params,
@@ -405,7 +435,7 @@ class CSA(CounterfactualSurvivalModel):
                        "n_features": int(self.data_.x.shape[1]), "duration_col": self.duration_col_,
                        "event_col": self.event_col_, "treatment_col": self.treatment_col_,
                        "treated_value": _jsonable(self.treated_value_), "n_train": self.n_train_,
-                       "n_valid": self.n_valid_},
+                       "n_valid": self.n_valid_, "max_duration_": getattr(self, "max_duration_", None)},
             "history": self.history_,
         }
         (path / "config.json").write_text(json.dumps(config, indent=1))
@@ -437,7 +467,6 @@ class CSA(CounterfactualSurvivalModel):
         params = dict(config["params"])
         if "hidden" in params:
             params["hidden"] = tuple(params["hidden"])
-            params["generator_hidden"] = tuple(params["generator_hidden"])
         if device is not None:
             params["device"] = device
         est = cls(**params)
@@ -458,8 +487,21 @@ class CSA(CounterfactualSurvivalModel):
             {float(k): v for k, v in fit["alpha_scores_"].items()}
         est.history_ = config.get("history", [])
         est.n_train_, est.n_valid_ = fit["n_train"], fit["n_valid"]
+        est.max_duration_ = fit.get("max_duration_")
         est.fitted_ = True
         return est
+
+
+def _positive_int(v, name: str, minimum: int = 1) -> int:
+    """``v`` as an int >= ``minimum``; a named ValueError for floats with a fraction, bools, strings."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            v = int(v)
+        else:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
+    if v < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
 
 
 def _jsonable(v):

@@ -21,7 +21,7 @@ from pyrocsa.ensemble import (
 from pyrocsa.outcomes import PotentialOutcomes
 from pyrocsa.simulate import simulate
 
-TINY = dict(informative_censoring=True, hidden=(8,), generator_hidden=(8, 8), noise_dim=4, alpha=0.0,
+TINY = dict(informative_censoring=True, hidden=(8,), flow_layers=2, alpha=0.0,
             max_epochs=2, batch_size=64, verbose=False)
 
 

@@ -203,7 +203,7 @@ def test_short_csa_info_fit_samples_a_cohort(real):
         pytest.skip("pyrocsa.CSA not available")
     small = real.iloc[:300]
     csa = CSA(informative_censoring=True, max_epochs=2, verbose=False, ensemble_size=1, hidden=(16,),
-              generator_hidden=(16, 16), noise_dim=4, seed=0)
+              flow_layers=2, seed=0)
     # numeric covariates only: CSA's PotentialOutcomes currently rejects text covariate columns
     cohort = SyntheticCohort(outcome_model=csa).fit(small, D, E, A, covariates=["x1", "x2", "age", "lab"],
                                                     treated_value="drug")
@@ -220,7 +220,7 @@ def test_ensemble_outcome_model_gives_one_draw_per_subject_from_the_mixture(real
 
     small = real.iloc[:300]
     csa = CSA(informative_censoring=True, max_epochs=2, verbose=False, ensemble_size=2, n_jobs=1,
-              hidden=(8,), generator_hidden=(8, 8), noise_dim=4, seed=0)
+              hidden=(8,), flow_layers=2, seed=0)
     cohort = SyntheticCohort(outcome_model=csa).fit(small, D, E, A, covariates=["x1", "x2", "age", "lab"],
                                                     treated_value="drug")
     syn = cohort.sample(80, seed=1)
