@@ -323,8 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="IPM weight (default 0, CSA's default: measured best on actg-Synthetic)")
     d.add_argument("--num-samples", type=int, default=200, help="draws per subject (default 200)")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--ensemble-size", type=int, default=5,
-                   help="bootstrap members per CSA-INFO model (default 5, the CSA default)")
+    d.add_argument("--ensemble-size", type=int, default=1,
+                   help="bootstrap members per CSA-INFO model (default 1, the CSA default)")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=cmd_demo)
 
@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--epochs", type=int, default=150, help="maximum training epochs (default 150)")
     f.add_argument("--no-informative-censoring", action="store_true", help="plain CSA (no censoring model)")
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--ensemble-size", type=int, default=5, help="bootstrap members (default 5)")
+    f.add_argument("--ensemble-size", type=int, default=1, help="bootstrap members (default 1)")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=cmd_fit)
 
