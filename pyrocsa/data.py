@@ -160,6 +160,7 @@ class Preprocessor:
                 if len(nonnull) == 0:
                     raise DataError(f"covariate column '{col}' has no non-missing values")
                 if nonnull.map(lambda v: isinstance(v, (list, dict, set, tuple, np.ndarray))).any():
+                    # (checked on every value: an unhashable one would break the overlap check)
                     raise DataError(f"covariate column '{col}' holds containers (lists/dicts) that "
                                     "cannot be encoded")
                 text = nonnull.astype(str)
@@ -174,8 +175,8 @@ class Preprocessor:
                 mode = str(text.mode().iloc[0])
                 self.categorical_[col] = {"levels": levels, "fill": mode}
             else:
-                raise DataError(f"covariate column '{col}' cannot be encoded (dtype {s.dtype}); convert it to "
-                                "numbers or text, or drop it")
+                raise DataError(f"covariate column '{col}' cannot be encoded (dtype {s.dtype}); convert it "
+                                "to numbers or text, or drop it")
         if self.dropped_:
             warnings.warn(f"dropping constant covariate column(s) {self.dropped_}", UserWarning,
                           stacklevel=3)
@@ -472,8 +473,8 @@ class SurvivalData:
                 covariates = [c for c in df.columns if not any(c == r for r in roles.values())]
         else:
             if isinstance(covariates, (str, bytes)) or not hasattr(covariates, "__iter__"):
-                raise DataError(f"covariates must be a list of column names, got {covariates!r}"
-                                + (f" (did you mean ['{covariates}']?)" if isinstance(covariates, str) else ""))
+                hint = f" (did you mean ['{covariates}']?)" if isinstance(covariates, str) else ""
+                raise DataError(f"covariates must be a list of column names, got {covariates!r}{hint}")
             covariates = list(covariates)
             for c in covariates:
                 _hashable("covariates", c)

@@ -32,6 +32,7 @@ import pandas as pd
 from lifelines import KaplanMeierFitter, WeibullAFTFitter
 
 from ..data import SurvivalData
+from ..errors import check_positive_int
 from .covariates import make_covariate_model
 from .treatment import PropensityModel
 
@@ -132,6 +133,7 @@ class WeibullOutcomeModel:
     def sample_potential_outcomes(self, df: pd.DataFrame, num_samples: int = 1, seed: int | None = None):
         """Potential event and censoring times of every row of ``df``: t0, t1, c0, c1 each
         (num_samples, len(df))."""
+        num_samples = check_positive_int(num_samples, "num_samples")
         if not getattr(self, "fitted_", False):
             raise RuntimeError("WeibullOutcomeModel is not fitted: call fit(df, ...) first")
         x = self.data_.preprocessor.transform(df).astype(float)
