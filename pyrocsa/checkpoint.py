@@ -114,7 +114,7 @@ def _is_model_dir(path: Path) -> bool:
     return isinstance(cfg, dict) and "format_version" in cfg and "class" in cfg
 
 
-def _check_target(path: Path) -> None:
+def check_save_target(path: Path) -> None:
     if path.exists() or path.is_symlink():
         if not path.is_dir():
             raise ModelFileError(f"cannot save the model to '{path}': it exists and is not a "
@@ -129,7 +129,7 @@ def _atomic_directory(path: Path):
     """Yield a fresh temporary sibling of ``path``; on success it replaces ``path``, on failure it is
     removed and ``path`` is left as it was."""
     path = Path(path)
-    _check_target(path)
+    check_save_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.saving-{uuid.uuid4().hex[:8]}"
