@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["PyrocsaError", "DataError", "ArgumentError", "ModelFileError", "check_positive_int"]
+__all__ = ["PyrocsaError", "DataError", "ArgumentError", "ModelFileError", "check_positive_int", "check_seed"]
 
 
 class PyrocsaError(Exception):
@@ -50,3 +50,12 @@ def check_positive_int(value, name: str) -> int:
     if out < 1:
         raise ArgumentError(f"{name} must be a positive integer, got {value!r}")
     return out
+
+
+def check_seed(seed, name: str = "seed"):
+    """``seed`` as an ``int`` >= 0 (or None: not seeded), else :class:`ArgumentError` naming ``name``."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
+        raise ArgumentError(f"{name} must be a non-negative integer or None, got {seed!r}")
+    return int(seed)

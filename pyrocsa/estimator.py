@@ -20,7 +20,7 @@ import torch
 from .base import CounterfactualSurvivalModel
 from .checkpoint import FORMAT_VERSION, load_estimator, save_estimator  # noqa: F401 (FORMAT_VERSION: re-export)
 from .data import SurvivalData, stratified_split
-from .errors import check_positive_int
+from .errors import check_positive_int, check_seed
 from .losses import CENSORED_SCORES, OBJECTIVES, CensoringWeights, CoxCensoringWeights, CSALoss
 from .model import ERROR_LAWS, CSAModel
 from .sampling import predictive_draws
@@ -315,6 +315,7 @@ class CSA(CounterfactualSurvivalModel):
         members (``num_samples`` must be divisible by K) and the result has ``chains=K``.
         """
         num_samples = check_positive_int(num_samples, "num_samples")
+        seed = check_seed(seed)
         self._check_fitted()
         if getattr(self, "members_", None):
             from .ensemble import sample_members

@@ -48,7 +48,7 @@ from torch import nn
 
 from pyrocsa.base import CounterfactualSurvivalModel
 from pyrocsa.data import SurvivalData, stratified_split
-from pyrocsa.errors import check_positive_int
+from pyrocsa.errors import check_positive_int, check_seed
 from pyrocsa.ipm import wasserstein_ipm
 from pyrocsa.nn import MLP, Encoder
 from pyrocsa.sampling import predictive_draws
@@ -396,6 +396,7 @@ class NeuralBaseline(CounterfactualSurvivalModel):
         arrays (num_samples, len(df)) in the duration unit; ``observed`` is set when ``df`` has the outcome
         columns."""
         num_samples = check_positive_int(num_samples, "num_samples")
+        seed = check_seed(seed)
         self._check_fitted()
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
