@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
 import json
 import math
 import os
@@ -326,11 +327,14 @@ def _read_weights(f: Path, d: Path) -> dict:
     if not f.is_file():
         raise _fail(d, f"{f.name} is missing (not a saved pyrocsa model directory)")
     try:
-        state = torch.load(f, weights_only=True, map_location="cpu")
-    except Exception as err:  # noqa: BLE001 - torch raises many types; its message must not reach the user
-        kind = "cannot be read" if isinstance(err, OSError) else \
-            "is not a readable weights file (truncated, corrupt, or holding more than tensors)"
-        raise _fail(d, f"{f.name} {kind}") from None
+        raw = f.read_bytes()
+    except OSError as err:
+        raise _fail(d, f"{f.name} cannot be read ({err.strerror or type(err).__name__})") from None
+    try:
+        state = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+    except Exception:  # noqa: BLE001 - torch raises many types; its message must not reach the user
+        raise _fail(d, f"{f.name} is not a readable weights file (truncated, corrupt, or holding more than "
+                       "tensors)") from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise _fail(d, f"{f.name} does not hold a state dict of named tensors")

@@ -276,7 +276,7 @@ def _require_columns(df: pd.DataFrame, cols: dict[str, str]) -> None:
 
 def _check_roles(roles: dict[str, object]) -> None:
     """The duration, event and treatment columns must be three different columns."""
-    items = list(roles.items())
+    items = [(arg, col) for arg, col in roles.items() if col is not None]  # None: a role not used here
     for i, (arg_i, col_i) in enumerate(items):
         for arg_j, col_j in items[i + 1:]:
             if col_i == col_j:
