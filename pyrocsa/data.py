@@ -159,7 +159,7 @@ class Preprocessor:
                 nonnull = s.dropna()
                 if len(nonnull) == 0:
                     raise DataError(f"covariate column '{col}' has no non-missing values")
-                if nonnull.map(lambda v: isinstance(v, (list, dict, set, tuple, np.ndarray))).any():
+                if any(isinstance(v, (list, dict, set, tuple, np.ndarray)) for v in nonnull.astype(object)):
                     # (checked on every value: an unhashable one would break the overlap check)
                     raise DataError(f"covariate column '{col}' holds containers (lists/dicts) that "
                                     "cannot be encoded")
