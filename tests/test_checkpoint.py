@@ -195,3 +195,28 @@ def test_save_is_atomic_and_replaces_only_models(saved, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ModelFileError, match="not a directory"):
         model.save(tmp_path / "file")
+
+
+def test_format_1_directories_still_load(saved, frame, tmp_path):
+    """pyrocsa 0.1 wrote column names and the treated value as plain JSON and no treatment levels."""
+    model, _ = saved
+    d = _copy(saved, tmp_path, "v1")
+
+    def downgrade(cfg):
+        cfg["format_version"] = 1
+        fit = cfg["fitted"]
+        fit.pop("treatment_levels")
+        fit["treated_value"] = 1
+
+    _edit_config(d, downgrade)
+    pre = json.loads((d / "preprocessing.json").read_text())
+    pre["numeric"] = {k: v for k, v in pre["numeric"]}
+    pre["categorical"] = {k: v for k, v in pre["categorical"]}
+    (d / "preprocessing.json").write_text(json.dumps(pre))
+    loaded = CSA.load(d)
+    a = model.sample_potential_outcomes(frame, num_samples=3, seed=5)
+    b = loaded.sample_potential_outcomes(frame, num_samples=3, seed=5)
+    np.testing.assert_array_equal(a.t0, b.t0)
+    # a loaded model saves again (as format 2) and loads back
+    again = CSA.load(loaded.save(tmp_path / "again"))
+    np.testing.assert_array_equal(again.sample_potential_outcomes(frame, num_samples=3, seed=5).t0, a.t0)
