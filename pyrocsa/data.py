@@ -365,16 +365,18 @@ def validate_treatment(s: pd.Series, name: str, treated_value=None, known_levels
         else:
             raise DataError(f"treatment column '{name}' has labels {sorted(map(str, levels))}; pass "
                             "treated_value= to say which label is the treated arm")
-    if not any(str(lv) == str(treated_value) for lv in levels):
-        raise DataError(f"treated_value={treated_value!r} is not one of treatment column '{name}'s values "
-                        f"{sorted(map(str, levels))}")
-    if numeric:
+    if numeric:  # compared as numbers: treated_value=1 marks 1.0 in a float column
         try:
             tv = float(treated_value)
         except (TypeError, ValueError):
-            raise DataError(f"treated_value={treated_value!r} is not a number, but treatment column "
-                            f"'{name}' is numeric") from None
+            tv = None
+        if tv is None or not any(float(lv) == tv for lv in levels):
+            raise DataError(f"treated_value={treated_value!r} is not one of treatment column '{name}'s "
+                            f"values {sorted(map(str, levels))}")
         return (_float_values(s) == tv).astype(float)
+    if not any(str(lv) == str(treated_value) for lv in levels):
+        raise DataError(f"treated_value={treated_value!r} is not one of treatment column '{name}'s values "
+                        f"{sorted(map(str, levels))}")
     return (s.astype(str) == str(treated_value)).to_numpy(dtype=float)
 
 

@@ -128,3 +128,12 @@ def test_text_treatment_survives_save_and_load_for_one_patient(tmp_path):
     assert po.observed["treatment"].iloc[0] == float(one["treatment"].iloc[0] == "drug")
     with pytest.raises(DataError, match="not seen when fitting"):
         loaded.sample_potential_outcomes(one.assign(treatment="other"), num_samples=4)
+
+
+def test_numeric_treated_value_matches_float_arms():
+    df = _frame()
+    df["treatment"] = df["treatment"].astype(float) + 1.0  # arms 1.0 / 2.0
+    data = SurvivalData.from_frame(df, "time", "event", "treatment", treated_value=2)
+    np.testing.assert_array_equal(data.a.numpy(), (df["treatment"] == 2.0).to_numpy(float))
+    with pytest.raises(DataError, match="treated_value='drug' is not one of"):
+        SurvivalData.from_frame(df, "time", "event", "treatment", treated_value="drug")
