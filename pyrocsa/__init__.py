@@ -15,6 +15,7 @@ Layout (data -> model -> training -> sampling -> estimands/metrics -> reports):
 * :mod:`pyrocsa.baselines`  -- CoxPH (uniform/IPW/OW), neural AFT, SR, random survival forest
 * :mod:`pyrocsa.steam`      -- STEAM-style synthetic cohorts and their metrics
 * :mod:`pyrocsa.cli`, :mod:`pyrocsa.plotting` -- the front door
+* :mod:`pyrocsa.errors`, :mod:`pyrocsa.checkpoint` -- named errors; the saved-model format (atomic, checked)
 """
 
 from importlib import import_module
@@ -34,6 +35,7 @@ __all__ = ["SurvivalData", "Preprocessor", "stratified_split", "CSA", "Potential
 def __getattr__(name):
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
-    if name in ("datasets", "simulate", "metrics", "estimands", "baselines", "steam", "plotting"):
+    if name in ("datasets", "simulate", "metrics", "estimands", "baselines", "steam", "plotting", "errors",
+                "checkpoint"):
         return import_module(f"pyrocsa.{name}")
     raise AttributeError(f"module 'pyrocsa' has no attribute {name!r}")

@@ -22,15 +22,92 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["Preprocessor", "SurvivalData", "stratified_split", "MIN_ROWS"]
+from .errors import DataError
+
+__all__ = ["Preprocessor", "SurvivalData", "stratified_split", "MIN_ROWS", "encode_label", "decode_label"]
 
 MIN_ROWS = 10
 _MAX_CATEGORIES = 50
+_F32_MAX = float(np.finfo(np.float32).max)
+_F32_TINY = float(np.finfo(np.float32).tiny)
 
 
 def _is_binary_like(s: pd.Series) -> bool:
     vals = pd.unique(s.dropna())
     return len(vals) <= 2 and pd.api.types.is_numeric_dtype(s)
+
+
+def _is_real_numeric(s: pd.Series) -> bool:
+    """Numbers a float can hold: numeric (not complex) or bool, NumPy or nullable extension dtypes."""
+    return (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)) and \
+        not pd.api.types.is_complex_dtype(s)
+
+
+def _float_values(s: pd.Series) -> np.ndarray:
+    """A real-numeric column as float64 with NaN for missing values (pd.NA included)."""
+    return np.asarray(s.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+
+
+# -- labels (column names, treatment levels) through JSON ------------------------------------------------
+def encode_label(v, what: str = "label"):
+    """A column name or treatment label as JSON that :func:`decode_label` turns back into the same value:
+    strings stay strings; ints, floats, bools, None and tuples of these are tagged (``{"int": 0}``), so a
+    frame whose columns are ``0, 1, ...`` round-trips through a saved model. Other types raise
+    :class:`DataError` naming ``what``."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return {"bool": v}
+    if isinstance(v, int):
+        return {"int": v}
+    if isinstance(v, float):
+        return {"float": repr(v)}  # repr keeps nan/inf and every digit
+    if v is None:
+        return {"none": None}
+    if isinstance(v, tuple):
+        return {"tuple": [encode_label(x, what) for x in v]}
+    raise DataError(f"{what} {v!r} (type {type(v).__name__}) cannot be saved: use strings or integers as "
+                    "column names and treatment labels")
+
+
+def decode_label(v):
+    """Inverse of :func:`encode_label`; ``ValueError`` on anything it did not write."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict) and len(v) == 1:
+        (tag, val), = v.items()
+        if tag == "bool" and isinstance(val, bool):
+            return val
+        if tag == "int" and isinstance(val, int) and not isinstance(val, bool):
+            return val
+        if tag == "float" and isinstance(val, str):
+            return float(val)
+        if tag == "none" and val is None:
+            return None
+        if tag == "tuple" and isinstance(val, list):
+            return tuple(decode_label(x) for x in val)
+    raise ValueError(f"not an encoded label: {v!r}")
+
+
+def _hashable(arg: str, v) -> None:
+    try:
+        hash(v)
+    except TypeError:
+        raise DataError(f"{arg} must be one column name, got {type(v).__name__} {v!r}") from None
+
+
+def _check_unique_columns(df: pd.DataFrame, used) -> None:
+    """Each used column name must occur once in the frame (``df[name]`` is then a Series)."""
+    if df.columns.is_unique:
+        return
+    dup = list(pd.unique(df.columns[df.columns.duplicated()]))
+    bad = [c for c in dup if any(c == u for u in used)] if used is not None else dup
+    if bad:
+        counts = {c: int((df.columns == c).sum()) for c in bad[:5]}
+        desc = ", ".join(f"'{c}' ({k} times)" for c, k in counts.items())
+        raise DataError(f"duplicate column name(s) in the frame: {desc}; rename or drop the copies")
 
 
 class Preprocessor:
@@ -52,51 +129,60 @@ class Preprocessor:
         self.numeric_: dict[str, dict] = {}
         self.categorical_: dict[str, dict] = {}
         self.dropped_: list[str] = []
+        if len(set(self.columns_)) != len(self.columns_):
+            dup = sorted({str(c) for c in self.columns_ if self.columns_.count(c) > 1})
+            raise DataError(f"covariates: column(s) {dup} listed more than once")
+        _check_unique_columns(df, self.columns_)
         for col in self.columns_:
             s = df[col]
-            if pd.api.types.is_bool_dtype(s):
-                s = s.astype(float)
-            if pd.api.types.is_numeric_dtype(s):
-                v = pd.to_numeric(s, errors="coerce").astype(float)
+            if pd.api.types.is_complex_dtype(s):
+                raise DataError(f"covariate column '{col}' holds complex numbers, which cannot be encoded")
+            if _is_real_numeric(s):
+                v = pd.Series(_float_values(s), index=s.index)
                 if np.isinf(v).any():
-                    raise ValueError(f"covariate column '{col}' contains inf values")
+                    raise DataError(f"covariate column '{col}' contains inf values")
                 if v.notna().sum() == 0:
-                    raise ValueError(f"covariate column '{col}' has no non-missing values")
+                    raise DataError(f"covariate column '{col}' has no non-missing values")
                 fill = float(v.mode().iloc[0]) if _is_binary_like(v) else float(v.median())
                 v = v.fillna(fill)
-                sd = float(v.std(ddof=0))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mean, sd = float(v.mean()), float(v.std(ddof=0))
+                if not (np.isfinite(mean) and np.isfinite(sd)):
+                    raise DataError(f"covariate column '{col}' has values too large to standardise (up to "
+                                    f"{float(v.abs().max()):g}); rescale it")
                 if v.nunique() <= 1 or sd == 0.0:
                     self.dropped_.append(col)
                     continue
-                self.numeric_[col] = {"fill": fill, "mean": float(v.mean()), "sd": sd}
+                self.numeric_[col] = {"fill": fill, "mean": mean, "sd": sd}
             elif isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(s) or \
                     pd.api.types.is_string_dtype(s):
                 nonnull = s.dropna()
                 if len(nonnull) == 0:
-                    raise ValueError(f"covariate column '{col}' has no non-missing values")
-                try:
-                    levels = sorted(pd.unique(nonnull.astype(str)))
-                except TypeError as err:  # pragma: no cover - astype(str) rarely fails
-                    raise ValueError(f"covariate column '{col}' cannot be encoded: {err}") from err
-                if any(isinstance(v, (list, dict, set, tuple)) for v in nonnull.iloc[:50]):
-                    raise ValueError(f"covariate column '{col}' holds containers (lists/dicts) that "
-                                     "cannot be encoded")
+                    raise DataError(f"covariate column '{col}' has no non-missing values")
+                if any(isinstance(v, (list, dict, set, tuple, np.ndarray)) for v in nonnull.astype(object)):
+                    # (checked on every value: an unhashable one would break the overlap check)
+                    raise DataError(f"covariate column '{col}' holds containers (lists/dicts) that "
+                                    "cannot be encoded")
+                text = nonnull.astype(str)
+                levels = sorted(pd.unique(text))
                 if len(levels) > _MAX_CATEGORIES:
-                    raise ValueError(
+                    raise DataError(
                         f"covariate column '{col}' cannot be encoded: {len(levels)} distinct text levels "
                         f"(more than {_MAX_CATEGORIES}); convert it to numbers or drop it")
                 if len(levels) <= 1:
                     self.dropped_.append(col)
                     continue
-                mode = str(nonnull.astype(str).mode().iloc[0])
+                mode = str(text.mode().iloc[0])
                 self.categorical_[col] = {"levels": levels, "fill": mode}
             else:
-                raise ValueError(f"covariate column '{col}' cannot be encoded (dtype {s.dtype})")
+                raise DataError(f"covariate column '{col}' cannot be encoded (dtype {s.dtype}); convert it "
+                                "to numbers or text, or drop it")
         if self.dropped_:
             warnings.warn(f"dropping constant covariate column(s) {self.dropped_}", UserWarning,
                           stacklevel=3)
         if not self.numeric_ and not self.categorical_:
-            raise ValueError("no usable covariates: every covariate column is constant")
+            raise DataError(f"no usable covariates: every covariate column is constant "
+                            f"({[str(c) for c in self.columns_][:10]})")
         return self
 
     @property
@@ -114,82 +200,133 @@ class Preprocessor:
         """Return the (N, p) float32 design matrix for ``df`` (which is not modified)."""
         if self.columns_ is None:
             raise RuntimeError("Preprocessor is not fitted")
-        missing = [c for c in self.columns_ if c not in df.columns and c not in self.dropped_]
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        used = [c for c in self.columns_ if c not in self.dropped_]
+        missing = [c for c in used if c not in df.columns]
         if missing:
-            raise ValueError(f"covariate column(s) {missing} missing from the frame")
+            raise DataError(f"covariate column(s) {missing} missing from the frame")
+        _check_unique_columns(df, used)
         blocks = []
         for col in self.columns_:
             if col in self.numeric_:
                 st = self.numeric_[col]
                 s = df[col]
-                if pd.api.types.is_bool_dtype(s):
-                    s = s.astype(float)
-                v = pd.to_numeric(s, errors="coerce").astype(float)
-                bad = v.isna() & s.notna()
-                if bad.any():
-                    raise ValueError(f"covariate column '{col}' has non-numeric values, e.g. "
-                                     f"{s[bad].iloc[0]!r}")
+                if _is_real_numeric(s):
+                    v = _float_values(s)
+                elif pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
+                    num = pd.to_numeric(s, errors="coerce")
+                    bad = num.isna() & s.notna()
+                    if bad.any():
+                        raise DataError(f"covariate column '{col}' has non-numeric values, e.g. "
+                                        f"{s[bad].iloc[0]!r}")
+                    v = _float_values(num)
+                else:
+                    raise DataError(f"covariate column '{col}' was numeric when fitting but has dtype "
+                                    f"{s.dtype} here")
                 if np.isinf(v).any():
-                    raise ValueError(f"covariate column '{col}' contains inf values")
-                v = v.fillna(st["fill"]).to_numpy()
+                    raise DataError(f"covariate column '{col}' contains inf values")
+                v = np.where(np.isnan(v), st["fill"], v)
                 blocks.append(((v - st["mean"]) / st["sd"])[:, None])
             elif col in self.categorical_:
                 st = self.categorical_[col]
                 s = df[col].astype(object).where(df[col].notna(), st["fill"]).astype(str).to_numpy()
                 blocks.append(np.stack([(s == lv).astype(float) for lv in st["levels"]], axis=1))
-        return np.concatenate(blocks, axis=1).astype(np.float32)
+        if not blocks:
+            raise RuntimeError("Preprocessor has no fitted covariate columns")
+        x = np.concatenate(blocks, axis=1)
+        if not np.isfinite(x).all():
+            bad_j = int(np.flatnonzero(~np.isfinite(x).all(axis=0))[0])
+            raise DataError(f"covariate '{self.feature_names_[bad_j]}' is not finite after standardising "
+                            "(values far outside the training range?)")
+        return x.astype(np.float32)
 
     # -- (de)serialisation -----------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"columns": self.columns_, "numeric": self.numeric_, "categorical": self.categorical_,
-                "dropped": self.dropped_}
+        """A JSON-ready dict. Column names are kept with their types (:func:`encode_label`): the fitted
+        statistics are lists of ``[name, stats]`` pairs, not dicts keyed by name (JSON keys are strings)."""
+        enc = lambda c: encode_label(c, "column name")  # noqa: E731
+        return {"columns": [enc(c) for c in self.columns_],
+                "numeric": [[enc(c), dict(st)] for c, st in self.numeric_.items()],
+                "categorical": [[enc(c), {"levels": list(st["levels"]), "fill": st["fill"]}]
+                                for c, st in self.categorical_.items()],
+                "dropped": [enc(c) for c in self.dropped_]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
+        """Inverse of :meth:`to_dict`; also reads the older layout (dicts keyed by string names)."""
+        def pairs(v):
+            return [(decode_label(k), st) for k, st in (v.items() if isinstance(v, dict) else v)]
+
         pre = cls()
-        pre.columns_ = list(d["columns"])
-        pre.numeric_ = dict(d["numeric"])
-        pre.categorical_ = dict(d["categorical"])
-        pre.dropped_ = list(d["dropped"])
+        pre.columns_ = [decode_label(c) for c in d["columns"]]
+        pre.numeric_ = {c: dict(st) for c, st in pairs(d["numeric"])}
+        pre.categorical_ = {c: dict(st) for c, st in pairs(d["categorical"])}
+        pre.dropped_ = [decode_label(c) for c in d["dropped"]]
         return pre
 
 
 def _require_columns(df: pd.DataFrame, cols: dict[str, str]) -> None:
     for arg, col in cols.items():
+        _hashable(arg, col)
         if col not in df.columns:
-            raise ValueError(f"{arg}='{col}': column '{col}' not in the frame "
-                             f"(columns: {list(df.columns)[:30]})")
+            raise DataError(f"{arg}='{col}': column '{col}' not in the frame "
+                            f"(columns: {list(df.columns)[:30]})")
+
+
+def _check_roles(roles: dict[str, object]) -> None:
+    """The duration, event and treatment columns must be three different columns."""
+    items = [(arg, col) for arg, col in roles.items() if col is not None]  # None: a role not used here
+    for i, (arg_i, col_i) in enumerate(items):
+        for arg_j, col_j in items[i + 1:]:
+            if col_i == col_j:
+                raise DataError(f"{arg_i} and {arg_j} are both '{col_i}': one column cannot play two roles "
+                                "(duration, event, treatment)")
 
 
 def validate_duration(s: pd.Series, name: str) -> np.ndarray:
-    """Durations must be finite, strictly positive numbers."""
-    if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        raise ValueError(f"duration column '{name}' must be numeric, got dtype {s.dtype}")
-    v = s.to_numpy(dtype=float)
+    """Durations must be finite, strictly positive numbers that float32 (the training precision) holds."""
+    if not _is_real_numeric(s) or pd.api.types.is_bool_dtype(s):
+        raise DataError(f"duration column '{name}' must be numeric, got dtype {s.dtype}")
+    v = _float_values(s)
     if np.isnan(v).any():
-        raise ValueError(f"duration column '{name}' has {int(np.isnan(v).sum())} NaN value(s)")
+        raise DataError(f"duration column '{name}' has {int(np.isnan(v).sum())} missing (NaN) value(s)")
     if np.isinf(v).any():
-        raise ValueError(f"duration column '{name}' has inf value(s)")
+        raise DataError(f"duration column '{name}' has inf value(s)")
     if (v <= 0).any():
-        raise ValueError(f"duration column '{name}' has {int((v <= 0).sum())} negative or zero value(s); "
-                         "durations must be > 0")
+        raise DataError(f"duration column '{name}' has {int((v <= 0).sum())} negative or zero value(s); "
+                        "durations must be > 0")
+    if (v > _F32_MAX).any():
+        raise DataError(f"duration column '{name}' has value(s) up to {v.max():g}, beyond float32's range "
+                        f"({_F32_MAX:.3g}) used in training; rescale the durations (e.g. days -> years)")
+    if (v < _F32_TINY).any():
+        raise DataError(f"duration column '{name}' has value(s) down to {v.min():g}, too small for float32 "
+                        f"(smallest {_F32_TINY:.3g}) used in training; rescale the durations")
     return v
 
 
 def validate_event(s: pd.Series, name: str) -> np.ndarray:
     """Events must be bool or numbers in {0, 1} with no missing values."""
     if s.isna().any():
-        raise ValueError(f"event column '{name}' has {int(s.isna().sum())} missing value(s)")
+        raise DataError(f"event column '{name}' has {int(s.isna().sum())} missing value(s)")
     if pd.api.types.is_bool_dtype(s):
-        return s.to_numpy(dtype=float)
-    if not pd.api.types.is_numeric_dtype(s):
-        raise ValueError(f"event column '{name}' must be 0/1 or bool, got dtype {s.dtype}")
-    v = s.to_numpy(dtype=float)
+        return _float_values(s)
+    if not _is_real_numeric(s):
+        raise DataError(f"event column '{name}' must be 0/1 or bool, got dtype {s.dtype}")
+    v = _float_values(s)
     bad = ~np.isin(v, [0.0, 1.0])
     if bad.any():
-        raise ValueError(f"event column '{name}' must be 0/1 or bool; found value(s) "
-                         f"{sorted(set(v[bad].tolist()))[:5]}")
+        raise DataError(f"event column '{name}' must be 0/1 or bool; found value(s) "
+                        f"{sorted(set(v[bad].tolist()))[:5]}")
     return v
+
+
+def _levels(s: pd.Series, name: str) -> list:
+    try:
+        return list(pd.unique(s))
+    except TypeError:
+        raise DataError(f"treatment column '{name}' holds values that cannot be compared (lists, dicts?)"
+                        ) from None
 
 
 def validate_treatment(s: pd.Series, name: str, treated_value=None, known_levels=None) -> np.ndarray:
@@ -198,39 +335,48 @@ def validate_treatment(s: pd.Series, name: str, treated_value=None, known_levels
     ``known_levels`` (the two labels seen when fitting) is for new data: the column may then hold one or
     both of those labels (e.g. a single new subject), and ``treated_value`` must be given.
     """
+    if isinstance(s, pd.DataFrame):
+        raise DataError(f"duplicate column name in the frame: '{name}' (treatment) occurs more than once")
     if s.isna().any():
-        raise ValueError(f"treatment column '{name}' has {int(s.isna().sum())} missing value(s)")
+        raise DataError(f"treatment column '{name}' has {int(s.isna().sum())} missing value(s)")
+    numeric = _is_real_numeric(s)
+    levels = _levels(s, name)
     if known_levels is not None:
-        numeric = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
         try:
             known = {float(v) for v in known_levels} if numeric else {str(v) for v in known_levels}
         except (TypeError, ValueError):  # numeric new data, text labels when fitting
             known = set()
-        seen = {float(v) for v in pd.unique(s)} if numeric else {str(v) for v in pd.unique(s)}
+        seen = {float(v) for v in levels} if numeric else {str(v) for v in levels}
         unknown = sorted(map(str, seen - known))
         if unknown:
-            raise ValueError(f"treatment column '{name}' has value(s) {unknown[:5]} not seen when fitting "
-                             f"(known: {sorted(map(str, known_levels))})")
+            raise DataError(f"treatment column '{name}' has value(s) {unknown[:5]} not seen when fitting "
+                            f"(known: {sorted(map(str, known_levels))})")
         if numeric:
-            return (s == treated_value).to_numpy(dtype=float)
+            return (_float_values(s) == float(treated_value)).astype(float)
         return (s.astype(str) == str(treated_value)).to_numpy(dtype=float)
-    levels = list(pd.unique(s))
     if len(levels) != 2:
-        raise ValueError(f"treatment column '{name}' must have exactly two values (one per arm); found "
-                         f"{len(levels)}: {sorted(map(str, levels))[:10]}")
+        raise DataError(f"treatment column '{name}' must have exactly two values (one per arm); found "
+                        f"{len(levels)}: {sorted(map(str, levels))[:10]}")
     if treated_value is None:
         if pd.api.types.is_bool_dtype(s):
             treated_value = True
-        elif pd.api.types.is_numeric_dtype(s) and {float(v) for v in levels} == {0.0, 1.0}:
+        elif numeric and {float(v) for v in levels} == {0.0, 1.0}:
             treated_value = 1
         else:
-            raise ValueError(f"treatment column '{name}' has labels {sorted(map(str, levels))}; pass "
-                             "treated_value= to say which label is the treated arm")
+            raise DataError(f"treatment column '{name}' has labels {sorted(map(str, levels))}; pass "
+                            "treated_value= to say which label is the treated arm")
+    if numeric:  # compared as numbers: treated_value=1 marks 1.0 in a float column
+        try:
+            tv = float(treated_value)
+        except (TypeError, ValueError):
+            tv = None
+        if tv is None or not any(float(lv) == tv for lv in levels):
+            raise DataError(f"treated_value={treated_value!r} is not one of treatment column '{name}'s "
+                            f"values {sorted(map(str, levels))}")
+        return (_float_values(s) == tv).astype(float)
     if not any(str(lv) == str(treated_value) for lv in levels):
-        raise ValueError(f"treated_value={treated_value!r} is not one of treatment column '{name}'s values "
-                         f"{sorted(map(str, levels))}")
-    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        return (s == treated_value).to_numpy(dtype=float)
+        raise DataError(f"treated_value={treated_value!r} is not one of treatment column '{name}'s values "
+                        f"{sorted(map(str, levels))}")
     return (s.astype(str) == str(treated_value)).to_numpy(dtype=float)
 
 
@@ -240,11 +386,13 @@ def _check_overlap(df: pd.DataFrame, covariates: list[str], a: np.ndarray, treat
         s = df[col]
         if s.isna().any():
             continue
+        if not _is_real_numeric(s):
+            s = s.astype(str)
         for arm in (0.0, 1.0):
             vals_arm = set(pd.unique(s[a == arm]))
             vals_other = set(pd.unique(s[a != arm]))
             if len(vals_arm) == 1 and not (vals_arm & vals_other):
-                raise ValueError(
+                raise DataError(
                     f"covariate '{col}' determines treatment column '{treatment_col}' exactly (no overlap "
                     f"between arms); drop it from the covariates (e.g. 'treat' in the actg subset)")
 
@@ -302,11 +450,20 @@ class SurvivalData:
             treatments need not pass it. Checks for an empty arm or no events apply only when fitting.
         """
         if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+            raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        if isinstance(df.columns, pd.MultiIndex):
+            raise DataError("the frame has MultiIndex (hierarchical) column names; flatten them first, "
+                            "e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns]")
+        if len(df) == 0:
+            raise DataError("the frame has no rows")
         if len(df) < min_rows:
-            raise ValueError(f"too few rows: {len(df)} (need at least {min_rows})")
+            raise DataError(f"too few rows: {len(df)} (need at least {min_rows})")
         if not df.index.is_unique:
-            raise ValueError("the frame's index has duplicate labels; call reset_index() first")
+            raise DataError("the frame's index has duplicate labels; call reset_index() first")
+        roles = {"duration_col": duration_col, "event_col": event_col, "treatment_col": treatment_col}
+        for arg, col in roles.items():
+            _hashable(arg, col)
+        _check_roles(roles)
         need = {"treatment_col": treatment_col}
         if require_outcome:
             need.update(duration_col=duration_col, event_col=event_col)
@@ -315,17 +472,28 @@ class SurvivalData:
             if preprocessor is not None:
                 covariates = list(preprocessor.columns_)
             else:
-                covariates = [c for c in df.columns if c not in (duration_col, event_col, treatment_col)]
+                covariates = [c for c in df.columns if not any(c == r for r in roles.values())]
         else:
+            if isinstance(covariates, (str, bytes)) or not hasattr(covariates, "__iter__"):
+                hint = f" (did you mean ['{covariates}']?)" if isinstance(covariates, str) else ""
+                raise DataError(f"covariates must be a list of column names, got {covariates!r}{hint}")
             covariates = list(covariates)
             for c in covariates:
-                if c in (duration_col, event_col, treatment_col):
-                    raise ValueError(f"covariates: '{c}' is the duration, event or treatment column")
+                _hashable("covariates", c)
+                for arg, col in roles.items():
+                    if c == col:
+                        raise DataError(f"covariates: '{c}' is also {arg}; one column cannot play two roles")
+            seen = []
+            for c in covariates:
+                if c in seen:
+                    raise DataError(f"covariates: column '{c}' listed more than once")
+                seen.append(c)
             miss = [c for c in covariates if c not in df.columns]
             if miss:
-                raise ValueError(f"covariates: column(s) {miss} not in the frame")
+                raise DataError(f"covariates: column(s) {miss} not in the frame")
         if not covariates:
-            raise ValueError("covariates: no covariate columns left")
+            raise DataError("covariates: no covariate columns left")
+        _check_unique_columns(df, [c for c in roles.values() if c in df.columns] + list(covariates))
 
         refit = preprocessor is None
         known_levels = None if refit else treatment_levels
@@ -345,10 +513,14 @@ class SurvivalData:
             delta = validate_event(df[event_col], event_col)
         if require_outcome and refit:
             for arm, name in ((1.0, "treated"), (0.0, "control")):
-                if not (a == arm).any():
-                    raise ValueError(f"treatment column '{treatment_col}': the {name} arm is empty")
+                n_arm = int((a == arm).sum())
+                if n_arm == 0:
+                    raise DataError(f"treatment column '{treatment_col}': the {name} arm is empty")
+                if n_arm == 1:
+                    raise DataError(f"treatment column '{treatment_col}': the {name} arm has a single row; "
+                                    "each arm needs at least 2 subjects")
             if delta.sum() == 0:
-                raise ValueError(f"event column '{event_col}': no events at all (every subject censored)")
+                raise DataError(f"event column '{event_col}': no events at all (every subject censored)")
         elif not require_outcome:
             y = np.ones(len(df)) if duration_col not in df.columns else \
                 validate_duration(df[duration_col], duration_col)
@@ -359,8 +531,6 @@ class SurvivalData:
             preprocessor = Preprocessor().fit(df, covariates)  # raises first on covariates it cannot encode
             _check_overlap(df, [c for c in covariates if c not in preprocessor.dropped_], a, treatment_col)
         x = preprocessor.transform(df)
-        if not np.isfinite(x).all():  # pragma: no cover - guarded by the checks above
-            raise ValueError("covariates produced non-finite values after preprocessing")
         f32 = torch.float32
         return cls(torch.as_tensor(x, dtype=f32), torch.as_tensor(a, dtype=f32),
                    torch.as_tensor(y, dtype=f32), torch.as_tensor(delta, dtype=f32), df.index.copy(),
@@ -385,7 +555,12 @@ def stratified_split(df: pd.DataFrame, event_col: str, treatment_col: str,
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    if len(df) == 0:
+        raise DataError("the frame has no rows")
     _require_columns(df, {"event_col": event_col, "treatment_col": treatment_col})
+    _check_unique_columns(df, [event_col, treatment_col])
     rng = np.random.default_rng(seed)
     strata = df[event_col].astype(str).to_numpy() + "|" + df[treatment_col].astype(str).to_numpy()
     out = {"train": [], "valid": [], "test": []}

@@ -11,7 +11,6 @@ Sampling goes through :class:`pyro.infer.Predictive` (vectorised over samples, c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,9 @@ import pandas as pd
 import torch
 
 from .base import CounterfactualSurvivalModel
-from .data import Preprocessor, SurvivalData, stratified_split
+from .checkpoint import FORMAT_VERSION, load_estimator, save_estimator  # noqa: F401 (FORMAT_VERSION: re-export)
+from .data import SurvivalData, stratified_split
+from .errors import check_positive_int, check_seed
 from .losses import OBJECTIVES, CSALoss
 from .model import CSAModel
 from .sampling import predictive_draws
@@ -27,7 +28,6 @@ from .training import fit_module, resolve_device
 
 __all__ = ["CSA"]
 
-FORMAT_VERSION = 2
 _CONFIG_KEYS = ("informative_censoring", "alpha", "objective", "hidden", "flow_layers", "dropout", "lr",
                 "batch_size", "max_epochs", "patience", "ensemble_size", "n_jobs", "seed", "device", "verbose")
 _MEMBER_ATTRS = ("model_", "history_", "data_", "preprocessor_", "alpha_", "alpha_scores_", "time_scale_",
@@ -251,6 +251,8 @@ class CSA(CounterfactualSurvivalModel):
         duration unit. An ensemble splits the draws evenly across its K members (``chains=K``).
         ``batch_size`` is a deprecated alias of ``chunk_size``.
         """
+        num_samples = check_positive_int(num_samples, "num_samples")
+        seed = check_seed(seed)
         self._check_fitted()
         if batch_size is not None:
             import warnings
@@ -262,11 +264,8 @@ class CSA(CounterfactualSurvivalModel):
             from .ensemble import sample_members
 
             return sample_members(self.members_, df, num_samples, seed)
-        num_samples = _positive_int(num_samples, "num_samples")
         if chunk_size is not None:
-            chunk_size = _positive_int(chunk_size, "chunk_size")
-        if seed is not None:
-            seed = _positive_int(seed, "seed", minimum=0)
+            chunk_size = check_positive_int(chunk_size, "chunk_size")
         if not isinstance(df, pd.DataFrame):
             raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         if len(df) == 0:
@@ -409,122 +408,15 @@ class CSA(CounterfactualSurvivalModel):
     # -- persistence ------------------------------------------------------------------------------------
     def save(self, path) -> Path:
         """Write ``path/`` with config.json, preprocessing.json and weights.pt (a state dict); an ensemble
-        writes its config.json and one such directory per member (``member_0/`` ...)."""
+        writes its config.json and one such directory per member (``member_0/`` ...). The directory is
+        written atomically (a temporary sibling renamed into place); an existing ``path`` is replaced only
+        if it is empty or a saved model. See :mod:`pyrocsa.checkpoint`."""
         self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        if getattr(self, "members_", None):
-            names = [f"member_{k}" for k in range(len(self.members_))]
-            for name, member in zip(names, self.members_):
-                member.save(path / name)
-            params = {k: _jsonable(v) for k, v in self.get_params().items()}
-            params["hidden"] = [int(h) for h in self.hidden]
-            params["device"] = None if params["device"] is None else str(params["device"])
-            config = {"format_version": FORMAT_VERSION, "class": type(self).__name__, "params": params,
-                      "members": names}
-            (path / "config.json").write_text(json.dumps(config, indent=1))
-            return path
-        params = self.get_params()
-        params["hidden"] = [int(h) for h in self.hidden]
-        params["device"] = None if params["device"] is None else str(params["device"])
-        config = {
-            "format_version": FORMAT_VERSION, "class": type(self).__name__, "params": params,
-            "fitted": {"alpha_": self.alpha_, "time_scale_": self.time_scale_,
-                       "alpha_scores_": None if self.alpha_scores_ is None
-                       else {str(k): v for k, v in self.alpha_scores_.items()},
-                       "n_features": int(self.data_.x.shape[1]), "duration_col": self.duration_col_,
-                       "event_col": self.event_col_, "treatment_col": self.treatment_col_,
-                       "treated_value": _jsonable(self.treated_value_), "n_train": self.n_train_,
-                       "n_valid": self.n_valid_, "max_duration_": getattr(self, "max_duration_", None)},
-            "history": self.history_,
-        }
-        (path / "config.json").write_text(json.dumps(config, indent=1))
-        (path / "preprocessing.json").write_text(json.dumps(self.preprocessor_.to_dict(), indent=1))
-        torch.save({k: v.cpu() for k, v in self.model_.state_dict().items()}, path / "weights.pt")
-        return path
+        return save_estimator(self, path)
 
     @classmethod
     def load(cls, path, device=None) -> CSA:
-        """Load a model written by :meth:`save` (weights read with ``torch.load(weights_only=True)``)."""
-        path = Path(path)
-        if (path / "config.json").is_file():
-            config = json.loads((path / "config.json").read_text())
-            if "members" in config and config.get("format_version") == FORMAT_VERSION:
-                est = cls(**dict(config["params"], **({} if device is None else {"device": device})))
-                est.members_ = [cls.load(path / name, device=device) for name in config["members"]]
-                for attr in _MEMBER_ATTRS:
-                    if hasattr(est.members_[0], attr):
-                        setattr(est, attr, getattr(est.members_[0], attr))
-                est.fitted_ = True
-                return est
-        for f in ("config.json", "preprocessing.json", "weights.pt"):
-            if not (path / f).is_file():
-                raise ValueError(f"path={str(path)!r}: missing {f} (not a saved pyrocsa model directory)")
-        config = json.loads((path / "config.json").read_text())
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported format_version {config.get('format_version')!r} "
-                             f"(this pyrocsa reads {FORMAT_VERSION})")
-        params = dict(config["params"])
-        if "hidden" in params:
-            params["hidden"] = tuple(params["hidden"])
-        if device is not None:
-            params["device"] = device
-        est = cls(**params)
-        fit = config["fitted"]
-        pre = Preprocessor.from_dict(json.loads((path / "preprocessing.json").read_text()))
-        model = est._new_model(fit["n_features"], fit["time_scale_"])
-        state = torch.load(path / "weights.pt", weights_only=True, map_location="cpu")
-        model.load_state_dict(state)
-        est.model_ = model.to(resolve_device(est.device)).eval()
-        est.preprocessor_ = pre
-        est.duration_col_, est.event_col_ = fit["duration_col"], fit["event_col"]
-        est.treatment_col_, est.treated_value_ = fit["treatment_col"], fit["treated_value"]
-        # a data_ stand-in that re-applies the preprocessing (no training rows are stored)
-        est.data_ = _FittedData(pre, fit["duration_col"], fit["event_col"], fit["treatment_col"],
-                                fit["treated_value"], fit["n_features"])
-        est.alpha_, est.time_scale_ = fit["alpha_"], fit["time_scale_"]
-        est.alpha_scores_ = None if fit["alpha_scores_"] is None else \
-            {float(k): v for k, v in fit["alpha_scores_"].items()}
-        est.history_ = config.get("history", [])
-        est.n_train_, est.n_valid_ = fit["n_train"], fit["n_valid"]
-        est.max_duration_ = fit.get("max_duration_")
-        est.fitted_ = True
-        return est
-
-
-def _positive_int(v, name: str, minimum: int = 1) -> int:
-    """``v`` as an int >= ``minimum``; a named ValueError for floats with a fraction, bools, strings."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        if isinstance(v, (float, np.floating)) and float(v).is_integer():
-            v = int(v)
-        else:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    if v < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def _jsonable(v):
-    if isinstance(v, (np.generic,)):
-        return v.item()
-    return v
-
-
-class _FittedData:
-    """What a loaded model keeps of its training data: the preprocessing and column names."""
-
-    def __init__(self, pre, duration_col, event_col, treatment_col, treated_value, n_features):
-        self.preprocessor, self.duration_col, self.event_col = pre, duration_col, event_col
-        self.treatment_col, self.treated_value = treatment_col, treated_value
-        self.x = torch.empty(0, n_features)
-        self.delta = torch.empty(0)
-
-    @property
-    def covariates(self):
-        return [c for c in self.preprocessor.columns_ if c not in self.preprocessor.dropped_]
-
-    def transform(self, df, require_outcome=False):
-        return SurvivalData.from_frame(df, self.duration_col, self.event_col, self.treatment_col,
-                                       treated_value=self.treated_value, preprocessor=self.preprocessor,
-                                       require_outcome=require_outcome, min_rows=1)
-
+        """Load a model written by :meth:`save`. The files are checked against the format before the weights
+        are read (with ``torch.load(weights_only=True)``); any problem raises
+        :class:`pyrocsa.errors.ModelFileError` naming the directory. See :mod:`pyrocsa.checkpoint`."""
+        return load_estimator(cls, path, device=device, member_attrs=_MEMBER_ATTRS)

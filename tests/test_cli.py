@@ -33,12 +33,10 @@ def test_simulate_writes_csv_with_truth(files):
 
 
 def test_fit_writes_model_directory(files):
-    # the default CSA is an ensemble of 5: a config naming its members, and one model directory per member
+    # the default CSA is one model: config, preprocessing and weights
     cfg = json.loads((files / "model" / "config.json").read_text())
-    assert "format_version" in cfg
-    assert cfg["members"] == [f"member_{k}" for k in range(5)]
-    for name in cfg["members"]:
-        assert (files / "model" / name / "weights.pt").exists()
+    assert "format_version" in cfg and cfg["params"]["ensemble_size"] == 1
+    assert (files / "model" / "weights.pt").exists() and (files / "model" / "preprocessing.json").exists()
 
 
 def test_predict_writes_ite_table_and_netcdf(files, capsys):
@@ -50,8 +48,8 @@ def test_predict_writes_ite_table_and_netcdf(files, capsys):
     assert {"ite_mean", "ite_lower", "ite_upper", "rmst_diff_1000"} <= set(pred.columns)
     assert (pred["ite_lower"] <= pred["ite_upper"]).all()
     idata = az.from_netcdf(nc)
-    # 20 draws from the 5 saved members: 5 chains (one per member) of 4 draws
-    assert idata.posterior_predictive["t1"].shape == (5, 4, 120)
+    # 20 draws from the one saved model: one chain
+    assert idata.posterior_predictive["t1"].shape == (1, 20, 120)
 
 
 def test_evaluate_prints_metrics_and_json(files, capsys):
@@ -111,3 +109,146 @@ def test_console_script_help_without_traceback():
                           "--event", "e", "--treatment", "a", "--out", "m"], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+# -- issue 17: validation before work, one line per failure, never a traceback ------------------------------
+def _one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err.strip()
+    lines = [ln for ln in err.splitlines() if not ln.startswith("pyrocsa: warning:")]
+    assert len(lines) == 1 and lines[0].startswith("pyrocsa: error:"), err
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    return lines[0]
+
+
+FIT = ["--duration", "time", "--event", "event", "--treatment", "treatment"]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fails the test if a command starts training."""
+    from pyrocsa import CSA
+
+    def fit(*args, **kwargs):
+        raise AssertionError("training started before the arguments were checked")
+
+    monkeypatch.setattr(CSA, "fit", fit)
+
+
+def test_unwritable_out_is_found_before_training(files, tmp_path, capsys, no_training):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["fit", str(files / "sim.csv"), *FIT, "--out", str(blocker / "model"), "--epochs", "1"]) == 2
+    _one_line_error(capsys, "--out", "is a file, not a directory")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("x")
+    assert main(["fit", str(files / "sim.csv"), *FIT, "--out", str(notes), "--epochs", "1"]) == 2
+    _one_line_error(capsys, "--out", "not a saved pyrocsa model")
+    assert (notes / "keep.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize("content, message", [("", "is empty"), ("time,event,treatment\n", "no data rows"),
+                                              ('a,b\n1,"2\n', "could not be parsed")])
+def test_bad_csv_names_the_file(tmp_path, capsys, content, message, no_training):
+    f = tmp_path / "bad.csv"
+    f.write_text(content)
+    assert main(["fit", str(f), *FIT, "--out", str(tmp_path / "m")]) == 2
+    _one_line_error(capsys, str(f), message)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--event", "treatment"], "--event and --treatment both name column 'treatment'"),
+    (["--covariates", "age,nope"], "--covariates 'nope'"),
+    (["--epochs", "0"], "--epochs must be a positive integer"),
+    (["--alpha", "-1"], "--alpha must be a number >= 0 or 'auto'"),
+    (["--seed", "-2"], "--seed must be a non-negative integer"),
+])
+def test_bad_options_are_one_line_before_training(files, tmp_path, capsys, extra, message, no_training):
+    argv = ["fit", str(files / "sim.csv"), *FIT, "--out", str(tmp_path / "m"), *extra]
+    assert main(argv) == 2
+    _one_line_error(capsys, message)
+
+
+def test_non_finite_loss_is_one_line(files, tmp_path, capsys, monkeypatch):
+    from pyrocsa import CSA
+
+    def diverge(self, *args, **kwargs):  # what pyrocsa.training raises when a loss turns NaN
+        raise RuntimeError("non-finite training loss (nan) at epoch 3; lower the learning rate")
+
+    monkeypatch.setattr(CSA, "fit", diverge)
+    assert main(["fit", str(files / "sim.csv"), *FIT, "--out", str(tmp_path / "m")]) == 2
+    _one_line_error(capsys, "non-finite training loss", "training diverged")
+    assert not (tmp_path / "m").exists()
+
+
+def test_unexpected_errors_are_one_line_and_debug_shows_them(files, tmp_path, capsys, monkeypatch):
+    from pyrocsa import CSA
+
+    def bug(self, *args, **kwargs):
+        raise KeyError("internal")
+
+    monkeypatch.setattr(CSA, "fit", bug)
+    argv = ["fit", str(files / "sim.csv"), *FIT, "--out", str(tmp_path / "m")]
+    assert main(argv) == 1
+    _one_line_error(capsys, "internal error: KeyError", "--debug")
+    with pytest.raises(KeyError):
+        main(argv + ["--debug"])
+    with pytest.raises(KeyError):
+        main(["--debug"] + argv)
+
+
+def test_corrupt_model_directory_is_one_line(files, tmp_path, capsys):
+    import shutil
+
+    bad = tmp_path / "model"
+    shutil.copytree(files / "model", bad)
+    (bad / "weights.pt").write_bytes(b"truncated")
+    assert main(["predict", str(bad), str(files / "truth.csv"), "--out", str(tmp_path / "p.csv"),
+                 "--num-samples", "10"]) == 2
+    line = _one_line_error(capsys, str(bad), "weights.pt")
+    assert "weights_only" not in line
+
+
+def test_evaluate_with_a_text_treatment(files, tmp_path, capsys):
+    sim = pd.read_csv(files / "sim.csv")
+    sim["treatment"] = sim["treatment"].map({1: "drug", 0: "placebo"})
+    sim.to_csv(tmp_path / "text.csv", index=False)
+    one = sim.iloc[[0]]
+    one.to_csv(tmp_path / "one.csv", index=False)
+    assert main(["fit", str(tmp_path / "text.csv"), *FIT, "--treated-value", "drug", "--out",
+                 str(tmp_path / "m"), "--epochs", "1", "--ensemble-size", "1", "--quiet"]) == 0
+    js = tmp_path / "metrics.json"
+    assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "text.csv"), *FIT, "--treated-value", "drug",
+                 "--num-samples", "10", "--json", str(js)]) == 0
+    got = json.loads(js.read_text())
+    assert got["c_index_arm0"] == got["c_index_arm0"] and got["c_index_arm1"] == got["c_index_arm1"]
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "text.csv"), *FIT, "--treated-value",
+                 "placebo", "--num-samples", "10"]) == 2
+    _one_line_error(capsys, "--treated-value 'placebo' is not the model's treated arm 'drug'")
+    # a one-patient file through the saved model (its treatment labels were saved with it)
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "one.csv"), "--out", str(tmp_path / "p.csv"),
+                 "--num-samples", "10"]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 1
+
+
+def test_console_script_never_prints_a_traceback(tmp_path):
+    (tmp_path / "f").write_text("x")
+    cases = [["fit", "missing.csv", *FIT, "--out", "m"],
+             ["simulate", "--out", str(tmp_path / "f" / "x.csv")],
+             ["predict", str(tmp_path / "f"), "x.csv", "--out", "p.csv"],
+             ["fit", "--epochs", "many"]]
+    import os
+    from pathlib import Path
+
+    import pyrocsa
+
+    root = str(Path(pyrocsa.__file__).resolve().parent.parent)  # this checkout, from any working directory
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    for argv in cases:
+        res = subprocess.run([sys.executable, "-m", "pyrocsa.cli", *argv], capture_output=True, text=True,
+                             timeout=120, cwd=tmp_path, env=env)
+        assert res.returncode == 2, (argv, res.stderr)
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr

@@ -33,6 +33,7 @@ from scipy.special import gammainc
 from pyrocsa.base import CounterfactualSurvivalModel
 from pyrocsa.baselines.propensity import NORMALIZATIONS, PropensityModel, ipw_weights, overlap_weights
 from pyrocsa.data import SurvivalData, validate_duration, validate_event, validate_treatment
+from pyrocsa.errors import check_positive_int, check_seed
 
 __all__ = ["CoxPHWeighted", "CoxTLearner", "SurvivalCurves", "TLearnerBase", "WEIGHTINGS"]
 
@@ -248,6 +249,8 @@ class TLearnerBase(CounterfactualSurvivalModel):
         the raw covariate columns when all are numeric, else the preprocessed design matrix."""
         from pyrocsa.outcomes import PotentialOutcomes
 
+        num_samples = check_positive_int(num_samples, "num_samples")
+        seed = check_seed(seed)
         rng0, rng1 = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
         t0 = self.survival_curves(df, 0).sample(num_samples, rng0)
         t1 = self.survival_curves(df, 1).sample(num_samples, rng1)

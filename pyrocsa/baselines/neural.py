@@ -48,6 +48,7 @@ from torch import nn
 
 from pyrocsa.base import CounterfactualSurvivalModel
 from pyrocsa.data import SurvivalData, stratified_split
+from pyrocsa.errors import check_positive_int, check_seed
 from pyrocsa.ipm import wasserstein_ipm
 from pyrocsa.nn import MLP, Encoder
 from pyrocsa.sampling import predictive_draws
@@ -394,9 +395,9 @@ class NeuralBaseline(CounterfactualSurvivalModel):
         "t1"), ``batch_size`` subjects at a time. Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with
         arrays (num_samples, len(df)) in the duration unit; ``observed`` is set when ``df`` has the outcome
         columns."""
+        num_samples = check_positive_int(num_samples, "num_samples")
+        seed = check_seed(seed)
         self._check_fitted()
-        if int(num_samples) < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not isinstance(df, pd.DataFrame):

@@ -32,6 +32,7 @@ import pandas as pd
 from lifelines import KaplanMeierFitter, WeibullAFTFitter
 
 from ..data import SurvivalData
+from ..errors import ArgumentError, check_positive_int, check_seed
 from .covariates import make_covariate_model
 from .treatment import PropensityModel
 
@@ -132,6 +133,8 @@ class WeibullOutcomeModel:
     def sample_potential_outcomes(self, df: pd.DataFrame, num_samples: int = 1, seed: int | None = None):
         """Potential event and censoring times of every row of ``df``: t0, t1, c0, c1 each
         (num_samples, len(df))."""
+        num_samples = check_positive_int(num_samples, "num_samples")
+        seed = check_seed(seed)
         if not getattr(self, "fitted_", False):
             raise RuntimeError("WeibullOutcomeModel is not fitted: call fit(df, ...) first")
         x = self.data_.preprocessor.transform(df).astype(float)
@@ -171,7 +174,7 @@ def _make_outcome_model(spec):
 
 def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise ArgumentError(f"n must be a positive integer, got {n!r}")
     return int(n)
 
 
@@ -260,7 +263,7 @@ class SyntheticCohort(_CohortBase):
         event, treatment; same order and dtypes) and a fresh RangeIndex. Same seed -> same frame."""
         self._check_fitted()
         n = _check_n(n)
-        s_cov, s_trt, s_out = np.random.SeedSequence(seed).generate_state(3)
+        s_cov, s_trt, s_out = np.random.SeedSequence(check_seed(seed)).generate_state(3)
         x = self.covariate_model.sample(n, seed=int(s_cov)).reset_index(drop=True)
         a = self.propensity.sample(x, np.random.default_rng(s_trt))
         frame = x.copy()
@@ -319,6 +322,6 @@ class GenericCohort(_CohortBase):
     def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
         """Draw ``n`` rows of the joint table, real columns and dtypes, fresh RangeIndex."""
         self._check_fitted()
-        frame = self.model.sample(_check_n(n), seed=seed).reset_index(drop=True)
+        frame = self.model.sample(_check_n(n), seed=check_seed(seed)).reset_index(drop=True)
         return self._finish(frame)
 
