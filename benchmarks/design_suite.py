@@ -141,7 +141,7 @@ def make_model(name, seed, extra, alpha):
     if name == "rsf":
         from pyrocsa.baselines import RandomSurvivalForestTLearner
 
-        return RandomSurvivalForestTLearner(seed=seed)
+        return RandomSurvivalForestTLearner(random_state=seed)
     raise ValueError(name)
 
 
