@@ -52,10 +52,8 @@ COLS = ("time", "event", "treatment")
 def csa_config(args) -> dict:
     """The package's CSA-INFO defaults (``--small``: narrow nets and a short, fast schedule instead)."""
     cfg = dict(informative_censoring=True, alpha=args.alpha, verbose=False)
-    if args.error_law is not None:
-        cfg["error_law"] = args.error_law
     if args.small:
-        cfg.update(hidden=(32, 32), generator_hidden=(32, 64), noise_dim=16, lr=3e-3, max_epochs=args.epochs
+        cfg.update(hidden=(32, 32), flow_layers=2, lr=3e-3, max_epochs=args.epochs
                    or 10, patience=5)
     elif args.epochs:
         cfg["max_epochs"] = args.epochs
@@ -187,8 +185,6 @@ def main(argv=None):
                     help="narrow nets, lr 3e-3, 10 epochs (fast; less accurate)")
     ap.add_argument("--alpha", type=float, default=0.0, help="IPM weight of CSA (0 halves the fit time)")
     ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--error-law", default=None, choices=["shared", "per-arm"],
-                    help="CSA-INFO's error_law (default: the package default, per-arm)")
     ap.add_argument("--horizon", type=float, default=1000.0)
     ap.add_argument("--nonlinear", type=float, default=1.0)
     ap.add_argument("--num-samples", type=int, default=100, help="CSA draws per subject (all members)")

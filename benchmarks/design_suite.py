@@ -226,7 +226,8 @@ def summarise(df: pd.DataFrame) -> str:
     lines = ["| design | model | alpha | RMST PEHE | RMST ATE error | cov T0 | cov T1 | fit s |",
              "|---|---|---|---|---|---|---|---|"]
     for (dname, mname, alpha), g in df.groupby(["design", "model", "alpha"], sort=False):
-        lines.append(f"| {dname} | {mname} | {alpha} | {g.RMST_PEHE.mean():.3f} ± {g.RMST_PEHE.std(ddof=1):.3f} | "
+        lines.append(f"| {dname} | {mname} | {alpha} | {g.RMST_PEHE.mean():.3f} ± "
+                     f"{g.RMST_PEHE.std(ddof=1):.3f} | "
                      f"{g.RMST_ATEerr.mean():.3f} | {g.cov0.mean():.2f} | {g.cov1.mean():.2f} | "
                      f"{g.seconds.mean():.1f} |")
     return "\n".join(lines)

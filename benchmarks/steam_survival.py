@@ -70,17 +70,16 @@ def load(name: str):
     raise ValueError(f"unknown dataset {name!r}")
 
 
-def outcome_model(kind: str, csa_epochs: int, seed: int, error_law: str | None = None):
+def outcome_model(kind: str, csa_epochs: int, seed: int):
     if kind == "weibull":
         return WeibullOutcomeModel()
     if kind == "weibull-km":
         return WeibullOutcomeModel(censoring="km")
     from pyrocsa import CSA
-    extra = {} if error_law is None else {"error_law": error_law}  # None: the package default
-    return CSA(informative_censoring=True, max_epochs=csa_epochs, verbose=False, seed=seed, **extra)
+    return CSA(informative_censoring=True, max_epochs=csa_epochs, verbose=False, seed=seed)
 
 
-def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners, error_law=None,
+def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
                 covariate_model="trees", first_run=0):
     df, cov, D, E, A = load(name)
     rows = []
@@ -94,7 +93,7 @@ def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners, err
             if gen == "steam":
                 label = f"STEAM-survival ({outcome_kind})"
                 model = SyntheticCohort(covariate_model=covariate_model,
-                                        outcome_model=outcome_model(outcome_kind, csa_epochs, r, error_law))
+                                        outcome_model=outcome_model(outcome_kind, csa_epochs, r))
                 syn = model.fit(train, D, E, A, covariates=cov).sample(len(train), seed=r)
             elif gen == "generic":
                 label = f"generic ({covariate_model} on X, A, Y, delta)"
@@ -269,8 +268,6 @@ def main(argv=None):
                    help="STEAM outcome model(s): Weibull AFT per arm for T and C; the same with per-arm "
                         "Kaplan-Meier censoring; CSA-INFO (slow on CPU)")
     p.add_argument("--csa-epochs", type=int, default=40, help="max epochs of CSA-INFO (early stopping on)")
-    p.add_argument("--csa-error-law", default=None, choices=["shared", "per-arm"],
-                   help="CSA-INFO's error_law (default: the package default, per-arm)")
     p.add_argument("--generators", nargs="+", default=["steam", "generic", "bootstrap"],
                    choices=["steam", "generic", "bootstrap"])
     p.add_argument("--datasets", nargs="+", default=["actg", "actg-synthetic"],
@@ -311,7 +308,7 @@ def main(argv=None):
         args.argv += f"  (re-rendered from {Path(args.from_csv).name})"
     else:
         raw = pd.concat([run_dataset(ds, runs, args.generators, args.outcome_model, args.csa_epochs,
-                                     args.learners, args.csa_error_law, args.covariate_model, args.first_run)
+                                     args.learners, args.covariate_model, args.first_run)
                          for ds in args.datasets],
                         ignore_index=True)
     summary = summarise(raw)

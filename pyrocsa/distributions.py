@@ -124,10 +124,10 @@ class RightCensored(dist.TorchDistribution):
         batch_shape = torch.Size(batch_shape)
         return RightCensored(self.base.expand(batch_shape), self.event.expand(batch_shape))
 
-    def sample(self, sample_shape=torch.Size()):
+    def sample(self, sample_shape=()):
         return self.base.sample(sample_shape)
 
-    def rsample(self, sample_shape=torch.Size()):
+    def rsample(self, sample_shape=()):
         return self.base.rsample(sample_shape)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:

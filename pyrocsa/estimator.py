@@ -29,7 +29,8 @@ from .training import fit_module, resolve_device
 __all__ = ["CSA"]
 
 _CONFIG_KEYS = ("informative_censoring", "alpha", "objective", "hidden", "flow_layers", "dropout", "lr",
-                "batch_size", "max_epochs", "patience", "ensemble_size", "n_jobs", "seed", "device", "verbose")
+                "batch_size", "max_epochs", "patience", "ensemble_size", "n_jobs", "seed", "device",
+                "verbose")
 _MEMBER_ATTRS = ("model_", "history_", "data_", "preprocessor_", "alpha_", "alpha_scores_", "time_scale_",
                  "duration_col_", "event_col_", "treatment_col_", "treated_value_", "n_train_", "n_valid_")
 #: the alpha grid of ``alpha="auto"`` (the paper's)
@@ -90,7 +91,8 @@ class CSA(CounterfactualSurvivalModel):
         if isinstance(flow_layers, bool) or not isinstance(flow_layers, (int, np.integer)) or flow_layers < 0:
             raise ValueError(f"flow_layers must be an integer >= 0, got {flow_layers!r}")
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__") or not tuple(hidden) or \
-                not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in hidden):
+                not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1
+                        for h in hidden):
             raise ValueError(f"hidden must be a non-empty sequence of positive integers, got {hidden!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
@@ -345,7 +347,8 @@ class CSA(CounterfactualSurvivalModel):
                 rows = treated == bool(arm)
                 if bool(rows.any()):
                     law = model.time_dist(r[rows], arm, kind)
-                    out[:, rows.cpu().numpy()] = law.log_survival(t.expand(-1, int(rows.sum()))).exp().cpu().numpy()
+                    ls = law.log_survival(t.expand(-1, int(rows.sum())))
+                    out[:, rows.cpu().numpy()] = ls.exp().cpu().numpy()
         out[np.asarray(times) <= 0] = 1.0
         return out
 

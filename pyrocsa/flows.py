@@ -20,7 +20,8 @@ against x.
 * log |dy/dx|: closed form, log(1 + c sech^2(w (x - m)));
 * inverse: no closed form, but y -> x is the root of a strictly increasing scalar function. It is
   bracketed by the slope bounds (f(m) = m and f' lies between min(1, 1 + c) and max(1, 1 + c)) and found by
-  vectorised safeguarded Newton (bisection where a Newton step leaves the bracket) in float64 to machine precision without gradient; one Newton step from that root,
+  vectorised safeguarded Newton (bisection where a Newton step leaves the bracket) in float64 to machine
+  precision without gradient; one Newton step from that root,
   with gradient, gives the exact value and, by the implicit function theorem, exact first derivatives
   with respect to y and to (c, w, m). So ``log_prob`` and ``cdf`` of a
   :class:`~torch.distributions.TransformedDistribution` built from these layers are exact and trainable.

@@ -163,7 +163,8 @@ def test_ensemble_member_names_cannot_escape_the_directory(saved, tmp_path):
     shutil.copytree(saved[1], tmp_path / "outside")
     cfg = json.loads((saved[1] / "config.json").read_text())
     cfg["params"]["ensemble_size"] = 1
-    (d / "config.json").write_text(json.dumps({"format_version": FORMAT_VERSION, "class": "CSA", "params": cfg["params"],
+    (d / "config.json").write_text(json.dumps({"format_version": FORMAT_VERSION, "class": "CSA",
+                                               "params": cfg["params"],
                                                "members": ["../outside"]}))
     _load_fails(d, "members")
 

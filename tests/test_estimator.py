@@ -13,7 +13,8 @@ from pyrocsa.losses import CSALoss
 from pyrocsa.model import CSAModel
 from pyrocsa.training import fit_module, resolve_device
 
-SMALL = dict(hidden=(16, 16), flow_layers=2, max_epochs=15, patience=15, lr=1e-2, batch_size=100, verbose=False,
+SMALL = dict(hidden=(16, 16), flow_layers=2, max_epochs=15, patience=15, lr=1e-2, batch_size=100,
+             verbose=False,
              ensemble_size=1)
 
 

@@ -90,7 +90,8 @@ def test_density_integrates_to_the_cdf_and_survival_is_its_complement():
 
 
 def test_icdf_inverts_cdf_and_samples_follow_the_law():
-    law = FlowTime(torch.tensor([0.5]), torch.tensor([0.6]), _layers(1, 3, seed=5, spread=1.0, dtype=torch.float32))
+    layers = _layers(1, 3, seed=5, spread=1.0, dtype=torch.float32)
+    law = FlowTime(torch.tensor([0.5]), torch.tensor([0.6]), layers)
     q = torch.tensor([[0.05], [0.5], [0.95]])
     assert torch.allclose(law.cdf(law.icdf(q)), q, atol=1e-5)
     draws = law.sample((20000,))
