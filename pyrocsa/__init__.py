@@ -5,8 +5,10 @@ Layout (data -> model -> training -> sampling -> estimands/metrics -> reports):
 * :mod:`pyrocsa.data`       -- validated frames -> tensors (:class:`SurvivalData`), splits
 * :mod:`pyrocsa.datasets`   -- ACTG 175, the paper's actg subset and actg-Synthetic
 * :mod:`pyrocsa.simulate`   -- the paper's Gompertz-Cox simulator with ground truth
-* :mod:`pyrocsa.model`      -- the CSA / CSA-INFO Pyro model (encoder, planar-flow noise, arm generators)
-* :mod:`pyrocsa.losses`     -- the paper's objectives, proper scoring rules and the Wasserstein IPM
+* :mod:`pyrocsa.flows`, :mod:`pyrocsa.distributions` -- 1-D planar layers; exact-density time laws
+  (``FlowTime``) and their right-censored likelihood (``RightCensored``)
+* :mod:`pyrocsa.model`      -- the CSA / CSA-INFO Pyro model (encoder, per-arm conditional flows)
+* :mod:`pyrocsa.losses`     -- the right-censored log-likelihood, the paper's objectives, the IPM
 * :mod:`pyrocsa.training`   -- the optimisation loop (early stopping, clipping, history)
 * :mod:`pyrocsa.estimator`  -- :class:`CSA`, the lifelines-style front (:mod:`pyrocsa.ensemble`: K members)
 * :mod:`pyrocsa.sampling`   -- chunked ``pyro.infer.Predictive`` sampling of potential outcomes
@@ -22,7 +24,7 @@ from importlib import import_module
 
 from .data import Preprocessor, SurvivalData, stratified_split
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "CSA": "pyrocsa.estimator",
