@@ -58,6 +58,9 @@ _PROPENSITY_CHOICES = ("logistic", "constant")
 #: subject is still at risk would otherwise divide by zero; the numerators carry S(t) <= S(u) so the
 #: terms stay bounded)
 SURVIVAL_FLOOR = 1e-8
+#: a cross-fitted propensity whose c-statistic (treated vs control) reaches this value is taken to mean
+#: that the arms do not overlap (named error) rather than poor overlap (clipping with a warning)
+MAX_PROPENSITY_C_STATISTIC = 0.99
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -460,12 +463,14 @@ class DoublyRobust:
                                       x_tr, x_te, duration_col, event_col, treated_value)
         if not np.isfinite(e).all() or (e < 0).any() or (e > 1).any():
             raise ValueError("propensity_model returned values outside [0, 1] or non-finite")
-        # overlap: complete separation of the arms by the cross-fitted propensity means no overlap at all
-        if e[a == 0].max() < e[a == 1].min() or e[a == 1].max() < e[a == 0].min():
-            raise ValueError(f"treatment column '{treatment_col}': no overlap between arms -- the estimated "
-                             "propensity separates treated from control subjects completely; the effect is "
-                             "not identified (restrict the population or drop the covariates that determine "
-                             "treatment)")
+        # overlap: a propensity that (almost) separates the arms leaves no common support. The c-statistic
+        # (P(e_treated > e_control), Mann-Whitney) is 0.5 in an RCT and 1 under complete separation.
+        auc = float(stats.mannwhitneyu(e[a == 1], e[a == 0]).statistic / ((a == 1).sum() * (a == 0).sum()))
+        if auc >= MAX_PROPENSITY_C_STATISTIC:
+            raise ValueError(f"treatment column '{treatment_col}': no overlap between arms -- the cross-fitted "
+                             f"propensity separates treated from control subjects (c-statistic {auc:.3f} >= "
+                             f"{MAX_PROPENSITY_C_STATISTIC}); the effect is not identified (restrict the "
+                             "population or drop the covariates that determine treatment)")
         c = self.propensity_clip
         clipped = (e < c) | (e > 1 - c)
         self.n_clipped_ = int(clipped.sum())
