@@ -14,6 +14,8 @@ Layout (data -> model -> training -> sampling -> estimands/metrics -> reports):
 * :mod:`pyrocsa.sampling`   -- chunked ``pyro.infer.Predictive`` sampling of potential outcomes
 * :mod:`pyrocsa.outcomes`   -- :class:`PotentialOutcomes`: samples and their estimands
 * :mod:`pyrocsa.estimands`, :mod:`pyrocsa.metrics` -- ITE, RMST, HR(t); C-index, PEHE, calibration
+* :mod:`pyrocsa.doubly_robust` -- :class:`DoublyRobust`: cross-fitted AIPCW RMST / survival contrasts with
+  influence-function intervals, adjusted survival curves
 * :mod:`pyrocsa.baselines`  -- CoxPH (uniform/IPW/OW), neural AFT, SR, random survival forest
 * :mod:`pyrocsa.steam`      -- STEAM-style synthetic cohorts and their metrics
 * :mod:`pyrocsa.cli`, :mod:`pyrocsa.plotting` -- the front door
@@ -29,15 +31,17 @@ __version__ = "0.2.0"
 _LAZY = {
     "CSA": "pyrocsa.estimator",
     "PotentialOutcomes": "pyrocsa.outcomes",
+    "DoublyRobust": "pyrocsa.doubly_robust",
 }
 
-__all__ = ["SurvivalData", "Preprocessor", "stratified_split", "CSA", "PotentialOutcomes", "__version__"]
+__all__ = ["SurvivalData", "Preprocessor", "stratified_split", "CSA", "PotentialOutcomes", "DoublyRobust",
+           "__version__"]
 
 
 def __getattr__(name):
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     if name in ("datasets", "simulate", "metrics", "estimands", "baselines", "steam", "plotting", "errors",
-                "checkpoint"):
+                "checkpoint", "doubly_robust"):
         return import_module(f"pyrocsa.{name}")
     raise AttributeError(f"module 'pyrocsa' has no attribute {name!r}")

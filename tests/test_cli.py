@@ -77,7 +77,7 @@ def test_demo_writes_plots(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--epochs", "1", "--num-samples", "10", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "trial Cox HR" in out and "RMST@1000" in out
-    for name in ("actg_rct.png", "actg_synthetic.png"):
+    for name in ("actg_rct.png", "actg_adjusted_survival.png", "actg_synthetic.png"):
         assert (tmp_path / name).stat().st_size > 10_000
 
 

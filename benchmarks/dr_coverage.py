@@ -1,0 +1,230 @@
+"""Coverage of the doubly robust RMST ATE interval over simulator replicates (issue 16's quality bar).
+
+Design (:data:`DESIGN`, :func:`pyrocsa.simulate.simulate`, N = 2000 rows resampled from ACTG 175's 2139):
+
+* nonlinear confounding: P(A=1|x) = sigmoid(-0.5 (z_age + z_cd40)) (standardised covariates; logistic, so
+  the default propensity model is right) while the outcome depends on age, cd40 and karnof through
+  sin(pi u), quadratic and interaction terms (``nonlinear=1``) on top of the authors' linear log-risk;
+* nonlinear heterogeneous effect: the nonlinear terms differ between arms (``_nonlinear_terms``) and the
+  authors' arm coefficients differ (``heterogeneity=1``);
+* censoring that depends on covariates and arm: Weibull-Cox censoring with arm-specific coefficients
+  (``censoring="informative"``, scale 1600 days), administrative end at 1500 days.
+
+Truth: the population RMST ATE at the horizon, mean over the 2139 source rows of the simulator's closed
+form RMST_1(h|x) - RMST_0(h|x) (the N = 2000 rows are drawn from that empirical distribution).
+
+Methods per replicate:
+
+* ``DR (<outcome>)``: :class:`pyrocsa.DoublyRobust`, 5 folds, logistic propensity, Cox censoring per arm;
+  the outcome model is ``--outcome-model cox`` (a linear Cox T-learner: deliberately misspecified, it
+  misses the nonlinear terms) or ``csa`` (CSA-INFO, one member, the package default);
+* ``plug-in (<outcome>, cross-fitted)``: the mean of the same cross-fitted outcome model's RMST
+  difference (no interval);
+* ``Cox T-learner plug-in, bootstrap`` (with ``cox``): a Cox T-learner fitted on the whole replicate, RMST
+  ATE plug-in, 95% normal interval from ``--boot`` bootstrap resamples.
+
+``--boot-reps R`` limits the bootstrap comparator to the first R replicates (40 Cox fits each). Results are
+cached per replicate in ``benchmarks/results/dr_coverage_<outcome>.csv`` (resumable: replicates
+already there are skipped; runs with different ``--seed0`` merge). The summary over every cached replicate
+(bias, RMSE, coverage with its Wilson 95% interval, mean width, seconds) is printed and written to
+``benchmarks/results/dr_coverage.md``.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_coverage.py --reps 60 --boot 40 --boot-reps 10 --outcome-model cox
+    OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_coverage.py --reps 3 --outcome-model csa
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+#: the simulator design of the coverage study (see the module docstring)
+DESIGN = dict(confounding=0.5, eta=-1.0, a=0.0, b=1.0, standardise_propensity=True, nonlinear=1.0,
+              heterogeneity=1.0, censoring="informative", censoring_scale=1600.0)
+#: stored with every cached row: rows of another design are never mixed in
+DESIGN_TAG = ",".join(f"{k}={v}" for k, v in sorted(DESIGN.items()))
+HORIZON = 1000.0
+DURATION, EVENT, TREATMENT = "time", "event", "treatment"
+
+
+def true_rmst_ate(horizon: float = HORIZON, design: dict = DESIGN) -> float:
+    """Population RMST ATE (days): mean over the 2139 ACTG source rows of the closed-form difference."""
+    from pyrocsa.simulate import simulate
+
+    pop = simulate(seed=0, **design)  # n = None: every source row once; the truth does not depend on seed
+    r0, r1 = pop.rmst(horizon)
+    return float((r1 - r0).mean())
+
+
+def cohort(seed: int, n: int = 2000, design: dict = DESIGN):
+    """(frame, covariates) of one replicate; constant covariates (zprior in ACTG 175) are dropped."""
+    from pyrocsa.simulate import simulate
+
+    c = simulate(n=n, seed=seed, **design)
+    covs = [col for col in c.covariates if c.frame[col].nunique() > 1]
+    return c.frame, covs
+
+
+def outcome_factory(name: str):
+    if name == "cox":
+        from pyrocsa.baselines import CoxTLearner
+
+        return CoxTLearner, "Cox T-learner"
+    if name == "csa":
+        from pyrocsa import CSA
+
+        return (lambda: CSA(ensemble_size=1, verbose=False)), "CSA-INFO"
+    raise SystemExit(f"--outcome-model must be 'cox' or 'csa', got {name!r}")
+
+
+def run_dr(frame, covs, outcome: str, horizon: float, folds: int, seed: int) -> tuple[list[dict], object]:
+    from pyrocsa import DoublyRobust
+    from pyrocsa.doubly_robust import _integrate_steps
+
+    factory, label = outcome_factory(outcome)
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dr = DoublyRobust(outcome_model=factory, n_folds=folds, seed=seed).fit(
+            frame, DURATION, EVENT, TREATMENT, covariates=covs)
+        res = dr.rmst_difference(horizon)
+    secs = time.perf_counter() - t
+    plug = {a: _integrate_steps(dr.outcome_survival_[a], dr.grid_, horizon).mean() for a in (0, 1)}
+    rows = [dict(method=f"DR ({label})", estimate=res["estimate"], se=res["se"], lower=res["lower"],
+                 upper=res["upper"], seconds=secs, n_clipped=dr.n_clipped_),
+            dict(method=f"plug-in ({label}, cross-fitted)", estimate=plug[1] - plug[0], se=np.nan,
+                 lower=np.nan, upper=np.nan, seconds=secs, n_clipped=np.nan)]
+    return rows, dr
+
+
+def run_bootstrap_cox(frame, covs, horizon: float, n_boot: int, seed: int, level: float = 0.95) -> dict:
+    """Cox T-learner plug-in RMST ATE with a normal interval from the bootstrap SE."""
+    from pyrocsa.baselines import CoxTLearner
+
+    t = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = CoxTLearner().fit(frame, DURATION, EVENT, TREATMENT, covariates=covs).rmst(
+            frame, horizon)["rmst_difference"].mean()
+        boots = []
+        for _ in range(n_boot):
+            idx = rng.integers(0, len(frame), len(frame))
+            b = frame.iloc[idx].reset_index(drop=True)
+            boots.append(CoxTLearner().fit(b, DURATION, EVENT, TREATMENT, covariates=covs).rmst(
+                b, horizon)["rmst_difference"].mean())
+    se = float(np.std(boots, ddof=1))
+    z = stats.norm.ppf(0.5 + level / 2)
+    return dict(method=f"Cox T-learner plug-in, bootstrap ({n_boot})", estimate=float(est), se=se,
+                lower=est - z * se, upper=est + z * se, seconds=time.perf_counter() - t, n_clipped=np.nan)
+
+
+def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    z = stats.norm.ppf(0.5 + level / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def summarise(df: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for method, g in df.groupby("method", sort=False):
+        err = g["estimate"] - g["truth"]
+        row = {"method": method, "replicates": len(g), "bias": err.mean(),
+               "MC SE of bias": err.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,
+               "RMSE": float(np.sqrt((err ** 2).mean()))}
+        if g["lower"].notna().all():
+            cov = ((g["lower"] <= g["truth"]) & (g["truth"] <= g["upper"]))
+            lo, hi = wilson(int(cov.sum()), len(g))
+            row.update({"coverage": cov.mean(), "coverage 95% CI": f"({lo:.2f}, {hi:.2f})",
+                        "mean width": (g["upper"] - g["lower"]).mean()})
+        else:
+            row.update({"coverage": np.nan, "coverage 95% CI": "", "mean width": np.nan})
+        row["s / replicate"] = g["seconds"].mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def to_markdown(tab: pd.DataFrame) -> str:
+    cols = list(tab.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in tab.iterrows():
+        cells = []
+        for c in cols:
+            v = r[c]
+            if isinstance(v, (float, np.floating)):
+                cells.append("" if np.isnan(v) else (f"{v:.3f}" if c == "coverage" else f"{v:.1f}"))
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--reps", type=int, default=60)
+    p.add_argument("--outcome-model", choices=("cox", "csa"), default="cox")
+    p.add_argument("--seed0", type=int, default=1000)
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--horizon", type=float, default=HORIZON)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--boot", type=int, default=50, help="bootstrap resamples of the Cox T-learner (cox only)")
+    p.add_argument("--boot-reps", type=int, default=10**9,
+                   help="bootstrap the Cox T-learner on the first this-many replicates only (it is the slow part)")
+    p.add_argument("--no-bootstrap", action="store_true")
+    p.add_argument("--summary-only", action="store_true", help="summarise the cached CSVs and exit")
+    args = p.parse_args(argv)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    truth = true_rmst_ate(args.horizon)
+    print(f"true population RMST ATE at {args.horizon:g} days: {truth:.2f}")
+    cache = RESULTS / f"dr_coverage_{args.outcome_model}.csv"
+    done = pd.read_csv(cache) if cache.exists() else pd.DataFrame()
+    if not args.summary_only:
+        for r in range(args.reps):
+            seed = args.seed0 + r
+            if len(done) and ((done["seed"] == seed) & (done["horizon"] == args.horizon) &
+                              (done["design"] == DESIGN_TAG)).any():
+                continue
+            frame, covs = cohort(seed, args.n)
+            rows, _ = run_dr(frame, covs, args.outcome_model, args.horizon, args.folds, seed)
+            if args.outcome_model == "cox" and not args.no_bootstrap and r < args.boot_reps:
+                rows.append(run_bootstrap_cox(frame, covs, args.horizon, args.boot, seed))
+            new = pd.DataFrame([dict(seed=seed, n=args.n, horizon=args.horizon, design=DESIGN_TAG, truth=truth, **row)
+                                for row in rows])
+            done = pd.concat([done, new], ignore_index=True)
+            done.to_csv(cache, index=False)
+            msg = "; ".join(f"{row['method']}: {row['estimate']:.1f} ({row['lower']:.1f}, {row['upper']:.1f})"
+                            f" {row['seconds']:.0f}s" for row in rows)
+            print(f"seed {seed}: {msg}", flush=True)
+
+    parts = []
+    for name in ("cox", "csa"):
+        f = RESULTS / f"dr_coverage_{name}.csv"
+        if f.exists():
+            d = pd.read_csv(f)
+            parts.append(d[(d["horizon"] == args.horizon) & (d["design"] == DESIGN_TAG)])
+    allres = pd.concat(parts, ignore_index=True)
+    tab = summarise(allres)
+    md = to_markdown(tab)
+    text = (f"# DR coverage of the RMST ATE at {args.horizon:g} days\n\n"
+            f"Design: `{DESIGN}`, N = {args.n}, {args.folds} folds; truth {truth:.2f} days (closed form, "
+            f"population of the 2139 ACTG 175 rows). Bias, RMSE, width in days.\n\n"
+            f"Commands: `OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_coverage.py --reps 60 --boot 40 "
+            f"--boot-reps 10 --outcome-model cox --seed0 1000` and `... --reps R --outcome-model csa --seed0 1000`\n\n{md}\n")
+    (RESULTS / "dr_coverage.md").write_text(text)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
