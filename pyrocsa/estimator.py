@@ -179,7 +179,15 @@ class CSA(CounterfactualSurvivalModel):
         :class:`pyrocsa.data.Preprocessor` to reuse instead of fitting one on ``df`` (ensemble members
         share one). With ``ensemble_size=K > 1``, K members are fitted on stratified bootstrap resamples
         (:func:`pyrocsa.ensemble.fit_members`) and kept in ``members_``; the attributes of member 0 are
-        mirrored on ``self``. Returns ``self``."""
+        mirrored on ``self``. Returns ``self``.
+
+        Data parallel (:mod:`pyrocsa.distributed`): under ``torchrun`` (``WORLD_SIZE`` > 1) or an initialised
+        process group, every process calls ``fit`` with the same data; training is split across them (DDP,
+        IPM on the gathered minibatch, validation reduced across processes) and every process ends with the
+        same weights. Ensemble members are then fitted one after another (``n_jobs`` is ignored)."""
+        from . import distributed
+
+        parallel = distributed.init_from_env(self.device)
         if self.ensemble_size > 1:
             from .ensemble import fit_members
 
@@ -187,7 +195,8 @@ class CSA(CounterfactualSurvivalModel):
                       if k not in ("seed", "ensemble_size", "n_jobs")}
             self.members_ = fit_members(config, df, duration_col, event_col, treatment_col, val_df=val_df,
                                         covariates=covariates, treated_value=treated_value,
-                                        K=self.ensemble_size, seed=self.seed, n_jobs=self.n_jobs)
+                                        K=self.ensemble_size, seed=self.seed,
+                                        n_jobs=1 if parallel else self.n_jobs)
             for attr in _MEMBER_ATTRS:
                 setattr(self, attr, getattr(self.members_[0], attr))
             self.fitted_ = True
@@ -415,7 +424,14 @@ class CSA(CounterfactualSurvivalModel):
         written atomically (a temporary sibling renamed into place); an existing ``path`` is replaced only
         if it is empty or a saved model. See :mod:`pyrocsa.checkpoint`."""
         self._check_fitted()
-        return save_estimator(self, path)
+        from . import distributed
+
+        if not distributed.is_main():  # data parallel: rank 0 writes, the others wait for it
+            distributed.barrier()
+            return Path(path)
+        out = save_estimator(self, path)
+        distributed.barrier()
+        return out
 
     @classmethod
     def load(cls, path, device=None) -> CSA:

@@ -30,11 +30,12 @@ def resolve_device(device=None) -> torch.device:
     return dev
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator | None, shuffle: bool):
+def _batches(n: int, batch_size: int, gen: torch.Generator | None, shuffle: bool, min_last: int = 2):
     order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
     starts = list(range(0, n, batch_size))
-    # a last batch of one row breaks batch normalisation: merge it into the previous one
-    if len(starts) > 1 and n - starts[-1] < 2:
+    # a last batch of one row breaks batch normalisation: merge it into the previous one (with W data-parallel
+    # processes, a last batch of fewer than 2 W rows, so that every process gets at least 2)
+    if len(starts) > 1 and n - starts[-1] < min_last:
         starts.pop()
     for i, s in enumerate(starts):
         e = starts[i + 1] if i + 1 < len(starts) else n
@@ -84,8 +85,17 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
     Each history row holds ``epoch``, ``train_loss``, ``valid_loss`` and ``train_<component>`` /
     ``valid_<component>`` entries. A non-finite training or validation loss raises ``RuntimeError`` naming
     the epoch (weights are left at the last finite state of that epoch).
+
+    Data parallel: when a ``torch.distributed`` process group of W > 1 processes is initialised, every
+    process calls this with the same data; each global minibatch is split across the processes, gradients
+    are averaged by DistributedDataParallel, a :class:`~pyrocsa.losses.CSALoss`'s IPM is computed on the
+    all-gathered global minibatch and the validation loss is reduced across processes
+    (:mod:`pyrocsa.distributed`). ``batch_size`` is the global minibatch. With one process nothing changes.
     """
-    dev = resolve_device(device)
+    from . import distributed
+
+    ddp = distributed.active()
+    dev = distributed.device_for(device) if ddp else resolve_device(device)
     module.to(dev)
     train = tuple(t.to(dev) for t in train)
     valid = tuple(t.to(dev) for t in valid) if valid is not None else None
@@ -95,13 +105,23 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
     if seed is not None:
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
-    gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**31))
+    gen_seed = seed if seed is not None else int(torch.seed() % 2**31)
+    world = 1
+    if ddp:
+        world = distributed.world_size()
+        if n < 2 * world:
+            raise ValueError(f"train: need at least 2 rows per process ({world} processes), got {n}")
+        gen_seed = distributed.broadcast_int(gen_seed)  # the same minibatches on every rank
+        parallel = distributed.DataParallel(module, loss_fn, dev)  # broadcasts rank 0's weights
+        if seed is not None and distributed.rank() > 0:
+            torch.manual_seed(seed + 104729 * distributed.rank())  # each rank its own dropout masks
+    gen = torch.Generator().manual_seed(gen_seed)
     eval_seed = (seed or 0) + 7919
     opt = torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
 
     history: list[dict] = []
     best, best_state, since_best = math.inf, copy.deepcopy(module.state_dict()), 0
-    show = verbose and sys.stderr.isatty()
+    show = verbose and sys.stderr.isatty() and distributed.is_main()
     bar = None
     if show:
         from tqdm.auto import tqdm
@@ -110,9 +130,14 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
         for epoch in range(1, max_epochs + 1):
             module.train()
             sums: dict[str, float] = {}
-            for idx in _batches(n, batch_size, gen, shuffle=True):
-                loss, comps = loss_fn(module, *(t[idx] for t in train))
-                if not torch.isfinite(loss):
+            for idx in _batches(n, batch_size, gen, shuffle=True, min_last=2 * world):
+                if ddp:
+                    loss, comps, idx = parallel.loss(train, idx)  # idx: this rank's rows
+                    finite = parallel.all_finite(loss)
+                else:
+                    loss, comps = loss_fn(module, *(t[idx] for t in train))
+                    finite = bool(torch.isfinite(loss))
+                if not finite:
                     raise RuntimeError(f"non-finite training loss ({float(loss)}) at epoch {epoch}; "
                                        "lower lr, check the durations or enable clip_norm")
                 opt.zero_grad(set_to_none=True)
@@ -122,10 +147,13 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
                 opt.step()
                 for k, v in comps.items():
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
+            if ddp:
+                sums = parallel.reduce_sums(sums)
             row = {"epoch": epoch, "train_loss": sums["total"] / n}
             row.update({f"train_{k}": v / n for k, v in sums.items() if k != "total"})
             if valid is not None:
-                vc = _evaluate(module, loss_fn, valid, eval_batch_size, eval_seed)
+                vc = parallel.evaluate(_evaluate, valid, eval_batch_size, eval_seed) if ddp else \
+                    _evaluate(module, loss_fn, valid, eval_batch_size, eval_seed)
                 row["valid_loss"] = vc["total"]
                 row.update({f"valid_{k}": v for k, v in vc.items() if k != "total"})
             else:
