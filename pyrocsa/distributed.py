@@ -22,7 +22,7 @@ identically on every rank). Each global minibatch of ``batch_size`` rows, exactl
 would use, is split into ``world_size`` contiguous, near-equal parts (``torch.tensor_split``); rank k
 computes the factual loss of its part (the DistributedSampler idea applied per minibatch: every row of an
 epoch is seen by exactly one rank). The representations r and treatments of all parts are all-gathered
-(``torch.distributed.nn.functional.all_gather``: differentiable, the local part keeps its gradient) so
+(:func:`gather_rows`: differentiable, the local part keeps its gradient) so
 the Wasserstein IPM balances the *global* minibatch. The loss is computed inside the forward of a small
 module wrapped in :class:`torch.nn.parallel.DistributedDataParallel`, whose backward averages gradients.
 
@@ -138,24 +138,42 @@ def _comm_device() -> torch.device:
 
 
 # -- collectives on minibatches --------------------------------------------------------------------------
+class _AllGatherRows(torch.autograd.Function):
+    """all_gather of equal-shaped (m, ...) tensors into (W m, ...), differentiable: the gradient of this
+    rank's rows is the sum over ranks of the gradient of the gathered tensor (an all_reduce, then this
+    rank's block), the backward of an all_gather. Written here because
+    ``torch.distributed.nn.functional.all_gather`` is deprecated in recent torch."""
+
+    @staticmethod
+    def forward(ctx, r):
+        world, me = dist.get_world_size(), dist.get_rank()
+        ctx.m, ctx.me = r.shape[0], me
+        parts = [torch.empty_like(r) for _ in range(world)]
+        dist.all_gather(parts, r.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.me * ctx.m:(ctx.me + 1) * ctx.m]
+
+
 def gather_rows(r: torch.Tensor, a: torch.Tensor, sizes) -> tuple[torch.Tensor, torch.Tensor]:
     """All-gather each rank's rows r (m_k, d) and a (m_k,) into (M, d), (M,) in rank order. ``sizes``: the
     m_k of every rank (known to all). The gather of r is differentiable (its backward sums every rank's
     gradient of the gathered tensor onto the local rows); a is gathered without gradient."""
-    from torch.distributed.nn.functional import all_gather
-
     sizes = [int(s) for s in sizes]
     top = max(sizes)
     m = r.shape[0]
     if m < top:  # all_gather needs equal shapes: pad, then trim
         r = torch.cat([r, r.new_zeros(top - m, *r.shape[1:])])
         a = torch.cat([a, a.new_zeros(top - m)])
-    parts = all_gather(r.contiguous())
+    r_all = _AllGatherRows.apply(r)
     a_parts = [torch.empty_like(a) for _ in sizes]
     dist.all_gather(a_parts, a.contiguous())
-    r_all = torch.cat([p[:s] for p, s in zip(parts, sizes)])
-    a_all = torch.cat([p[:s] for p, s in zip(a_parts, sizes)])
-    return r_all, a_all
+    keep = torch.cat([torch.arange(k * top, k * top + s, device=r.device) for k, s in enumerate(sizes)])
+    return r_all[keep], torch.cat([p[:s] for p, s in zip(a_parts, sizes)])
 
 
 class _GlobalBatchLoss(nn.Module):
@@ -210,8 +228,7 @@ class DataParallel:
         self.device = torch.device(device)
         self.inner = _GlobalBatchLoss(module, loss_fn)
         ids = [self.device.index] if self.device.type == "cuda" else None
-        # the buffers (log-time standardisation) are equal on every rank: no per-step broadcast
-        self.ddp = nn.parallel.DistributedDataParallel(self.inner, device_ids=ids, broadcast_buffers=False)
+        self.ddp = nn.parallel.DistributedDataParallel(self.inner, device_ids=ids)
 
     def shard(self, idx: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
         """This rank's part of the global minibatch ``idx`` and the part sizes of all ranks."""

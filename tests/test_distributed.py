@@ -158,3 +158,34 @@ def test_only_rank_zero_saves(two_ranks):
     s0 = torch.load(out / "est0.pt")
     for k, v in loaded.model_.state_dict().items():
         assert torch.equal(v.cpu(), s0[k]), k
+
+
+def test_cli_fit_nproc_2(tmp_path, capsys):
+    from pyrocsa import CSA
+    from pyrocsa.cli import main
+
+    data = tmp_path / "sim.csv"
+    _cohort(n=160, seed=3).to_csv(data, index=False)
+    before = data.read_bytes()
+    args = ["fit", str(data), "--duration", "time", "--event", "event", "--treatment", "treatment", "--out",
+            str(tmp_path / "model"), "--epochs", "2", "--quiet", "--alpha", "1"]
+    assert main(args + ["--nproc", "2"]) == 0
+    assert data.read_bytes() == before
+    model = CSA.load(tmp_path / "model")
+    assert len(model.history_) == 2 and model.n_train_ + model.n_valid_ == 160
+
+
+def test_cli_nproc_is_validated(tmp_path, capsys, monkeypatch):
+    from pyrocsa.cli import main
+
+    data = tmp_path / "sim.csv"
+    _cohort(n=60).to_csv(data, index=False)
+    base = ["fit", str(data), "--duration", "time", "--event", "event", "--treatment", "treatment", "--out",
+            str(tmp_path / "model"), "--epochs", "1", "--quiet"]
+    assert main(base + ["--nproc", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pyrocsa: error: --nproc must be a positive integer") and "\n" not in err
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert main(base + ["--nproc", "2"]) == 2
+    assert "torchrun" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()
