@@ -59,6 +59,28 @@ def _evaluate(module, loss_fn, tensors, batch_size, seed):
     return {k: v / n for k, v in totals.items()}
 
 
+def _evaluate_valid(module, loss_fn, valid, batch_size, seed, parallel, dev):
+    """:func:`_evaluate` on tensors or on each chunk of a streamed source (row-weighted), across the ranks
+    of ``parallel`` (a :class:`pyrocsa.distributed.DataParallel`) when given."""
+    def one(tensors):
+        if parallel is not None:
+            return parallel.evaluate(_evaluate, tensors, batch_size, seed)
+        return _evaluate(module, loss_fn, tensors, batch_size, seed)
+
+    if not hasattr(valid, "chunks"):
+        return one(valid)
+    totals: dict[str, float] = {}
+    rows = 0
+    for tensors in valid.chunks(device=dev):
+        m = tensors[0].shape[0]
+        for k, v in one(tensors).items():
+            totals[k] = totals.get(k, 0.0) + v * m
+        rows += m
+    if rows == 0:
+        raise ValueError("valid: the streamed validation source has no rows")
+    return {k: v / rows for k, v in totals.items()}
+
+
 def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | None = None, *,
                batch_size: int = 200, lr: float = 3e-4, betas=(0.9, 0.999), weight_decay: float = 0.0,
                max_epochs: int = 200, patience: int = 20, min_delta: float = 0.0, clip_norm: float = 10.0,
@@ -71,7 +93,9 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
     module : the model; its ``parameters()`` are optimised with Adam.
     loss_fn : ``loss_fn(module, *batch) -> (scalar tensor, dict of floats)``.
     train, valid : tuples of tensors with the same first dimension (rows); ``valid`` drives early stopping
-        (the training loss is used when it is None).
+        (the training loss is used when it is None). Either may instead be a streamed source
+        (:class:`pyrocsa.streaming.ParquetRows`: ``n_rows``, ``minibatches(batch_size, gen, min_last,
+        device)`` yielding ``(tensors, row indices)`` and ``chunks(device)`` yielding tensors).
     batch_size, lr, betas, weight_decay : minibatch size and Adam settings (paper: 200, 3e-4, (0.9, 0.999)).
     max_epochs, patience, min_delta : stop after ``patience`` epochs without a validation improvement of
         more than ``min_delta``; the best weights are restored at the end.
@@ -97,9 +121,12 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
     ddp = distributed.active()
     dev = distributed.device_for(device) if ddp else resolve_device(device)
     module.to(dev)
-    train = tuple(t.to(dev) for t in train)
-    valid = tuple(t.to(dev) for t in valid) if valid is not None else None
-    n = train[0].shape[0]
+    streamed = hasattr(train, "minibatches")  # a streamed source (pyrocsa.streaming), not tensors
+    if not streamed:
+        train = tuple(t.to(dev) for t in train)
+    if valid is not None and not hasattr(valid, "chunks"):
+        valid = tuple(t.to(dev) for t in valid)
+    n = train.n_rows if streamed else train[0].shape[0]
     if n < 2:
         raise ValueError(f"train: need at least 2 rows, got {n}")
     if seed is not None:
@@ -130,12 +157,14 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
         for epoch in range(1, max_epochs + 1):
             module.train()
             sums: dict[str, float] = {}
-            for idx in _batches(n, batch_size, gen, shuffle=True, min_last=2 * world):
+            epoch_batches = train.minibatches(batch_size, gen, min_last=2 * world, device=dev) if streamed \
+                else ((train, idx) for idx in _batches(n, batch_size, gen, shuffle=True, min_last=2 * world))
+            for tensors, idx in epoch_batches:
                 if ddp:
-                    loss, comps, idx = parallel.loss(train, idx)  # idx: this rank's rows
+                    loss, comps, idx = parallel.loss(tensors, idx)  # idx: this rank's rows
                     finite = parallel.all_finite(loss)
                 else:
-                    loss, comps = loss_fn(module, *(t[idx] for t in train))
+                    loss, comps = loss_fn(module, *(t[idx] for t in tensors))
                     finite = bool(torch.isfinite(loss))
                 if not finite:
                     raise RuntimeError(f"non-finite training loss ({float(loss)}) at epoch {epoch}; "
@@ -152,8 +181,8 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
             row = {"epoch": epoch, "train_loss": sums["total"] / n}
             row.update({f"train_{k}": v / n for k, v in sums.items() if k != "total"})
             if valid is not None:
-                vc = parallel.evaluate(_evaluate, valid, eval_batch_size, eval_seed) if ddp else \
-                    _evaluate(module, loss_fn, valid, eval_batch_size, eval_seed)
+                vc = _evaluate_valid(module, loss_fn, valid, eval_batch_size, eval_seed,
+                                     parallel if ddp else None, dev)
                 row["valid_loss"] = vc["total"]
                 row.update({f"valid_{k}": v for k, v in vc.items() if k != "total"})
             else:
