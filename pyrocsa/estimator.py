@@ -181,6 +181,10 @@ class CSA(CounterfactualSurvivalModel):
         (:func:`pyrocsa.ensemble.fit_members`) and kept in ``members_``; the attributes of member 0 are
         mirrored on ``self``. Returns ``self``.
 
+        ``df`` may also be the path of a Parquet file or of a directory of Parquet files: preprocessing
+        statistics come from one pass, training streams row groups (memory O(row group + buffer + model);
+        :mod:`pyrocsa.streaming`); ``val_df``, ensembles and alpha grids then need a frame instead.
+
         Data parallel (:mod:`pyrocsa.distributed`): under ``torchrun`` (``WORLD_SIZE`` > 1) or an initialised
         process group, every process calls ``fit`` with the same data; training is split across them (DDP,
         IPM on the gathered minibatch, validation reduced across processes) and every process ends with the
@@ -188,6 +192,11 @@ class CSA(CounterfactualSurvivalModel):
         from . import distributed
 
         parallel = distributed.init_from_env(self.device)
+        from .streaming import is_parquet_path
+
+        if is_parquet_path(df):
+            return self._fit_parquet(df, duration_col, event_col, treatment_col, val_df, covariates,
+                                     treated_value, preprocessor)
         if self.ensemble_size > 1:
             from .ensemble import fit_members
 
@@ -241,6 +250,46 @@ class CSA(CounterfactualSurvivalModel):
         self.treated_value_ = train.treated_value
         self.n_train_, self.n_valid_ = len(train), len(valid)
         self.max_duration_ = float(train.y.max())
+        self.fitted_ = True
+        return self
+
+    def _fit_parquet(self, path, duration_col, event_col, treatment_col, val_df, covariates, treated_value,
+                     preprocessor):
+        """``fit`` on a Parquet file or directory, streamed (:mod:`pyrocsa.streaming`)."""
+        from .checkpoint import FittedData
+        from .streaming import scan_parquet
+
+        if val_df is not None:
+            raise ValueError("val_df cannot be combined with a Parquet path: the validation rows are a seeded "
+                             "15% of the Parquet data")
+        if self.ensemble_size > 1:
+            raise ValueError("ensemble_size > 1 needs the rows in memory (bootstrap resampling): pass a "
+                             "DataFrame, or fit members one by one")
+        if self.alpha == "auto" or isinstance(self.alpha, (list, tuple)):
+            raise ValueError("alpha='auto' or a grid needs the rows in memory (proxy counterfactuals): pass a "
+                             "DataFrame, or a number for alpha")
+        scan = scan_parquet(path, duration_col, event_col, treatment_col, covariates=covariates,
+                            treated_value=treated_value, preprocessor=preprocessor, seed=self.seed or 0)
+        self.members_ = None
+        self.alpha_, self.alpha_scores_ = float(self.alpha), None
+        self.time_scale_ = scan.time_scale
+        if self.seed is not None:
+            torch.manual_seed(self.seed)
+        model = self._new_model(scan.n_features, scan.time_scale, scan.log_y_sd)
+        history = fit_module(model, self._loss(self.alpha_), scan.train, scan.valid,
+                             batch_size=self.batch_size, lr=self.lr, max_epochs=self.max_epochs,
+                             patience=self.patience, clip_norm=_CLIP_NORM, seed=self.seed,
+                             device=self.device, verbose=self.verbose,
+                             desc=f"{self.name} alpha={self.alpha_:g}", monitor="factual")
+        self.model_ = model.to(resolve_device(self.device)).eval()
+        self.history_ = history
+        self.preprocessor_ = scan.preprocessor
+        self.data_ = FittedData(scan.preprocessor, duration_col, event_col, treatment_col, scan.treated_value,
+                                scan.n_features, scan.treatment_levels)
+        self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
+        self.treated_value_ = scan.treated_value
+        self.n_train_, self.n_valid_ = scan.n_train, scan.n_valid
+        self.max_duration_ = scan.max_duration
         self.fitted_ = True
         return self
 
