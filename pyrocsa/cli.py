@@ -4,7 +4,8 @@ Commands (``pyrocsa COMMAND --help`` for each):
 
 * ``demo``       -- the README's main job: CSA-INFO on the shipped ACTG trial (HR beside the trial's Cox HR)
                     and on actg-Synthetic (PEHE / ATE beside the truth); writes plots.
-* ``fit``        -- CSV/Parquet in, column names as options, model directory out.
+* ``fit``        -- CSV/Parquet in, column names as options, model directory out (``--nproc K``: K
+                    data-parallel processes; or launch with ``torchrun ... -m pyrocsa.cli fit``).
 * ``predict``    -- model + CSV -> CSV of per-subject ITE mean and HDI, plus a netCDF InferenceData.
 * ``simulate``   -- the paper's Gompertz-Cox simulator to CSV (with ground-truth columns).
 * ``synthesize`` -- STEAM-style synthetic cohort from a CSV.
