@@ -369,8 +369,9 @@ def _fit_and_save(args, df: pd.DataFrame) -> None:
     model = CSA(informative_censoring=not args.no_informative_censoring, alpha=args.alpha,
                 seed=args.seed, max_epochs=args.epochs, verbose=not args.quiet,
                 ensemble_size=args.ensemble_size)
-    model.fit(df, duration_col=args.duration, event_col=args.event, treatment_col=args.treatment,
-              covariates=_covariates(args.covariates), treated_value=_treated_value(args.treated_value))
+    model.fit(df if df is not None else str(args.data), duration_col=args.duration, event_col=args.event,
+              treatment_col=args.treatment, covariates=_covariates(args.covariates),
+              treated_value=_treated_value(args.treated_value))
     model.save(args.out)  # rank 0 writes (data parallel)
     if distributed.is_main():
         n = distributed.world_size()
@@ -385,7 +386,7 @@ def _fit_rank(args) -> None:
         if not debug:
             warnings.showwarning = _one_line_warning
         try:
-            _fit_and_save(args, _read_table(args.data))
+            _fit_and_save(args, None if args.stream else _read_table(args.data))
         except Exception as err:  # noqa: BLE001 - one line, as in main()
             if debug:
                 raise
@@ -394,9 +395,23 @@ def _fit_rank(args) -> None:
             sys.exit(code)
 
 
+def _stream_source(path: str) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"input '{path}' does not exist")
+    if p.is_file() and p.suffix.lower() not in (".parquet", ".pq"):
+        raise CLIError(f"--stream reads Parquet: '{path}' is not a .parquet file or a directory of them")
+    if not os.access(p, os.R_OK):
+        raise CLIError(f"input '{path}' cannot be read (permission denied)")
+
+
 def cmd_fit(args) -> int:
-    df = _read_table(args.data)
-    _check_columns(df, args.data, _role_columns(args))
+    if args.stream:
+        _stream_source(args.data)  # the columns are checked by the statistics pass
+        df = None
+    else:
+        df = _read_table(args.data)
+        _check_columns(df, args.data, _role_columns(args))
     _output_model_dir(args.out)
     nproc = int(getattr(args, "nproc", 1) or 1)
     launched = int(os.environ.get("WORLD_SIZE", "1") or 1)
@@ -596,7 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     f = sub.add_parser("fit", help="fit CSA-INFO on a CSV/Parquet file and save the model")
-    f.add_argument("data", help="CSV or Parquet file, one row per subject")
+    f.add_argument("data", help="CSV or Parquet file, one row per subject (with --stream: a Parquet file "
+                                "or a directory of Parquet files)")
     _add_columns(f)
     f.add_argument("--out", required=True, help="model directory to write")
     f.add_argument("--alpha", type=_alpha_arg, default=0.0,
@@ -608,6 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--nproc", type=_positive_int, default=1,
                    help="data-parallel processes on this machine (torch.distributed, gloo on CPU / nccl on "
                         "GPU; default 1). For several machines launch with torchrun instead (README)")
+    f.add_argument("--stream", action="store_true",
+                   help="stream the Parquet data from disk instead of loading it (cohorts larger than "
+                        "memory; no --ensemble-size / --alpha auto)")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=cmd_fit)
 

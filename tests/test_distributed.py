@@ -5,7 +5,8 @@ One spawn of two processes does three things (process start-up dominates the cos
    single process's gradient and IPM on the whole minibatch (dropout 0, so it is deterministic), and the
    IPM of either rank's half alone must differ (the negative control: the test can fail);
 2. fit_module for 2 epochs: both ranks end with identical weights and identical (reduced) histories;
-3. CSA.fit + save through the estimator: identical weights, and only rank 0 writes the model.
+3. CSA.fit + save through the estimator: identical weights, and only rank 0 writes the model;
+4. CSA.fit on a Parquet file (streamed) under DDP: identical weights and histories.
 """
 
 import json
@@ -95,6 +96,12 @@ def _worker(rank, world, port, out):
         est.save(out / "model")
         torch.save(est.model_.state_dict(), out / f"est{rank}.pt")
         result["est_history"] = est.history_
+        # 4. the estimator on a Parquet file, streamed: every rank reads the same buffers, shards minibatches
+        est = estimator.CSA(hidden=(8,), flow_layers=1, max_epochs=1, batch_size=64, alpha=1.0, seed=0,
+                            ensemble_size=1, verbose=False).fit(str(out / "cohort.parquet"), "time", "event",
+                                                                "treatment")
+        torch.save(est.model_.state_dict(), out / f"stream{rank}.pt")
+        result["stream_history"] = est.history_
         (out / f"result{rank}.json").write_text(json.dumps(result))
     finally:
         dist.destroy_process_group()
@@ -107,6 +114,7 @@ def two_ranks(tmp_path_factory):
     from pyrocsa.distributed import free_port
 
     out = tmp_path_factory.mktemp("ddp")
+    _cohort().to_parquet(out / "cohort.parquet", row_group_size=50)
     mp.start_processes(_worker, args=(2, free_port(), str(out)), nprocs=2, join=True, start_method="spawn")
     return out, [json.loads((out / f"result{r}.json").read_text()) for r in (0, 1)]
 
@@ -134,14 +142,14 @@ def test_step_equals_single_process_on_the_global_batch(two_ranks):
 
 def test_ranks_end_with_identical_weights_and_history(two_ranks):
     out, res = two_ranks
-    for name in ("fit", "est"):
+    for name in ("fit", "est", "stream"):
         s0, s1 = (torch.load(out / f"{name}{r}.pt") for r in (0, 1))
         assert s0.keys() == s1.keys()
         for k in s0:
             assert torch.equal(s0[k], s1[k]), (name, k)
-    for key in ("history", "est_history"):
+    for key, epochs in (("history", 2), ("est_history", 2), ("stream_history", 1)):
         assert res[0][key] == res[1][key]  # the reduced losses (hence early stopping) agree exactly
-        assert len(res[0][key]) == 2
+        assert len(res[0][key]) == epochs
     # the fit moved the weights away from rank 0's initialisation
     init = _model(3).state_dict()
     s0 = torch.load(out / "fit0.pt")

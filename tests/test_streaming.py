@@ -120,3 +120,21 @@ def test_parquet_fit_refuses_what_needs_rows_in_memory(parquet):
         CSA(**dict(SMALL, alpha="auto")).fit(path, "days", "died", "arm")
     with pytest.raises(ValueError, match="no_such"):
         CSA(**SMALL).fit(path, "no_such", "died", "arm")
+
+
+def test_cli_fit_stream(parquet, tmp_path, capsys):
+    from pyrocsa.cli import main
+
+    df, _, folder = parquet
+    base = ["--duration", "days", "--event", "died", "--treatment", "arm", "--epochs", "1", "--quiet"]
+    assert main(["fit", str(folder), "--stream", "--out", str(tmp_path / "m"), *base]) == 0
+    m = CSA.load(tmp_path / "m")
+    assert m.n_train_ + m.n_valid_ == len(df)
+    csv = tmp_path / "x.csv"
+    df.to_csv(csv, index=False)
+    assert main(["fit", str(csv), "--stream", "--out", str(tmp_path / "m2"), *base]) == 2
+    assert "--stream reads Parquet" in capsys.readouterr().err
+    assert main(["fit", str(folder), "--stream", "--out", str(tmp_path / "m3"), "--duration", "days",
+                 "--event", "died", "--treatment", "nope", "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope" in err[0]
