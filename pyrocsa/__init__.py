@@ -8,7 +8,8 @@ Layout (data -> model -> training -> sampling -> estimands/metrics -> reports):
 * :mod:`pyrocsa.model`      -- the CSA / CSA-INFO Pyro model (encoder, planar-flow noise, arm generators)
 * :mod:`pyrocsa.losses`     -- the paper's objectives, proper scoring rules and the Wasserstein IPM
 * :mod:`pyrocsa.training`   -- the optimisation loop (early stopping, clipping, history)
-* :mod:`pyrocsa.distributed`, :mod:`pyrocsa.streaming` -- DDP training (torchrun, ``--nproc``); Parquet streaming
+* :mod:`pyrocsa.distributed` -- data-parallel training (torch.distributed DDP; torchrun, ``--nproc``)
+* :mod:`pyrocsa.streaming`   -- fitting from Parquet files larger than memory
 * :mod:`pyrocsa.estimator`  -- :class:`CSA`, the lifelines-style front (:mod:`pyrocsa.ensemble`: K members)
 * :mod:`pyrocsa.sampling`   -- chunked ``pyro.infer.Predictive`` sampling of potential outcomes
 * :mod:`pyrocsa.outcomes`   -- :class:`PotentialOutcomes`: samples and their estimands

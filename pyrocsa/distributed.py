@@ -1,5 +1,6 @@
-"""Data-parallel training with ``torch.distributed`` (DDP): helpers used by :func:`pyrocsa.training.fit_module`
-and :meth:`pyrocsa.CSA.fit` when a process group of more than one process is running.
+"""Data-parallel training with ``torch.distributed`` (DDP): helpers used by
+:func:`pyrocsa.training.fit_module` and :meth:`pyrocsa.CSA.fit` when a process group of more than one
+process is running.
 
 How a run is started
 --------------------

@@ -260,14 +260,14 @@ class CSA(CounterfactualSurvivalModel):
         from .streaming import scan_parquet
 
         if val_df is not None:
-            raise ValueError("val_df cannot be combined with a Parquet path: the validation rows are a seeded "
-                             "15% of the Parquet data")
+            raise ValueError("val_df cannot be combined with a Parquet path: the validation rows are a "
+                             "seeded 15% of the Parquet data")
         if self.ensemble_size > 1:
             raise ValueError("ensemble_size > 1 needs the rows in memory (bootstrap resampling): pass a "
                              "DataFrame, or fit members one by one")
         if self.alpha == "auto" or isinstance(self.alpha, (list, tuple)):
-            raise ValueError("alpha='auto' or a grid needs the rows in memory (proxy counterfactuals): pass a "
-                             "DataFrame, or a number for alpha")
+            raise ValueError("alpha='auto' or a grid needs the rows in memory (proxy counterfactuals): pass "
+                             "a DataFrame, or a number for alpha")
         scan = scan_parquet(path, duration_col, event_col, treatment_col, covariates=covariates,
                             treated_value=treated_value, preprocessor=preprocessor, seed=self.seed or 0)
         self.members_ = None

@@ -37,8 +37,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import (_MAX_CATEGORIES, MIN_ROWS, Preprocessor, _float_values, _is_real_numeric, validate_duration,
-                   validate_event, validate_treatment)
+from .data import (
+    _MAX_CATEGORIES,
+    MIN_ROWS,
+    Preprocessor,
+    _float_values,
+    _is_real_numeric,
+    validate_duration,
+    validate_event,
+    validate_treatment,
+)
 from .errors import DataError
 
 __all__ = ["scan_parquet", "ParquetScan", "ParquetRows", "is_parquet_path"]
@@ -328,8 +336,9 @@ def scan_parquet(path, duration_col, event_col, treatment_col, covariates=None, 
                 for v, k in nonnull.astype(str).value_counts().items():
                     counts[v] = counts.get(v, 0) + int(k)
                 if len(counts) > _MAX_CATEGORIES:
-                    raise DataError(f"covariate column '{col}' cannot be encoded: more than {_MAX_CATEGORIES} "
-                                    "distinct text levels; convert it to numbers or drop it")
+                    raise DataError(f"covariate column '{col}' cannot be encoded: more than "
+                                    f"{_MAX_CATEGORIES} distinct text levels; convert it to numbers or "
+                                    "drop it")
             else:
                 raise DataError(f"covariate column '{col}' cannot be encoded (dtype {c.dtype}); convert it "
                                 "to numbers or text, or drop it")
