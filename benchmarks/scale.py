@@ -15,6 +15,8 @@ Every measurement runs in a fresh Python process (so ``ru_maxrss`` is that run's
 * sample: ``sample_potential_outcomes`` of ``--draws`` draws for ``--sample-n`` subjects from a model fitted
   1 epoch on 2000 rows (CSA-INFO: 4 sites).
 * ``--profile N``: cProfile of one training epoch at N rows (1 process), top functions by own time.
+* ``--step-batches B ...``: one training step's forward (trace + exact likelihood), the Newton root finding
+  inside it and the backward, in ms, at minibatch sizes B (1 process).
 """
 
 from __future__ import annotations
@@ -148,7 +150,59 @@ def worker(args) -> dict:
         pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
         res["profile"] = s.getvalue()
         return res
+    if args.task == "steps":
+        return step_costs(args)
     raise ValueError(args.task)
+
+
+def step_costs(args) -> dict:
+    """Milliseconds of one training step's forward (Pyro trace + exact log-likelihood), of the Newton root
+    finding inside it (:meth:`pyrocsa.flows.PlanarLayer._root`) and of the backward, per minibatch size, on a
+    model trained 30 steps (so the flows are not identities). Second of two repetitions."""
+    import torch
+
+    import pyrocsa.flows as flows
+    from pyrocsa.data import SurvivalData
+    from pyrocsa.losses import CSALoss
+    from pyrocsa.model import CSAModel
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    d = SurvivalData.from_frame(cohort(20000), "time", "event", "treatment")
+    ly = d.y.double().log()
+    model = CSAModel(d.x.shape[1], True, log_time_loc=float(ly.mean()), log_time_scale=float(ly.std()))
+    opt, loss_fn = torch.optim.Adam(model.parameters(), 1e-3), CSALoss()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        idx = torch.randint(0, len(d), (256,), generator=gen)
+        loss, _ = loss_fn(model, d.x[idx], d.a[idx], d.y[idx], d.delta[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    spent = []
+    real = flows.PlanarLayer._root
+
+    def timed(self, y):
+        t0 = time.perf_counter()
+        out = real(self, y)
+        spent.append(time.perf_counter() - t0)
+        return out
+
+    flows.PlanarLayer._root = timed
+    rows = {}
+    for b in args.step_batches:
+        batch = tuple(t[:b] for t in (d.x, d.a, d.y, d.delta))
+        for _ in range(2):
+            spent.clear()
+            t0 = time.perf_counter()
+            loss, _ = loss_fn(model, *batch)
+            t1 = time.perf_counter()
+            loss.backward()
+            t2 = time.perf_counter()
+        rows[b] = {"forward_ms": 1e3 * (t1 - t0), "newton_ms": 1e3 * sum(spent), "root_calls": len(spent),
+                   "backward_ms": 1e3 * (t2 - t1), "us_per_row": 1e6 * (t2 - t0) / b}
+    flows.PlanarLayer._root = real
+    return {"steps": rows}
 
 
 def _run(argv: list[str]) -> dict:
@@ -173,6 +227,8 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--parquet", action="store_true", help="also fit from a Parquet file (1 process)")
     ap.add_argument("--profile", type=int, default=None, help="profile one epoch at this N")
+    ap.add_argument("--step-batches", type=int, nargs="*", default=[],
+                    help="also time one step's forward / Newton roots / backward at these minibatch sizes")
     ap.add_argument("--out", default=None, help="also write the tables (markdown) here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--task", default="train", help=argparse.SUPPRESS)
@@ -209,6 +265,14 @@ def main() -> None:
         text = f"one epoch at N = {args.profile}: {r['rows_per_s']:,.0f} rows/s\n{r['profile']}"
         lines += ["", "```", text, "```"]
         print(text, flush=True)
+    if args.step_batches:
+        r = _run(["--task", "steps", "--step-batches", *map(str, args.step_batches), *common])
+        lines += ["", "| minibatch | forward ms | of which Newton roots ms | backward ms | us per row |",
+                  "|---|---|---|---|---|"]
+        for b, v in r["steps"].items():
+            lines.append(f"| {b} | {v['forward_ms']:.1f} | {v['newton_ms']:.1f} ({v['root_calls']} calls) | "
+                         f"{v['backward_ms']:.1f} | {v['us_per_row']:.1f} |")
+        print("\n".join(lines[-2 - len(r["steps"]):]), flush=True)
     if args.out:
         Path(args.out).write_text("\n".join(lines) + "\n")
 

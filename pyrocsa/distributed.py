@@ -4,9 +4,10 @@ process is running.
 
 How a run is started
 --------------------
-* ``torchrun --nproc-per-node K -m pyrocsa.cli fit ...`` (or any script that calls ``CSA.fit``): torchrun
-  sets ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_from_env`
-  (called by ``CSA.fit``) initialises the default process group from them (``init_method="env://"``).
+* ``torchrun --nproc-per-node K -m pyrocsa.cli -- fit ...`` (the ``--`` keeps torchrun from reading
+  ``--event`` as its own option), or any script that calls ``CSA.fit``: torchrun sets ``WORLD_SIZE``,
+  ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_from_env` (called by
+  ``CSA.fit``) initialises the default process group from them (``init_method="env://"``).
   Several nodes: the same command on every node with ``--nnodes N --node-rank i --master-addr HOST
   --master-port PORT`` (or ``--rdzv-backend c10d --rdzv-endpoint HOST:PORT``); see the README.
 * ``pyrocsa fit ... --nproc K`` starts the K processes on this machine itself (:func:`spawn`, built on
