@@ -10,6 +10,8 @@ Layout (data -> model -> training -> sampling -> estimands/metrics -> reports):
 * :mod:`pyrocsa.model`      -- the CSA / CSA-INFO Pyro model (encoder, per-arm conditional flows)
 * :mod:`pyrocsa.losses`     -- the right-censored log-likelihood, the paper's objectives, the IPM
 * :mod:`pyrocsa.training`   -- the optimisation loop (early stopping, clipping, history)
+* :mod:`pyrocsa.distributed` -- data-parallel training (torch.distributed DDP; torchrun, ``--nproc``)
+* :mod:`pyrocsa.streaming`   -- fitting from Parquet files larger than memory
 * :mod:`pyrocsa.estimator`  -- :class:`CSA`, the lifelines-style front (:mod:`pyrocsa.ensemble`: K members)
 * :mod:`pyrocsa.sampling`   -- chunked ``pyro.infer.Predictive`` sampling of potential outcomes
 * :mod:`pyrocsa.outcomes`   -- :class:`PotentialOutcomes`: samples and their estimands

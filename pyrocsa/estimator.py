@@ -179,7 +179,24 @@ class CSA(CounterfactualSurvivalModel):
         :class:`pyrocsa.data.Preprocessor` to reuse instead of fitting one on ``df`` (ensemble members
         share one). With ``ensemble_size=K > 1``, K members are fitted on stratified bootstrap resamples
         (:func:`pyrocsa.ensemble.fit_members`) and kept in ``members_``; the attributes of member 0 are
-        mirrored on ``self``. Returns ``self``."""
+        mirrored on ``self``. Returns ``self``.
+
+        ``df`` may also be the path of a Parquet file or of a directory of Parquet files: preprocessing
+        statistics come from one pass, training streams row groups (memory O(row group + buffer + model);
+        :mod:`pyrocsa.streaming`); ``val_df``, ensembles and alpha grids then need a frame instead.
+
+        Data parallel (:mod:`pyrocsa.distributed`): under ``torchrun`` (``WORLD_SIZE`` > 1) or an initialised
+        process group, every process calls ``fit`` with the same data; training is split across them (DDP,
+        IPM on the gathered minibatch, validation reduced across processes) and every process ends with the
+        same weights. Ensemble members are then fitted one after another (``n_jobs`` is ignored)."""
+        from . import distributed
+
+        parallel = distributed.init_from_env(self.device)
+        from .streaming import is_parquet_path
+
+        if is_parquet_path(df):
+            return self._fit_parquet(df, duration_col, event_col, treatment_col, val_df, covariates,
+                                     treated_value, preprocessor)
         if self.ensemble_size > 1:
             from .ensemble import fit_members
 
@@ -187,7 +204,8 @@ class CSA(CounterfactualSurvivalModel):
                       if k not in ("seed", "ensemble_size", "n_jobs")}
             self.members_ = fit_members(config, df, duration_col, event_col, treatment_col, val_df=val_df,
                                         covariates=covariates, treated_value=treated_value,
-                                        K=self.ensemble_size, seed=self.seed, n_jobs=self.n_jobs)
+                                        K=self.ensemble_size, seed=self.seed,
+                                        n_jobs=1 if parallel else self.n_jobs)
             for attr in _MEMBER_ATTRS:
                 setattr(self, attr, getattr(self.members_[0], attr))
             self.fitted_ = True
@@ -232,6 +250,46 @@ class CSA(CounterfactualSurvivalModel):
         self.treated_value_ = train.treated_value
         self.n_train_, self.n_valid_ = len(train), len(valid)
         self.max_duration_ = float(train.y.max())
+        self.fitted_ = True
+        return self
+
+    def _fit_parquet(self, path, duration_col, event_col, treatment_col, val_df, covariates, treated_value,
+                     preprocessor):
+        """``fit`` on a Parquet file or directory, streamed (:mod:`pyrocsa.streaming`)."""
+        from .checkpoint import FittedData
+        from .streaming import scan_parquet
+
+        if val_df is not None:
+            raise ValueError("val_df cannot be combined with a Parquet path: the validation rows are a "
+                             "seeded 15% of the Parquet data")
+        if self.ensemble_size > 1:
+            raise ValueError("ensemble_size > 1 needs the rows in memory (bootstrap resampling): pass a "
+                             "DataFrame, or fit members one by one")
+        if self.alpha == "auto" or isinstance(self.alpha, (list, tuple)):
+            raise ValueError("alpha='auto' or a grid needs the rows in memory (proxy counterfactuals): pass "
+                             "a DataFrame, or a number for alpha")
+        scan = scan_parquet(path, duration_col, event_col, treatment_col, covariates=covariates,
+                            treated_value=treated_value, preprocessor=preprocessor, seed=self.seed or 0)
+        self.members_ = None
+        self.alpha_, self.alpha_scores_ = float(self.alpha), None
+        self.time_scale_ = scan.time_scale
+        if self.seed is not None:
+            torch.manual_seed(self.seed)
+        model = self._new_model(scan.n_features, scan.time_scale, scan.log_y_sd)
+        history = fit_module(model, self._loss(self.alpha_), scan.train, scan.valid,
+                             batch_size=self.batch_size, lr=self.lr, max_epochs=self.max_epochs,
+                             patience=self.patience, clip_norm=_CLIP_NORM, seed=self.seed,
+                             device=self.device, verbose=self.verbose,
+                             desc=f"{self.name} alpha={self.alpha_:g}", monitor="factual")
+        self.model_ = model.to(resolve_device(self.device)).eval()
+        self.history_ = history
+        self.preprocessor_ = scan.preprocessor
+        self.data_ = FittedData(scan.preprocessor, duration_col, event_col, treatment_col, scan.treated_value,
+                                scan.n_features, scan.treatment_levels)
+        self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
+        self.treated_value_ = scan.treated_value
+        self.n_train_, self.n_valid_ = scan.n_train, scan.n_valid
+        self.max_duration_ = scan.max_duration
         self.fitted_ = True
         return self
 
@@ -415,7 +473,14 @@ class CSA(CounterfactualSurvivalModel):
         written atomically (a temporary sibling renamed into place); an existing ``path`` is replaced only
         if it is empty or a saved model. See :mod:`pyrocsa.checkpoint`."""
         self._check_fitted()
-        return save_estimator(self, path)
+        from . import distributed
+
+        if not distributed.is_main():  # data parallel: rank 0 writes, the others wait for it
+            distributed.barrier()
+            return Path(path)
+        out = save_estimator(self, path)
+        distributed.barrier()
+        return out
 
     @classmethod
     def load(cls, path, device=None) -> CSA:

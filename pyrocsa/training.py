@@ -30,11 +30,12 @@ def resolve_device(device=None) -> torch.device:
     return dev
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator | None, shuffle: bool):
+def _batches(n: int, batch_size: int, gen: torch.Generator | None, shuffle: bool, min_last: int = 2):
     order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
     starts = list(range(0, n, batch_size))
-    # a last batch of one row breaks batch normalisation: merge it into the previous one
-    if len(starts) > 1 and n - starts[-1] < 2:
+    # a last batch of one row breaks batch normalisation: merge it into the previous one (with W data-parallel
+    # processes, a last batch of fewer than 2 W rows, so that every process gets at least 2)
+    if len(starts) > 1 and n - starts[-1] < min_last:
         starts.pop()
     for i, s in enumerate(starts):
         e = starts[i + 1] if i + 1 < len(starts) else n
@@ -58,6 +59,28 @@ def _evaluate(module, loss_fn, tensors, batch_size, seed):
     return {k: v / n for k, v in totals.items()}
 
 
+def _evaluate_valid(module, loss_fn, valid, batch_size, seed, parallel, dev):
+    """:func:`_evaluate` on tensors or on each chunk of a streamed source (row-weighted), across the ranks
+    of ``parallel`` (a :class:`pyrocsa.distributed.DataParallel`) when given."""
+    def one(tensors):
+        if parallel is not None:
+            return parallel.evaluate(_evaluate, tensors, batch_size, seed)
+        return _evaluate(module, loss_fn, tensors, batch_size, seed)
+
+    if not hasattr(valid, "chunks"):
+        return one(valid)
+    totals: dict[str, float] = {}
+    rows = 0
+    for tensors in valid.chunks(device=dev):
+        m = tensors[0].shape[0]
+        for k, v in one(tensors).items():
+            totals[k] = totals.get(k, 0.0) + v * m
+        rows += m
+    if rows == 0:
+        raise ValueError("valid: the streamed validation source has no rows")
+    return {k: v / rows for k, v in totals.items()}
+
+
 def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | None = None, *,
                batch_size: int = 200, lr: float = 3e-4, betas=(0.9, 0.999), weight_decay: float = 0.0,
                max_epochs: int = 200, patience: int = 20, min_delta: float = 0.0, clip_norm: float = 10.0,
@@ -70,7 +93,9 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
     module : the model; its ``parameters()`` are optimised with Adam.
     loss_fn : ``loss_fn(module, *batch) -> (scalar tensor, dict of floats)``.
     train, valid : tuples of tensors with the same first dimension (rows); ``valid`` drives early stopping
-        (the training loss is used when it is None).
+        (the training loss is used when it is None). Either may instead be a streamed source
+        (:class:`pyrocsa.streaming.ParquetRows`: ``n_rows``, ``minibatches(batch_size, gen, min_last,
+        device)`` yielding ``(tensors, row indices)`` and ``chunks(device)`` yielding tensors).
     batch_size, lr, betas, weight_decay : minibatch size and Adam settings (paper: 200, 3e-4, (0.9, 0.999)).
     max_epochs, patience, min_delta : stop after ``patience`` epochs without a validation improvement of
         more than ``min_delta``; the best weights are restored at the end.
@@ -84,24 +109,46 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
     Each history row holds ``epoch``, ``train_loss``, ``valid_loss`` and ``train_<component>`` /
     ``valid_<component>`` entries. A non-finite training or validation loss raises ``RuntimeError`` naming
     the epoch (weights are left at the last finite state of that epoch).
+
+    Data parallel: when a ``torch.distributed`` process group of W > 1 processes is initialised, every
+    process calls this with the same data; each global minibatch is split across the processes, gradients
+    are averaged by DistributedDataParallel, a :class:`~pyrocsa.losses.CSALoss`'s IPM is computed on the
+    all-gathered global minibatch and the validation loss is reduced across processes
+    (:mod:`pyrocsa.distributed`). ``batch_size`` is the global minibatch. With one process nothing changes.
     """
-    dev = resolve_device(device)
+    from . import distributed
+
+    ddp = distributed.active()
+    dev = distributed.device_for(device) if ddp else resolve_device(device)
     module.to(dev)
-    train = tuple(t.to(dev) for t in train)
-    valid = tuple(t.to(dev) for t in valid) if valid is not None else None
-    n = train[0].shape[0]
+    streamed = hasattr(train, "minibatches")  # a streamed source (pyrocsa.streaming), not tensors
+    if not streamed:
+        train = tuple(t.to(dev) for t in train)
+    if valid is not None and not hasattr(valid, "chunks"):
+        valid = tuple(t.to(dev) for t in valid)
+    n = train.n_rows if streamed else train[0].shape[0]
     if n < 2:
         raise ValueError(f"train: need at least 2 rows, got {n}")
     if seed is not None:
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
-    gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**31))
+    gen_seed = seed if seed is not None else int(torch.seed() % 2**31)
+    world = 1
+    if ddp:
+        world = distributed.world_size()
+        if n < 2 * world:
+            raise ValueError(f"train: need at least 2 rows per process ({world} processes), got {n}")
+        gen_seed = distributed.broadcast_int(gen_seed)  # the same minibatches on every rank
+        parallel = distributed.DataParallel(module, loss_fn, dev)  # broadcasts rank 0's weights
+        if seed is not None and distributed.rank() > 0:
+            torch.manual_seed(seed + 104729 * distributed.rank())  # each rank its own dropout masks
+    gen = torch.Generator().manual_seed(gen_seed)
     eval_seed = (seed or 0) + 7919
     opt = torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
 
     history: list[dict] = []
     best, best_state, since_best = math.inf, copy.deepcopy(module.state_dict()), 0
-    show = verbose and sys.stderr.isatty()
+    show = verbose and sys.stderr.isatty() and distributed.is_main()
     bar = None
     if show:
         from tqdm.auto import tqdm
@@ -110,9 +157,16 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
         for epoch in range(1, max_epochs + 1):
             module.train()
             sums: dict[str, float] = {}
-            for idx in _batches(n, batch_size, gen, shuffle=True):
-                loss, comps = loss_fn(module, *(t[idx] for t in train))
-                if not torch.isfinite(loss):
+            epoch_batches = train.minibatches(batch_size, gen, min_last=2 * world, device=dev) if streamed \
+                else ((train, idx) for idx in _batches(n, batch_size, gen, shuffle=True, min_last=2 * world))
+            for tensors, idx in epoch_batches:
+                if ddp:
+                    loss, comps, idx = parallel.loss(tensors, idx)  # idx: this rank's rows
+                    finite = parallel.all_finite(loss)
+                else:
+                    loss, comps = loss_fn(module, *(t[idx] for t in tensors))
+                    finite = bool(torch.isfinite(loss))
+                if not finite:
                     raise RuntimeError(f"non-finite training loss ({float(loss)}) at epoch {epoch}; "
                                        "lower lr, check the durations or enable clip_norm")
                 opt.zero_grad(set_to_none=True)
@@ -122,10 +176,13 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
                 opt.step()
                 for k, v in comps.items():
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
+            if ddp:
+                sums = parallel.reduce_sums(sums)
             row = {"epoch": epoch, "train_loss": sums["total"] / n}
             row.update({f"train_{k}": v / n for k, v in sums.items() if k != "total"})
             if valid is not None:
-                vc = _evaluate(module, loss_fn, valid, eval_batch_size, eval_seed)
+                vc = _evaluate_valid(module, loss_fn, valid, eval_batch_size, eval_seed,
+                                     parallel if ddp else None, dev)
                 row["valid_loss"] = vc["total"]
                 row.update({f"valid_{k}": v for k, v in vc.items() if k != "total"})
             else:
