@@ -52,24 +52,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- argument types (argparse reports their errors in one line, exit code 2) --------------------------------
-def _positive_int(v: str) -> int:
+def _int_at_least(v: str, minimum: int, what: str) -> int:
     try:
         out = int(v)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got '{v}'") from None
-    if out < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got '{v}'")
+        raise argparse.ArgumentTypeError(f"must be a {what} integer, got '{v}'") from None
+    if out < minimum:
+        raise argparse.ArgumentTypeError(f"must be a {what} integer, got '{v}'")
     return out
+
+
+def _positive_int(v: str) -> int:
+    return _int_at_least(v, 1, "positive")
 
 
 def _seed(v: str) -> int:
-    try:
-        out = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got '{v}'") from None
-    if out < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got '{v}'")
-    return out
+    return _int_at_least(v, 0, "non-negative")
 
 
 def _finite(v: str) -> float:

@@ -329,6 +329,20 @@ def _levels(s: pd.Series, name: str) -> list:
                         ) from None
 
 
+def validate_outcome_columns(df, duration_col: str, event_col: str, treatment_col: str, treated_value=None
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(duration, event, treatment)`` arrays (N,) of a frame's outcome columns, each validated: a
+    :class:`DataError` names the argument whose column is missing or the column that is bad."""
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    for arg, col in (("duration_col", duration_col), ("event_col", event_col),
+                     ("treatment_col", treatment_col)):
+        if col not in df.columns:
+            raise DataError(f"{arg}='{col}': column '{col}' not in the frame")
+    return (validate_duration(df[duration_col], duration_col), validate_event(df[event_col], event_col),
+            validate_treatment(df[treatment_col], treatment_col, treated_value))
+
+
 def validate_treatment(s: pd.Series, name: str, treated_value=None, known_levels=None) -> np.ndarray:
     """Treatment must take exactly two values; 1/True (or ``treated_value``) marks the treated arm.
 

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import MIN_ROWS, Preprocessor, validate_duration, validate_event, validate_treatment
+from .data import MIN_ROWS, Preprocessor, validate_outcome_columns
 
 __all__ = ["DoublyRobust", "aipcw_pseudo_outcomes", "plugin_adjusted_survival"]
 
@@ -386,15 +386,8 @@ class DoublyRobust:
         """Cross-fit the nuisances and compute the pseudo-outcomes of every row on the grid of observed
         durations. ``df`` (one row per subject) is never modified; ``covariates`` default to every other
         column. Returns ``self``."""
-        if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-        for arg, col in (("duration_col", duration_col), ("event_col", event_col),
-                         ("treatment_col", treatment_col)):
-            if col not in df.columns:
-                raise ValueError(f"{arg}='{col}': column '{col}' not in the frame")
-        y = validate_duration(df[duration_col], duration_col)
-        delta = validate_event(df[event_col], event_col)
-        a = validate_treatment(df[treatment_col], treatment_col, treated_value).astype(int)
+        y, delta, a = validate_outcome_columns(df, duration_col, event_col, treatment_col, treated_value)
+        a = a.astype(int)
         outcome_cols = (duration_col, event_col, treatment_col)
         if covariates is None:
             covariates = [c for c in df.columns if c not in outcome_cols]

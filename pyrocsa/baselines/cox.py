@@ -32,7 +32,7 @@ from scipy.special import gammainc
 
 from pyrocsa.base import CounterfactualSurvivalModel
 from pyrocsa.baselines.propensity import NORMALIZATIONS, PropensityModel, ipw_weights, overlap_weights
-from pyrocsa.data import SurvivalData, validate_duration, validate_event, validate_treatment
+from pyrocsa.data import SurvivalData, validate_duration, validate_outcome_columns
 from pyrocsa.errors import check_positive_int, check_seed
 
 __all__ = ["CoxPHWeighted", "CoxTLearner", "SurvivalCurves", "TLearnerBase", "WEIGHTINGS"]
@@ -346,15 +346,7 @@ class CoxPHWeighted:
             covariates: list[str] | None = None, treated_value=None) -> CoxPHWeighted:
         """Fit on the whole frame (as in the paper). ``covariates`` feed the propensity model (default:
         every other column); they are ignored by ``weighting="uniform"``. Returns ``self``."""
-        if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-        for arg, col in (("duration_col", duration_col), ("event_col", event_col),
-                         ("treatment_col", treatment_col)):
-            if col not in df.columns:
-                raise ValueError(f"{arg}='{col}': column '{col}' not in the frame")
-        y = validate_duration(df[duration_col], duration_col)
-        delta = validate_event(df[event_col], event_col)
-        a = validate_treatment(df[treatment_col], treatment_col, treated_value)
+        y, delta, a = validate_outcome_columns(df, duration_col, event_col, treatment_col, treated_value)
         if delta.sum() == 0:
             raise ValueError(f"event column '{event_col}': no events at all (every subject censored)")
         if self.weighting == "uniform":
