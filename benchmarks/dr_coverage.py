@@ -29,7 +29,8 @@ already there are skipped; runs with different ``--seed0`` merge). The summary o
 (bias, RMSE, coverage with its Wilson 95% interval, mean width, seconds) is printed and written to
 ``benchmarks/results/dr_coverage.md``.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_coverage.py --reps 60 --boot 40 --boot-reps 10 --outcome-model cox
+    OMP_NUM_THREADS=1 python3 benchmarks/dr_coverage.py --reps 60 --boot 40 --boot-reps 10 \
+        --outcome-model cox
     OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_coverage.py --reps 3 --outcome-model csa
 """
 
@@ -179,7 +180,8 @@ def main(argv=None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--boot", type=int, default=50, help="bootstrap resamples of the Cox T-learner (cox only)")
     p.add_argument("--boot-reps", type=int, default=10**9,
-                   help="bootstrap the Cox T-learner on the first this-many replicates only (it is the slow part)")
+                   help="bootstrap the Cox T-learner on the first this-many replicates only (the slow "
+                        "part)")
     p.add_argument("--no-bootstrap", action="store_true")
     p.add_argument("--summary-only", action="store_true", help="summarise the cached CSVs and exit")
     args = p.parse_args(argv)
@@ -199,8 +201,8 @@ def main(argv=None) -> int:
             rows, _ = run_dr(frame, covs, args.outcome_model, args.horizon, args.folds, seed)
             if args.outcome_model == "cox" and not args.no_bootstrap and r < args.boot_reps:
                 rows.append(run_bootstrap_cox(frame, covs, args.horizon, args.boot, seed))
-            new = pd.DataFrame([dict(seed=seed, n=args.n, horizon=args.horizon, design=DESIGN_TAG, truth=truth, **row)
-                                for row in rows])
+            new = pd.DataFrame([dict(seed=seed, n=args.n, horizon=args.horizon, design=DESIGN_TAG,
+                                     truth=truth, **row) for row in rows])
             done = pd.concat([done, new], ignore_index=True)
             done.to_csv(cache, index=False)
             msg = "; ".join(f"{row['method']}: {row['estimate']:.1f} ({row['lower']:.1f}, {row['upper']:.1f})"
@@ -219,8 +221,9 @@ def main(argv=None) -> int:
     text = (f"# DR coverage of the RMST ATE at {args.horizon:g} days\n\n"
             f"Design: `{DESIGN}`, N = {args.n}, {args.folds} folds; truth {truth:.2f} days (closed form, "
             f"population of the 2139 ACTG 175 rows). Bias, RMSE, width in days.\n\n"
-            f"Commands: `OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_coverage.py --reps 60 --boot 40 "
-            f"--boot-reps 10 --outcome-model cox --seed0 1000` and `... --reps R --outcome-model csa --seed0 1000`\n\n{md}\n")
+            f"Commands: `OMP_NUM_THREADS=1 python3 benchmarks/dr_coverage.py --reps 60 --boot 40 "
+            f"--boot-reps 10 --outcome-model cox --seed0 1000` and `... --reps R --outcome-model csa "
+            f"--seed0 1000`\n\n{md}\n")
     (RESULTS / "dr_coverage.md").write_text(text)
     print(md)
     return 0

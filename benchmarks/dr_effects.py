@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +241,11 @@ def actg_default_hazard_ratio(horizon: float, seed: int) -> list[str]:
             f"{r['estimate']:.1f} ({r['lower']:.1f}, {r['upper']:.1f}), width {r['upper'] - r['lower']:.1f}"]
 
 
+def _first(fn, *args):
+    """The first element of ``fn(*args)`` (``dr`` returns (effects, fitted estimator))."""
+    return fn(*args)[0]
+
+
 # ---------------------------------------------------------------------------------------------------------
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -249,7 +255,8 @@ def main(argv=None) -> int:
     p.add_argument("--boot", type=int, default=200)
     p.add_argument("--skip-csa", action="store_true", help="leave out the CSA-INFO outcome model")
     p.add_argument("--csa-datasets", nargs="+", default=["actg"],
-                   help="data sets on which the (slow: 5 CSA fits) CSA-INFO outcome model runs; 'all' for all")
+                   help="data sets on which the (slow: 5 CSA fits) CSA-INFO outcome model runs; 'all' for "
+                        "all")
     p.add_argument("--pytmle-python", default="/tmp/pytmle_venv/bin/python")
     args = p.parse_args(argv)
     from pyrocsa import CSA
@@ -258,27 +265,26 @@ def main(argv=None) -> int:
     rows, notes = [], []
     for name in args.datasets:
         df, dur, ev, trt, covs, truth = load(name, args.seed, args.horizon)
+        common = (df, dur, ev, trt, covs, args.horizon)
         methods = []
         if not args.skip_csa and (name in args.csa_datasets or "all" in args.csa_datasets):
-            methods.append(("pyrocsa DR (CSA-INFO)", lambda: dr(df, dur, ev, trt, covs, args.horizon,
-                                                                lambda: CSA(ensemble_size=1, verbose=False),
-                                                                args.seed)[0]))
+            methods.append(("pyrocsa DR (CSA-INFO)",
+                            partial(_first, dr, *common, partial(CSA, ensemble_size=1, verbose=False),
+                                    args.seed)))
         methods += [
-            ("pyrocsa DR (Cox T-learner)", lambda: dr(df, dur, ev, trt, covs, args.horizon, CoxTLearner(),
-                                                      args.seed)[0]),
-            (f"IPW Kaplan-Meier (bootstrap {args.boot})", lambda: ipw_km(df, dur, ev, trt, covs, args.horizon,
-                                                                         args.boot, args.seed)),
-            ("Kaplan-Meier (unadjusted)", lambda: km_unadjusted(df, dur, ev, trt, args.horizon)),
+            ("pyrocsa DR (Cox T-learner)", partial(_first, dr, *common, CoxTLearner(), args.seed)),
+            (f"IPW Kaplan-Meier (bootstrap {args.boot})", partial(ipw_km, *common, args.boot, args.seed)),
+            ("Kaplan-Meier (unadjusted)", partial(km_unadjusted, df, dur, ev, trt, args.horizon)),
         ]
         for label, fn in methods:
             t = time.perf_counter()
             res = fn()
             secs = time.perf_counter() - t
             for estimand, (est, lo, hi) in res.items():
-                rows.append(dict(dataset=name, method=label, estimand=estimand, estimate=est, lower=lo, upper=hi,
-                                 truth=None if truth is None else truth[estimand], seconds=secs))
-            print(f"{name:14s} {label:32s} " + "; ".join(f"{k}: {v[0]:.3f} ({v[1]:.3f}, {v[2]:.3f})"
-                                                         for k, v in res.items()) + f"  {secs:.0f}s", flush=True)
+                rows.append(dict(dataset=name, method=label, estimand=estimand, estimate=est, lower=lo,
+                                 upper=hi, truth=None if truth is None else truth[estimand], seconds=secs))
+            shown = "; ".join(f"{k}: {v[0]:.3f} ({v[1]:.3f}, {v[2]:.3f})" for k, v in res.items())
+            print(f"{name:14s} {label:32s} {shown}  {secs:.0f}s", flush=True)
         t = time.perf_counter()
         res, why = run_pytmle(df, dur, ev, trt, covs, args.horizon, args.pytmle_python)
         if res is None:
@@ -303,7 +309,8 @@ def main(argv=None) -> int:
              "Command: `OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_effects.py " +
              " ".join(a for a in (argv or sys.argv[1:])) + "`", "",
              "RMST difference in days, survival difference as a probability (treated - control); 95% "
-             "intervals; seconds = wall time of the method on this data set (2 shared CPU cores). pytmle 0.6.0 "
+             "intervals; seconds = wall time of the method on this data set (2 shared CPU cores). "
+             "pytmle 0.6.0 "
              "estimates risks and risk differences at target times only (no RMST): its RMST cells are "
              "empty.", ""]
     for estimand in ("rmst_difference", "survival_difference"):
@@ -329,7 +336,8 @@ def main(argv=None) -> int:
                 r = a.loc[m]
                 inside = km["lower"] <= r["estimate"] <= km["upper"]
                 ratio = (r["upper"] - r["lower"]) / (km["upper"] - km["lower"])
-                lines.append(f"- {m}: RMST@{args.horizon:g} difference {r['estimate']:.1f} inside the unadjusted "
+                lines.append(f"- {m}: RMST@{args.horizon:g} difference {r['estimate']:.1f} inside the "
+                             "unadjusted "
                              f"KM 95% CI ({km['lower']:.1f}, {km['upper']:.1f}): {inside}; CI width / KM CI "
                              f"width = {ratio:.2f} (bar: <= 1.1)")
         if not args.skip_csa:

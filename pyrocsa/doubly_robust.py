@@ -11,7 +11,7 @@ Formulas (Westling, Luedtke, Gilbert & Carone, 2023, "Inference for treatment-sp
 using machine learning", JASA, eq. (3); the same function as Bai, Tsiatis & O'Brien, 2013, Biometrics)::
 
     phi_a(t; O) = S_a(t|X) - [1{A=a} / pi_a(X)] S_a(t|X) [ Delta 1{Y <= t} / (S_a(Y|X) G_a(Y-|X))
-                                                         - int_0^{min(Y,t)} dLambda_a(u|X) / (S_a(u|X) G_a(u-|X)) ]
+                  - int_0^{min(Y,t)} dLambda_a(u|X) / (S_a(u|X) G_a(u-|X)) ]
 
     psi_a(t) = E[phi_a(t; O)],   EIF of psi_a(t) = phi_a(t; O) - psi_a(t)
 
@@ -341,8 +341,8 @@ class DoublyRobust:
             raise ValueError(f"censoring_model must be None or one of {list(_CENSORING_CHOICES)}, got "
                              f"{censoring_model!r}")
         if isinstance(propensity_model, str) and propensity_model not in _PROPENSITY_CHOICES:
-            raise ValueError(f"propensity_model must be None, one of {list(_PROPENSITY_CHOICES)}, a number in "
-                             f"(0, 1) or an estimator; got {propensity_model!r}")
+            raise ValueError(f"propensity_model must be None, one of {list(_PROPENSITY_CHOICES)}, a number "
+                             f"in (0, 1) or an estimator; got {propensity_model!r}")
         if isinstance(propensity_model, (float, np.floating)) and not 0 < propensity_model < 1:
             raise ValueError(f"propensity_model as a known probability must lie in (0, 1), got "
                              f"{propensity_model!r}")
@@ -408,8 +408,8 @@ class DoublyRobust:
         for arm in ARMS:
             m = a == arm
             if m.sum() < 2 * self.n_folds:
-                raise ValueError(f"treatment column '{treatment_col}': arm {arm} has {int(m.sum())} rows, fewer "
-                                 f"than 2 per fold (n_folds={self.n_folds})")
+                raise ValueError(f"treatment column '{treatment_col}': arm {arm} has {int(m.sum())} rows, "
+                                 f"fewer than 2 per fold (n_folds={self.n_folds})")
             if delta[m].sum() < self.n_folds:
                 raise ValueError(f"event column '{event_col}': arm {arm} has {int(delta[m].sum())} events, "
                                  f"fewer than one per fold (n_folds={self.n_folds})")
@@ -460,8 +460,9 @@ class DoublyRobust:
         # (P(e_treated > e_control), Mann-Whitney) is 0.5 in an RCT and 1 under complete separation.
         auc = float(stats.mannwhitneyu(e[a == 1], e[a == 0]).statistic / ((a == 1).sum() * (a == 0).sum()))
         if auc >= MAX_PROPENSITY_C_STATISTIC:
-            raise ValueError(f"treatment column '{treatment_col}': no overlap between arms -- the cross-fitted "
-                             f"propensity separates treated from control subjects (c-statistic {auc:.3f} >= "
+            raise ValueError(f"treatment column '{treatment_col}': no overlap between arms -- the "
+                             f"cross-fitted propensity separates treated from control subjects (c-statistic "
+                             f"{auc:.3f} >= "
                              f"{MAX_PROPENSITY_C_STATISTIC}); the effect is not identified (restrict the "
                              "population or drop the covariates that determine treatment)")
         c = self.propensity_clip
@@ -511,7 +512,8 @@ class DoublyRobust:
         if t > limit:
             arm = min(self.followup_, key=self.followup_.get)
             raise ValueError(f"{name}={t:g} is beyond follow-up: arm {arm}'s largest duration in column "
-                             f"'{self.columns_['duration_col']}' is {limit:g}; S_a(t) is not identified there")
+                             f"'{self.columns_['duration_col']}' is {limit:g}; S_a(t) is not identified "
+                             "there")
         for arm in ARMS:
             m = self.treatment_ == arm
             if not (self.event_[m] * (self.duration_[m] <= t)).any():

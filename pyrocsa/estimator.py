@@ -54,8 +54,9 @@ class CSA(CounterfactualSurvivalModel):
         for the paper's tables; see also :meth:`paper`).
     hidden : encoder widths (the representation has ``hidden[-1]`` dims; each arm head one such layer).
     flow_layers : planar layers per time law (0 = a log-normal AFT per arm with covariate-dependent scale).
-    dropout : dropout on every hidden layer (default 0.2; measured against 0 and 0.1 on actg-Synthetic,
-        the ACTG calibration and the design suite: the likelihood overfits within ~10 epochs without it).
+    dropout : dropout on every hidden layer (default 0.2; measured against 0 and 0.1 on actg-Synthetic
+        seeds 0-1 and the ACTG calibration, and against 0 on designs (b), (c) of benchmarks/design_suite.py:
+        without it the likelihood overfits within ~10 epochs).
     lr, batch_size, max_epochs, patience : Adam learning rate, minibatch rows, epoch cap and early-stopping
         patience (on the validation loss without the IPM; best weights restored).
     ensemble_size : K >= 1 members fitted on stratified bootstrap resamples (:mod:`pyrocsa.ensemble`); their

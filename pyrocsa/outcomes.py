@@ -225,7 +225,8 @@ class PotentialOutcomes:
                 raise ValueError("use_observed_events=True needs `observed` (columns time, event, treatment)")
             if point == "draws":
                 raise ValueError("use_observed_events=True applies event indicators to per-subject point "
-                                 "predictions: use point='median' (the paper's eq. 19) or 'mean', not 'draws'")
+                                 "predictions: use point='median' (the paper's eq. 19) or 'mean', not "
+                                 "'draws'")
             events = self.observed["event"].to_numpy()
             point = point or "median"
         point = point or "draws"

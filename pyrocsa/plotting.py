@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_kaplan_meier", "plot_population_survival", "plot_adjusted_survival", "plot_hazard_ratio", "plot_ite",
-           "plot_reliability", "plot_marginals", "plot_km_comparison"]
+__all__ = ["plot_kaplan_meier", "plot_population_survival", "plot_adjusted_survival", "plot_hazard_ratio",
+           "plot_ite", "plot_reliability", "plot_marginals", "plot_km_comparison"]
 
 ARM_COLORS = {0: "tab:blue", 1: "tab:orange"}
 ARM_LABELS = {0: "control (A=0)", 1: "treated (A=1)"}

@@ -118,7 +118,8 @@ def test_hazard_ratio_wrappers(rng):
     # default grid = the distinct observed times, as in the paper's set T
     assert res["times"].max() <= 900.0 and res["times"].size <= n
     # the default is the marginal reading of the draws (point="draws"); the paper's recipe is point="median"
-    direct = E.population_hazard_ratio(t0, t1, observed_times=obs["time"].to_numpy(), n_boot=30, point="draws")
+    direct = E.population_hazard_ratio(t0, t1, observed_times=obs["time"].to_numpy(), n_boot=30,
+                                       point="draws")
     assert res["hr"] == pytest.approx(direct["hr"]) and res["upper"] == pytest.approx(direct["upper"])
     med = po.hazard_ratio(n_boot=30, point="median")
     paper = E.population_hazard_ratio(t0, t1, observed_times=obs["time"].to_numpy(), n_boot=30)
