@@ -7,7 +7,10 @@ Layout of a single model (``format_version`` 3)::
     model/preprocessing.json   the fitted :class:`pyrocsa.data.Preprocessor` (column names with their types)
     model/weights.pt           a state dict of tensors (``torch.save``), read with ``weights_only=True``
 
-An ensemble writes ``config.json`` with ``"members": ["member_0", ...]`` and one such directory per member.
+An ensemble writes ``config.json`` with ``"members": ["member_0", ...]`` and one such directory per member:
+``CSA(ensemble_size=K)`` with class ``"CSA"`` and its own parameters, :class:`pyrocsa.Ensemble` with class
+``"Ensemble"`` and ``params = {"n_members", "seed", "bootstrap", "n_jobs", "estimator": {"class",
+"params"}}`` (the members' class and arguments).
 
 Writing: everything goes into a temporary sibling directory (``.NAME.saving-XXXX``) that is renamed into
 place once complete, so an interrupted save never leaves a half-written model under ``NAME``. An existing
@@ -39,8 +42,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Preprocessor, SurvivalData, decode_label, encode_label
-from .errors import DataError, ModelFileError
+from pyrocsa.data.frame import Preprocessor, SurvivalData, decode_label, encode_label
+from pyrocsa.errors import DataError, ModelFileError
 
 __all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "save_estimator", "load_estimator", "FittedData"]
 
@@ -161,7 +164,11 @@ def _atomic_directory(path: Path):
 
 
 def _params_json(est) -> dict:
-    return {k: _json_value(v) for k, v in est.get_params().items()}
+    params = est.get_params(deep=False)
+    if "estimator" in params and hasattr(params["estimator"], "get_params"):  # an Ensemble: nested spec
+        proto = params["estimator"]
+        params = dict(params, estimator={"class": type(proto).__name__, "params": _params_json(proto)})
+    return {k: _json_value(v) for k, v in params.items()}
 
 
 def _write_single(est, d: Path) -> None:
@@ -198,6 +205,11 @@ def save_estimator(est, path) -> Path:
     path = Path(path)
     members = getattr(est, "members_", None)
     if members:
+        unsavable = sorted({type(m).__name__ for m in members
+                            if not callable(getattr(m, "_new_model", None))})
+        if unsavable:
+            raise ModelFileError(f"cannot save the model: {', '.join(unsavable)} members have no saved-model "
+                                 "format (CSA has)")
         names = [f"member_{k}" for k in range(len(members))]
         config = {"format_version": FORMAT_VERSION, "class": type(est).__name__, "params": _params_json(est),
                   "members": names}
@@ -239,7 +251,23 @@ def _check_header(config, cls, d: Path) -> int:
     return int(version)
 
 
+def _member_class(spec, d: Path):
+    from pyrocsa.core.base import CounterfactualSurvivalModel
+
+    if not (isinstance(spec, dict) and isinstance(spec.get("class"), str)
+            and isinstance(spec.get("params"), dict)):
+        raise _fail(d, "config.json 'params.estimator' must be an object with 'class' and 'params'")
+    member_cls = CounterfactualSurvivalModel.registry.get(spec["class"])
+    if member_cls is None:
+        raise _fail(d, f"the members' class {spec['class']!r} is not known to this session (import the "
+                       "module that defines it first, e.g. pyrocsa.csa.estimator for CSA)")
+    return member_cls
+
+
 def _build(cls, params: dict, d: Path, device):
+    if "estimator" in params and isinstance(params["estimator"], dict):  # an Ensemble: build its prototype
+        member_cls = _member_class(params["estimator"], d)
+        params = dict(params, estimator=_build(member_cls, dict(params["estimator"]["params"]), d, device))
     known = _constructor_params(cls)
     unknown = sorted(set(params) - set(known))
     if unknown:
@@ -396,7 +424,7 @@ def _load_single(cls, d: Path, device, config=None, version=None):
         model.load_state_dict(state)
     except RuntimeError:  # pragma: no cover - names and shapes were checked above
         raise _fail(d, "weights.pt does not match the network described by config.json") from None
-    from .training import resolve_device
+    from pyrocsa.core.device import resolve_device
 
     est.model_ = model.to(resolve_device(est.device)).eval()
     est.preprocessor_ = pre
@@ -416,10 +444,10 @@ def _load_single(cls, d: Path, device, config=None, version=None):
     return est
 
 
-def load_estimator(cls, path, device=None, member_attrs=()):
-    """Read a directory written by :func:`save_estimator` into a fitted ``cls`` (single or ensemble);
-    ``device`` overrides the saved device. ``member_attrs``: attributes an ensemble mirrors from member 0.
-    Raises :class:`ModelFileError` (naming the directory and the problem) on any failure."""
+def load_estimator(cls, path, device=None):
+    """Read a directory written by :func:`save_estimator` into a fitted ``cls`` (a single model,
+    ``CSA(ensemble_size=K)`` or an :class:`~pyrocsa.core.ensemble.Ensemble`); ``device`` overrides the saved
+    device. Raises :class:`ModelFileError` (naming the directory and the problem) on any failure."""
     d = Path(path)
     if not d.exists():
         raise ModelFileError(f"model directory '{d}' is missing: no such directory")
@@ -436,24 +464,22 @@ def load_estimator(cls, path, device=None, member_attrs=()):
     if len(set(names)) != len(names):
         raise _fail(d, "config.json 'members' lists a member twice")
     est = _build(cls, dict(config["params"]), d, device)
-    k = getattr(est, "ensemble_size", None)
+    k = getattr(est, "ensemble_size", getattr(est, "n_members", None))
     if isinstance(k, int) and k != len(names):
-        raise _fail(d, f"config.json says ensemble_size={k} but lists {len(names)} members")
+        raise _fail(d, f"config.json says {'ensemble_size' if hasattr(est, 'ensemble_size') else 'n_members'}"
+                       f"={k} but lists {len(names)} members")
+    member_cls = type(est._member_prototype())
     members = []
     for name in names:
         sub = d / name
         if not sub.is_dir():
             raise _fail(d, f"member directory '{name}' is missing")
-        members.append(_load_single(cls, sub, device))
+        members.append(_load_single(member_cls, sub, device))
     first = members[0]
     for other, name in zip(members[1:], names[1:]):
         if other.preprocessor_.feature_names_ != first.preprocessor_.feature_names_:
             raise _fail(d, f"member '{name}' has other covariates than '{names[0]}'")
-    est.members_ = members
-    for attr in member_attrs:
-        if hasattr(first, attr):
-            setattr(est, attr, getattr(first, attr))
-    est.fitted_ = True
+    est._attach_members(members)
     return est
 
 

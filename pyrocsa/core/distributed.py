@@ -109,7 +109,7 @@ def init_from_env(device=None) -> bool:
 def device_for(device=None) -> torch.device:
     """The training device of this rank: as :func:`pyrocsa.training.resolve_device`, with CUDA mapped to
     ``cuda:LOCAL_RANK``."""
-    from .training import resolve_device
+    from pyrocsa.core.device import resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cuda" and dev.index is None:
@@ -189,7 +189,7 @@ class _GlobalBatchLoss(nn.Module):
         self.comps: dict[str, float] = {}
 
     def forward(self, x, a, y, delta):
-        from .ipm import wasserstein_ipm
+        from pyrocsa.core.ipm import wasserstein_ipm
 
         world = len(self.sizes)
         big_m = sum(self.sizes)

@@ -1,4 +1,4 @@
-"""Deep ensembles of CSA models: uncertainty about the effect itself.
+"""Bootstrap ensembles of any pyrocsa estimator (CSA, the baselines): uncertainty about the effect itself.
 
 One fitted CSA model gives draws of T0, T1 for each subject -- uncertainty about the *outcome* given the
 fitted model -- but says nothing about how much the fitted model (and so an average effect) would move with
@@ -7,8 +7,10 @@ bootstrap resample of the training rows, adds that layer:
 
 * :func:`stratified_bootstrap` -- resample rows with replacement within each arm x event stratum, so every
   member sees the same numbers of treated/control events and censorings as the full data;
-* :func:`fit_members` -- fit K single :class:`pyrocsa.CSA` models in parallel processes (joblib / loky,
-  one torch thread per worker); the validation frame (early stopping) is shared, not resampled;
+* :class:`Ensemble` -- ``Ensemble(estimator, n_members=K, seed=...)``: the estimator front of the rest
+  (``CSA(ensemble_size=K)`` is its shorthand for CSA);
+* :func:`fit_members` -- fit K copies of one estimator in parallel processes (joblib / loky, one torch
+  thread per worker); the validation frame (early stopping) is shared, not resampled;
 * :func:`sample_members` -- draws from every member, concatenated into one
   :class:`~pyrocsa.outcomes.PotentialOutcomes` with ``chains=K`` (member k = chain k), so
   ``to_inference_data()`` puts members on ArviZ's ``chain`` dimension and ``az.summary``'s ``r_hat`` across
@@ -21,7 +23,7 @@ replicate of the estimator. With few members (K = 3..10) a percentile interval o
 short (its ends are the K values' extremes, reaching the 2.5%/97.5% points only for K >~ 40). The default
 is a t interval that treats the members as a sample of K replicates and the reported estimate as their mean:
 
-    estimate +- t_{K-1}((1 + prob) / 2) * s_K * sqrt(1 + 1/K),
+    estimate +- t_{K-1}((1 + level) / 2) * s_K * sqrt(1 + 1/K),
 
 s_K the standard deviation (ddof 1) of the K member estimates. s_K^2 estimates the sampling variance of
 one member's estimate (training-data resampling + optimisation noise from the seed) -- the bootstrap's
@@ -38,7 +40,6 @@ Sinkhorn IPM and no-grad imputation draws, none of which vmap cleanly.
 
 from __future__ import annotations
 
-import inspect
 import os
 import warnings
 
@@ -46,9 +47,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import SurvivalData, stratified_split, validate_event, validate_treatment
+from pyrocsa.core.base import CounterfactualSurvivalModel
+from pyrocsa.data.frame import SurvivalData, validate_event, validate_treatment, validation_split
+from pyrocsa.errors import check_level, check_positive_int, check_seed, renamed_argument
 
-__all__ = ["stratified_bootstrap", "member_seeds", "fit_members", "sample_members", "effect_intervals"]
+__all__ = ["Ensemble", "stratified_bootstrap", "member_seeds", "fit_members", "sample_members",
+           "effect_intervals"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -102,25 +106,26 @@ def member_seeds(seed, k: int) -> list[tuple[int, int]]:
 # ---------------------------------------------------------------------------------------------------------
 # fitting
 # ---------------------------------------------------------------------------------------------------------
-def _csa_accepts(name: str, fn) -> bool:
-    return name in inspect.signature(fn).parameters
+def _check_estimator(estimator) -> None:
+    for attr in ("fit", "sample_potential_outcomes", "get_params", "unfitted_copy"):
+        if not callable(getattr(estimator, attr, None)):
+            raise ValueError(f"estimator must be an unfitted pyrocsa estimator (CSA or one of "
+                             f"pyrocsa.baselines: fit, sample_potential_outcomes, get_params); "
+                             f"{type(estimator).__name__} has no {attr}()")
 
 
-def _fit_member(config: dict, frame: pd.DataFrame, duration_col, event_col, treatment_col, val_df,
-                covariates, treated_value, fit_seed: int, preprocessor):
-    """Fit one single-model CSA on ``frame`` with one torch thread (runs in a worker process)."""
+def _fit_member(estimator, frame: pd.DataFrame, duration_col, event_col, treatment_col, val_df, covariates,
+                treated_value, fit_seed: int, preprocessor):
+    """Fit one member -- a fresh copy of ``estimator`` seeded with ``fit_seed`` -- on ``frame`` with one
+    torch thread (runs in a worker process)."""
     import torch
-
-    from .estimator import CSA
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core per member; also makes the fit independent of n_jobs
     try:
-        kwargs = dict(config)
-        kwargs["seed"] = int(fit_seed)
-        if _csa_accepts("ensemble_size", CSA.__init__):
-            kwargs["ensemble_size"] = 1
-        est = CSA(**kwargs)
+        est = estimator.unfitted_copy()
+        if "seed" in est.get_params(deep=False):
+            est.set_params(seed=int(fit_seed))
         fit_kw = dict(val_df=val_df, covariates=covariates, treated_value=treated_value)
         if preprocessor is not None:
             fit_kw["preprocessor"] = preprocessor
@@ -133,35 +138,33 @@ def _fit_member(config: dict, frame: pd.DataFrame, duration_col, event_col, trea
     return est
 
 
-def fit_members(config: dict, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
+def fit_members(estimator, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
                 val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None,
                 K: int = 5, seed: int | None = 0, n_jobs: int | None = None, bootstrap: bool = True) -> list:
-    """Fit K CSA members, member k on a stratified bootstrap resample of ``df``'s rows with its own seed.
+    """Fit K members, member k a fresh copy of ``estimator`` fitted on a stratified bootstrap resample of
+    ``df``'s rows with its own seed.
 
     Parameters
     ----------
-    config : keyword arguments of :class:`pyrocsa.CSA` (all but ``seed``, which comes from ``seed``).
+    estimator : an unfitted pyrocsa estimator (:class:`pyrocsa.CSA`, any of :mod:`pyrocsa.baselines`); never
+        fitted or modified itself. Its ``seed`` argument, when it has one, is replaced by each member's.
     df : training frame (one row per subject; never modified). duration_col, event_col, treatment_col,
         covariates, treated_value : as in :meth:`pyrocsa.CSA.fit`.
     val_df : validation frame for early stopping, shared by all members (not resampled). None: a
-        stratified 15% of ``df`` is held out first (seeded by ``seed``) and the rest is resampled.
+        stratified 15% of ``df`` is held out first (:func:`pyrocsa.data.validation_split` seeded by
+        ``seed``) and the rest is resampled.
     K : number of members (>= 1). seed : derives every member's bootstrap and fit seeds
         (:func:`member_seeds`); the result does not depend on ``n_jobs``.
     n_jobs : worker processes (joblib, loky backend); default ``min(K, os.cpu_count())``; 1 = in-process.
     bootstrap : False fits every member on all training rows (a deep ensemble: members differ only by seed;
         less attenuation of effects, less spread). Default True.
 
-    Returns the list of K fitted :class:`pyrocsa.CSA` models. Each has ``bootstrap_rows_`` (positions into
-    the training rows) and ``member_seed_``. Preprocessing: when ``CSA.fit`` accepts ``preprocessor=``,
-    every member reuses the one fitted on the whole training frame (identical x for all members);
-    otherwise each member fits its own on its resample (same columns, slightly different centring).
+    Returns the list of K fitted estimators. Each has ``bootstrap_rows_`` (positions into the training rows)
+    and ``member_seed_``. Preprocessing: when the estimator's ``fit`` takes ``preprocessor=``
+    (``accepts_preprocessor``, e.g. CSA), every member reuses the one fitted on the whole training frame
+    (identical x for all members); otherwise each member fits its own on its resample (same columns).
     """
-    from .estimator import CSA
-
-    if not isinstance(config, dict):
-        raise ValueError(f"config must be a dict of CSA keyword arguments, got {type(config).__name__}")
-    if "seed" in config:
-        raise ValueError("config must not set 'seed': member seeds are derived from fit_members(seed=...)")
+    _check_estimator(estimator)
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     seeds = member_seeds(seed, K)
@@ -173,19 +176,13 @@ def fit_members(config: dict, df: pd.DataFrame, duration_col: str, event_col: st
                      ("treatment_col", treatment_col)):
         if col not in df.columns:
             raise ValueError(f"{arg}='{col}': column '{col}' not in the frame")
-    if val_df is None:
-        parts = stratified_split(df, event_col, treatment_col, fractions=(0.85, 0.15, 0.0), seed=seed or 0)
-        train_df, val_df = df.iloc[parts["train"]], df.iloc[parts["valid"]]
-    else:
-        if not isinstance(val_df, pd.DataFrame):
-            raise ValueError(f"val_df must be a pandas DataFrame, got {type(val_df).__name__}")
-        train_df = df
+    train_df, val_df = validation_split(df, event_col, treatment_col, val_df, seed=seed)
     # validates the frame once and fits the shared preprocessing on the whole training frame
     full = SurvivalData.from_frame(train_df, duration_col, event_col, treatment_col, covariates=covariates,
                                    treated_value=treated_value)
     a = validate_treatment(train_df[treatment_col], treatment_col, full.treated_value)
     delta = validate_event(train_df[event_col], event_col)
-    shared = full.preprocessor if _csa_accepts("preprocessor", CSA.fit) else None
+    shared = full.preprocessor if getattr(estimator, "accepts_preprocessor", False) else None
     covs = full.covariates if covariates is None else list(covariates)
 
     jobs = []
@@ -194,8 +191,8 @@ def fit_members(config: dict, df: pd.DataFrame, duration_col: str, event_col: st
         pos = stratified_bootstrap(a, delta, boot_seed) if bootstrap else np.arange(len(a))
         rows.append(pos)
         frame = train_df.iloc[pos].reset_index(drop=True)  # duplicated rows need a fresh unique index
-        jobs.append((dict(config), frame, duration_col, event_col, treatment_col, val_df, covs,
-                     treated_value, fit_seed, shared))
+        jobs.append((estimator, frame, duration_col, event_col, treatment_col, val_df, covs, treated_value,
+                     fit_seed, shared))
     if n_jobs == 1 or len(jobs) == 1:
         members = [_fit_member(*job) for job in jobs]
     else:
@@ -209,6 +206,146 @@ def fit_members(config: dict, df: pd.DataFrame, duration_col: str, event_col: st
     return members
 
 
+class Ensemble(CounterfactualSurvivalModel):
+    """K bootstrap members of any pyrocsa estimator, sampled as K chains.
+
+        >>> ens = pyrocsa.Ensemble(pyrocsa.CSA(seed=0), n_members=5, seed=0).fit(df, "time", "event", "a")
+        >>> po = ens.sample_potential_outcomes(test_df, num_samples=200)   # chains=5, 40 draws per member
+        >>> effect_intervals(po, horizon=1000)                             # between-member intervals
+
+    Parameters
+    ----------
+    estimator : an unfitted pyrocsa estimator (:class:`pyrocsa.CSA`, :mod:`pyrocsa.baselines`); the
+        prototype of every member, never fitted or modified itself.
+    n_members : K >= 1 (stratified bootstrap resamples, :func:`stratified_bootstrap`).
+    seed : derives each member's bootstrap and fit seeds (:func:`member_seeds`); None = not seeded.
+    bootstrap : False: every member on all training rows (members differ by seed only).
+    n_jobs : worker processes for the members (default ``min(K, cpu count)``; 1 = in-process).
+
+    Fitted attributes: ``members_`` (K fitted estimators, each with ``bootstrap_rows_`` and
+    ``member_seed_``), and what all members share: ``data_`` (the columns, preprocessing and treatment labels
+    of the training frame), ``preprocessor_``, ``duration_col_``, ``event_col_``, ``treatment_col_``,
+    ``treated_value_``.
+    """
+
+    def __init__(self, estimator, n_members: int = 5, seed: int | None = 0, bootstrap: bool = True,
+                 n_jobs: int | None = None):
+        _check_estimator(estimator)
+        check_positive_int(n_members, "n_members")
+        check_seed(seed)
+        if not isinstance(bootstrap, (bool, np.bool_)):
+            raise ValueError(f"bootstrap must be True or False, got {bootstrap!r}")
+        if n_jobs is not None:
+            check_positive_int(n_jobs, "n_jobs")
+        # kept as passed (sklearn clone / get_params round trip)
+        self.estimator = estimator
+        self.n_members = n_members
+        self.seed = seed
+        self.bootstrap = bootstrap
+        self.n_jobs = n_jobs
+        self.fitted_ = False
+
+    @property
+    def name(self) -> str:
+        return f"{getattr(self.estimator, 'name', type(self.estimator).__name__)} ensemble"
+
+    def __repr__(self):
+        return f"Ensemble({self.estimator!r}, n_members={self.n_members!r}, seed={self.seed!r})"
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor arguments as passed; with ``deep``, also ``estimator__<name>`` for the member
+        estimator's own arguments (sklearn convention)."""
+        out = {"estimator": self.estimator, "n_members": self.n_members, "seed": self.seed,
+               "bootstrap": self.bootstrap, "n_jobs": self.n_jobs}
+        if deep:
+            out.update({f"estimator__{k}": v for k, v in self.estimator.get_params(deep=False).items()})
+        return out
+
+    def set_params(self, **params) -> Ensemble:
+        """Change arguments; ``estimator__<name>`` changes the member estimator's argument on a copy (the
+        estimator passed in is not modified). Returns ``self`` (unfitted)."""
+        own = {k: v for k, v in params.items() if "__" not in k}
+        nested = {k.split("__", 1)[1]: v for k, v in params.items() if k.startswith("estimator__")}
+        unknown = sorted(set(params) - set(own) - {f"estimator__{k}" for k in nested} |
+                         (set(own) - set(self.get_params(deep=False))))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown}; Ensemble takes "
+                             f"{list(self.get_params(deep=False))} and estimator__<argument>")
+        merged = dict(self.get_params(deep=False), **own)
+        if nested:
+            merged["estimator"] = merged["estimator"].unfitted_copy().set_params(**nested)
+        self.__init__(**merged)
+        return self
+
+    def unfitted_copy(self) -> Ensemble:
+        return Ensemble(self.estimator.unfitted_copy(), n_members=self.n_members, seed=self.seed,
+                        bootstrap=self.bootstrap, n_jobs=self.n_jobs)
+
+    def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
+            val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None):
+        """Fit the K members (:func:`fit_members`); ``df`` and ``val_df`` are never modified. Returns self."""
+        members = fit_members(self.estimator, df, duration_col, event_col, treatment_col, val_df=val_df,
+                              covariates=covariates, treated_value=treated_value, K=self.n_members,
+                              seed=self.seed, n_jobs=self.n_jobs, bootstrap=self.bootstrap)
+        return self._attach_members(members)
+
+    def _member_prototype(self):
+        return self.estimator
+
+    def _attach_members(self, members: list) -> Ensemble:
+        """Keep fitted ``members`` (from :func:`fit_members` or read back by the checkpoint) and what they
+        share: the columns, the treatment labels and (members fitted from one preprocessor) the
+        preprocessing of the training frame."""
+        from pyrocsa.core.checkpoint import FittedData
+
+        self.members_ = list(members)
+        data = self.members_[0].data_
+        self.duration_col_, self.event_col_ = data.duration_col, data.event_col
+        self.treatment_col_, self.treated_value_ = data.treatment_col, data.treated_value
+        self.preprocessor_ = data.preprocessor
+        self.data_ = FittedData(data.preprocessor, data.duration_col, data.event_col, data.treatment_col,
+                                data.treated_value, int(data.x.shape[1]),
+                                getattr(data, "meta", {}).get("treatment_levels"))
+        self.fitted_ = True
+        return self
+
+    def sample_potential_outcomes(self, df: pd.DataFrame, num_samples: int = 200, seed: int | None = None):
+        """``num_samples / K`` draws from each member, stacked member by member (``chains=K``; see
+        :func:`sample_members`)."""
+        self._check_fitted()
+        return sample_members(self.members_, df, num_samples, seed)
+
+    def predict_survival_function(self, df: pd.DataFrame, times=None, **kwargs) -> pd.DataFrame:
+        """The mixture's survival function: the mean of the members' (on member 0's default grid when
+        ``times`` is None); other arguments go to each member's ``predict_survival_function``."""
+        self._check_fitted()
+        if not all(callable(getattr(m, "predict_survival_function", None)) for m in self.members_):
+            raise ValueError(f"{type(self.members_[0]).__name__} has no predict_survival_function")
+        first = self.members_[0].predict_survival_function(df, times=times, **kwargs)
+        grid = first.index.to_numpy()
+        rest = [m.predict_survival_function(df, times=grid, **kwargs).to_numpy() for m in self.members_[1:]]
+        surv = np.mean([first.to_numpy()] + rest, axis=0)
+        return pd.DataFrame(surv, index=first.index, columns=first.columns)
+
+    def score(self, df: pd.DataFrame) -> float:
+        raise ValueError("score() of an ensemble is not defined (a mixture's likelihood); score a member")
+
+    def save(self, path):
+        """Write the members and this ensemble's arguments to the directory ``path``
+        (:mod:`pyrocsa.core.checkpoint`, atomically); the members must be savable (CSA)."""
+        from pyrocsa.core.checkpoint import save_estimator
+
+        self._check_fitted()
+        return save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path, device=None) -> Ensemble:
+        """Read an ensemble written by :meth:`save` (checked as :meth:`pyrocsa.CSA.load` checks)."""
+        from pyrocsa.core.checkpoint import load_estimator
+
+        return load_estimator(cls, path, device=device)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # sampling
 # ---------------------------------------------------------------------------------------------------------
@@ -219,7 +356,7 @@ def sample_members(members, df: pd.DataFrame, num_samples: int = 200, seed: int 
     CSA-INFO) of shape (num_samples, len(df)), member k's draws in rows ``k*S/K : (k+1)*S/K``, and
     ``chains=K``. ``num_samples`` must be a multiple of K. ``seed`` derives one sampling seed per member.
     """
-    from .outcomes import PotentialOutcomes
+    from pyrocsa.core.outcomes import PotentialOutcomes
 
     members = list(members)
     k = len(members)
@@ -253,7 +390,7 @@ def sample_members(members, df: pd.DataFrame, num_samples: int = 200, seed: int 
 # ---------------------------------------------------------------------------------------------------------
 # population effects with between-member intervals
 # ---------------------------------------------------------------------------------------------------------
-def _interval(values: np.ndarray, prob: float, method: str, extra_var: float = 0.0) -> dict:
+def _interval(values: np.ndarray, level: float, method: str, extra_var: float = 0.0) -> dict:
     """Interval from K member estimates (see the module docstring); ``extra_var`` adds an independent
     variance term (subject sampling). The t quantile keeps K - 1 degrees of freedom -- conservative
     (Welch-Satterthwaite would give more, and could make the wider-variance interval *shorter*)."""
@@ -261,22 +398,22 @@ def _interval(values: np.ndarray, prob: float, method: str, extra_var: float = 0
     est = float(values.mean())
     sd = float(values.std(ddof=1))
     if method == "percentile":
-        lo, hi = np.quantile(values, [(1 - prob) / 2, (1 + prob) / 2])
+        lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
         return {"estimate": est, "lower": float(lo), "upper": float(hi), "se": sd}
     se = float(np.sqrt(sd ** 2 * (1.0 + 1.0 / k) + extra_var))
-    half = float(stats.t.ppf((1 + prob) / 2, k - 1)) * se
+    half = float(stats.t.ppf((1 + level) / 2, k - 1)) * se
     return {"estimate": est, "lower": est - half, "upper": est + half, "se": se}
 
 
-def effect_intervals(outcomes, horizon: float, prob: float = 0.95, method: str = "t", target: str = "sample",
-                     hazard_ratio: bool = True) -> dict:
+def effect_intervals(outcomes, horizon: float, level: float = 0.95, method: str = "t", target: str = "sample",
+                     hazard_ratio: bool = True, prob: float | None = None) -> dict:
     """Population treatment effects of an ensemble with intervals from the spread between its members.
 
     Parameters
     ----------
     outcomes : :class:`~pyrocsa.outcomes.PotentialOutcomes` with ``chains = K >= 2`` (K member blocks).
     horizon : RMST horizon (duration unit, > 0).
-    prob : interval level in (0, 1).
+    level : interval level in (0, 1) (``prob=`` is its deprecated name).
     method : ``"t"`` (default; mean +- t_{K-1} s_K sqrt(1 + 1/K), see the module docstring) or
         ``"percentile"`` (quantiles of the K member estimates; too short for small K).
     target : ``"sample"`` (default): the effect averaged over *these* N subjects (conditional on their
@@ -293,10 +430,11 @@ def effect_intervals(outcomes, horizon: float, prob: float = 0.95, method: str =
     -------
     dict with ``"ate"`` (E[T1 - T0], duration unit), ``"rmst_difference"`` (E[min(T1,h) - min(T0,h)]) and
     ``"hazard_ratio"``, each a dict with ``estimate`` (mean of the member estimates; geometric mean for
-    the HR), ``lower``, ``upper``, ``se`` (log scale for the HR) and ``members`` (K,); plus ``prob``,
+    the HR), ``lower``, ``upper``, ``se`` (log scale for the HR) and ``members`` (K,); plus ``level`` (also
+    under its old key ``prob``),
     ``method``, ``target``, ``horizon``, ``chains``.
     """
-    from .estimands import default_time_grid, point_prediction, population_hazard_ratio
+    from pyrocsa.core.estimands import default_time_grid, point_prediction, population_hazard_ratio
 
     k = getattr(outcomes, "chains", None)
     if k is None or not hasattr(outcomes, "t0"):
@@ -304,8 +442,8 @@ def effect_intervals(outcomes, horizon: float, prob: float = 0.95, method: str =
     if k < 2:
         raise ValueError(f"outcomes has chains={k}: between-member intervals need an ensemble of K >= 2 "
                          "members (sample_members / CSA(ensemble_size=K))")
-    if not 0 < prob < 1:
-        raise ValueError(f"prob must be in (0, 1), got {prob}")
+    level = check_level(renamed_argument(None if level == 0.95 and prob is not None else level, prob,
+                                         "level", "prob", "effect_intervals"))
     if method not in ("t", "percentile"):
         raise ValueError(f"method must be 't' or 'percentile', got {method!r}")
     if target not in ("sample", "population"):
@@ -321,13 +459,13 @@ def effect_intervals(outcomes, horizon: float, prob: float = 0.95, method: str =
 
     ite = (t1 - t0).mean(axis=1)  # (K, N): member-level per-subject effects
     rmst = (np.minimum(t1, h) - np.minimum(t0, h)).mean(axis=1)
-    out = {"prob": float(prob), "method": method, "target": target, "horizon": h, "chains": int(k)}
+    out = {"level": level, "prob": level, "method": method, "target": target, "horizon": h, "chains": int(k)}
     for key, per_subject in (("ate", ite), ("rmst_difference", rmst)):
         members = per_subject.mean(axis=1)
         extra_var = 0.0
         if target == "population":
             extra_var = float(per_subject.mean(axis=0).var(ddof=1) / n)
-        res = _interval(members, prob, method, extra_var)
+        res = _interval(members, level, method, extra_var)
         res["members"] = members
         out[key] = res
     out["rmst_difference"]["horizon"] = h
@@ -366,7 +504,7 @@ def effect_intervals(outcomes, horizon: float, prob: float = 0.95, method: str =
                 raise ValueError("the subject bootstrap of the hazard ratio failed on every resample; pass "
                                  "hazard_ratio=False or target='sample'")
             extra_var = float(reps.var(ddof=1))
-        res = _interval(log_hr, prob, method, extra_var)
+        res = _interval(log_hr, level, method, extra_var)
         out["hazard_ratio"] = {"estimate": float(np.exp(res["estimate"])),
                                "lower": float(np.exp(res["lower"])), "upper": float(np.exp(res["upper"])),
                                "se": res["se"], "members": np.exp(log_hr)}

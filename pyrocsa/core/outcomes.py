@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import estimands as _est
+from pyrocsa.core import estimands as _est
 
 __all__ = ["PotentialOutcomes"]
 
@@ -173,7 +173,7 @@ class PotentialOutcomes:
     def ite_hdi(self, prob: float = 0.9) -> pd.DataFrame:
         """Per-subject highest-density interval of the ITE samples t1 - t0 (``arviz.hdi``): DataFrame with
         columns mean, lower, upper indexed by subject."""
-        from .inference_data import hdi
+        from pyrocsa.core.inference_data import hdi
 
         d = self.t1 - self.t0
         bounds = hdi(d, prob=prob, chains=self.chains)
@@ -239,16 +239,14 @@ class PotentialOutcomes:
         """Plug-in adjusted survival curves ``S_a(t) = mean_x P(T_a > t | x)`` of both arms with a pointwise
         band (over ensemble members when ``chains > 1``, else over draws): DataFrame indexed by ``time``
         with columns ``arm0``, ``arm0_lower``, ``arm0_upper``, ``arm1``, ..., ``difference`` (+ band).
-        See :func:`pyrocsa.doubly_robust.plugin_adjusted_survival`; for influence-function bands use
+        See :func:`pyrocsa.core.estimands.plugin_adjusted_survival`; for influence-function bands use
         :class:`pyrocsa.DoublyRobust`."""
-        from .doubly_robust import plugin_adjusted_survival
-
-        return plugin_adjusted_survival(self, times=times, level=level)
+        return _est.plugin_adjusted_survival(self, times=times, level=level)
 
     # -- export --------------------------------------------------------------------------------------------
     def to_inference_data(self):
         """ArviZ container (posterior_predictive / observed_data / constant_data); see
         :func:`pyrocsa.inference_data.to_inference_data`."""
-        from .inference_data import to_inference_data
+        from pyrocsa.core.inference_data import to_inference_data
 
         return to_inference_data(self)

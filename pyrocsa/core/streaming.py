@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import (
+from pyrocsa.data.frame import (
     _MAX_CATEGORIES,
     MIN_ROWS,
     Preprocessor,
@@ -47,7 +47,7 @@ from .data import (
     validate_event,
     validate_treatment,
 )
-from .errors import DataError
+from pyrocsa.errors import DataError
 
 __all__ = ["scan_parquet", "ParquetScan", "ParquetRows", "is_parquet_path"]
 
@@ -61,7 +61,7 @@ def is_parquet_path(obj) -> bool:
 
 
 def _uniforms(seed: int, stream: int, start: int, n: int) -> np.ndarray:
-    from .sampling import counter_uniforms
+    from pyrocsa.core.sampling import counter_uniforms
 
     return counter_uniforms(seed, stream, torch.zeros(1, dtype=torch.int64),
                             torch.arange(start, start + n, dtype=torch.int64))[0].numpy()
@@ -242,7 +242,7 @@ class ParquetRows:
     def minibatches(self, batch_size: int, gen: torch.Generator, min_last: int = 2, device=None):
         """One epoch: row groups in a random order (``gen``), a shuffle buffer of about ``buffer_rows`` rows,
         minibatches of ``batch_size`` cut from each shuffled buffer. Yields ``(tensors, row indices)``."""
-        from .training import _batches
+        from pyrocsa.core.training import _batches
 
         order = torch.randperm(len(self.scan.units), generator=gen).tolist()
         for df in self._buffers(order, self.scan.buffer_rows):

@@ -17,17 +17,9 @@ import sys
 import numpy as np
 import torch
 
+from pyrocsa.core.device import resolve_device
+
 __all__ = ["fit_module", "resolve_device"]
-
-
-def resolve_device(device=None) -> torch.device:
-    """``None``/"auto" -> CUDA when available, else CPU; otherwise ``torch.device(device)``."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} requested but CUDA is not available")
-    return dev
 
 
 def _batches(n: int, batch_size: int, gen: torch.Generator | None, shuffle: bool, min_last: int = 2):
@@ -116,7 +108,7 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
     all-gathered global minibatch and the validation loss is reduced across processes
     (:mod:`pyrocsa.distributed`). ``batch_size`` is the global minibatch. With one process nothing changes.
     """
-    from . import distributed
+    from pyrocsa.core import distributed
 
     ddp = distributed.active()
     dev = distributed.device_for(device) if ddp else resolve_device(device)

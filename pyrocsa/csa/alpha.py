@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from .data import SurvivalData
+from pyrocsa.data.frame import SurvivalData
 
 __all__ = ["proxy_counterfactuals", "validation_score", "select_alpha", "AlphaSelection"]
 

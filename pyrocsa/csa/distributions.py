@@ -27,7 +27,7 @@ import torch
 from pyro import distributions as dist
 from torch.distributions import AffineTransform, ExpTransform, constraints
 
-from .flows import PlanarLayer
+from pyrocsa.csa.flows import PlanarLayer
 
 __all__ = ["FlowTime", "RightCensored"]
 

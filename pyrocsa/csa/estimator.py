@@ -17,22 +17,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .base import CounterfactualSurvivalModel
-from .checkpoint import FORMAT_VERSION, load_estimator, save_estimator  # noqa: F401 (FORMAT_VERSION: re-export)
-from .data import SurvivalData, stratified_split
-from .errors import check_positive_int, check_seed
-from .losses import OBJECTIVES, CSALoss
-from .model import CSAModel
-from .sampling import predictive_draws
-from .training import fit_module, resolve_device
+from pyrocsa.core.base import CounterfactualSurvivalModel
+from pyrocsa.core.checkpoint import FORMAT_VERSION, load_estimator, save_estimator  # noqa: F401 (FORMAT_VERSION: re-export)
+from pyrocsa.core.device import resolve_device
+from pyrocsa.core.ensemble import Ensemble
+from pyrocsa.core.sampling import predictive_draws
+from pyrocsa.core.training import fit_module
+from pyrocsa.csa.losses import OBJECTIVES, CSALoss
+from pyrocsa.csa.model import CSAModel
+from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
+from pyrocsa.errors import check_positive_int, check_seed
 
 __all__ = ["CSA"]
 
 _CONFIG_KEYS = ("informative_censoring", "alpha", "objective", "hidden", "flow_layers", "dropout", "lr",
                 "batch_size", "max_epochs", "patience", "ensemble_size", "n_jobs", "seed", "device",
                 "verbose")
-_MEMBER_ATTRS = ("model_", "history_", "data_", "preprocessor_", "alpha_", "alpha_scores_", "time_scale_",
-                 "duration_col_", "event_col_", "treatment_col_", "treated_value_", "n_train_", "n_valid_")
+#: what an ensemble's members share, exposed on ``CSA(ensemble_size=K)`` from its :class:`Ensemble`
+_SHARED_ATTRS = ("data_", "preprocessor_", "duration_col_", "event_col_", "treatment_col_", "treated_value_")
 #: the alpha grid of ``alpha="auto"`` (the paper's)
 ALPHA_GRID = (0.0, 0.1, 1.0, 10.0, 100.0)
 _CLIP_NORM = 10.0
@@ -59,7 +61,8 @@ class CSA(CounterfactualSurvivalModel):
         without it the likelihood overfits within ~10 epochs).
     lr, batch_size, max_epochs, patience : Adam learning rate, minibatch rows, epoch cap and early-stopping
         patience (on the validation loss without the IPM; best weights restored).
-    ensemble_size : K >= 1 members fitted on stratified bootstrap resamples (:mod:`pyrocsa.ensemble`); their
+    ensemble_size : K >= 1: shorthand for ``pyrocsa.Ensemble(CSA(...), n_members=K, seed=seed)``
+        (:mod:`pyrocsa.core.ensemble`): K members fitted on stratified bootstrap resamples, whose
         disagreement is the model uncertainty one fit lacks. n_jobs : worker processes for the members.
     seed : seeds weights, minibatches and (by default) draws; None = not seeded.
     device : "cpu", "cuda" or None (CUDA when available). verbose : progress bar (on a TTY).
@@ -67,8 +70,10 @@ class CSA(CounterfactualSurvivalModel):
     Fitted attributes: ``model_`` (:class:`pyrocsa.model.CSAModel`), ``data_`` (training
     :class:`SurvivalData`), ``preprocessor_``, ``history_`` (per-epoch dicts), ``alpha_``, ``alpha_scores_``
     (alpha -> validation score, when a grid is searched), ``time_scale_`` (geometric mean training duration),
-    ``members_`` (ensembles).
+    ``members_`` and ``ensemble_`` (the :class:`Ensemble`, for ``ensemble_size > 1``).
     """
+
+    accepts_preprocessor = True
 
     def __init__(self, informative_censoring: bool = True, alpha=0.0, objective: str = "likelihood",
                  hidden=(100, 100), flow_layers: int = 4, dropout: float = 0.2, lr: float = 1e-3,
@@ -178,9 +183,9 @@ class CSA(CounterfactualSurvivalModel):
         """Fit on ``df`` (one row per subject; never modified). Without ``val_df``, a stratified 15% of
         ``df`` is held out for early stopping (and alpha selection). ``preprocessor``: a fitted
         :class:`pyrocsa.data.Preprocessor` to reuse instead of fitting one on ``df`` (ensemble members
-        share one). With ``ensemble_size=K > 1``, K members are fitted on stratified bootstrap resamples
-        (:func:`pyrocsa.ensemble.fit_members`) and kept in ``members_``; the attributes of member 0 are
-        mirrored on ``self``. Returns ``self``.
+        share one). With ``ensemble_size=K > 1``, an :class:`pyrocsa.Ensemble` of K single-model CSAs is
+        fitted on stratified bootstrap resamples and kept in ``ensemble_`` (its members in ``members_``);
+        ``self`` exposes what the members share (columns, preprocessing). Returns ``self``.
 
         ``df`` may also be the path of a Parquet file or of a directory of Parquet files: preprocessing
         statistics come from one pass, training streams row groups (memory O(row group + buffer + model);
@@ -190,50 +195,31 @@ class CSA(CounterfactualSurvivalModel):
         process group, every process calls ``fit`` with the same data; training is split across them (DDP,
         IPM on the gathered minibatch, validation reduced across processes) and every process ends with the
         same weights. Ensemble members are then fitted one after another (``n_jobs`` is ignored)."""
-        from . import distributed
+        from pyrocsa.core import distributed
 
         parallel = distributed.init_from_env(self.device)
-        from .streaming import is_parquet_path
+        from pyrocsa.core.streaming import is_parquet_path
 
         if is_parquet_path(df):
             return self._fit_parquet(df, duration_col, event_col, treatment_col, val_df, covariates,
                                      treated_value, preprocessor)
         if self.ensemble_size > 1:
-            from .ensemble import fit_members
-
-            config = {k: v for k, v in self.get_params().items()
-                      if k not in ("seed", "ensemble_size", "n_jobs")}
-            self.members_ = fit_members(config, df, duration_col, event_col, treatment_col, val_df=val_df,
-                                        covariates=covariates, treated_value=treated_value,
-                                        K=self.ensemble_size, seed=self.seed,
-                                        n_jobs=1 if parallel else self.n_jobs)
-            for attr in _MEMBER_ATTRS:
-                setattr(self, attr, getattr(self.members_[0], attr))
-            self.fitted_ = True
+            ensemble = Ensemble(self._member_prototype(), n_members=self.ensemble_size, seed=self.seed,
+                                n_jobs=1 if parallel else self.n_jobs)
+            self._set_ensemble(ensemble.fit(df, duration_col, event_col, treatment_col, val_df=val_df,
+                                            covariates=covariates, treated_value=treated_value))
             return self
-        self.members_ = None
-        if val_df is None:
-            if not isinstance(df, pd.DataFrame):
-                raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-            for arg, col in (("event_col", event_col), ("treatment_col", treatment_col)):
-                if col not in df.columns:
-                    raise ValueError(f"{arg}='{col}': column '{col}' not in the frame")
-            parts = stratified_split(df, event_col, treatment_col, fractions=(0.85, 0.15, 0.0),
-                                     seed=self.seed or 0)
-            train_df, val_df = df.iloc[parts["train"]], df.iloc[parts["valid"]]
-        else:
-            train_df = df
+        self.members_ = self.ensemble_ = None
+        train_df, val_df = validation_split(df, event_col, treatment_col, val_df, seed=self.seed)
         train = SurvivalData.from_frame(train_df, duration_col, event_col, treatment_col,
                                         covariates=covariates, treated_value=treated_value,
                                         preprocessor=preprocessor)
-        if not isinstance(val_df, pd.DataFrame):
-            raise ValueError(f"val_df must be a pandas DataFrame, got {type(val_df).__name__}")
         valid = train.transform(val_df, require_outcome=True)
         dev = resolve_device(self.device)
         time_scale = float(train.y.double().log().mean().exp())
         self.time_scale_ = time_scale
         if self.alpha == "auto" or isinstance(self.alpha, list):
-            from .alpha import select_alpha
+            from pyrocsa.csa.alpha import select_alpha
 
             grid = ALPHA_GRID if self.alpha == "auto" else [float(v) for v in self.alpha]
             result = select_alpha(lambda alpha: self._fit_one(train, valid, alpha, time_scale),
@@ -254,11 +240,29 @@ class CSA(CounterfactualSurvivalModel):
         self.fitted_ = True
         return self
 
+    def _member_prototype(self) -> CSA:
+        """One member of ``CSA(ensemble_size=K)``: these arguments, a single model."""
+        return type(self)(**dict(self.get_params(), ensemble_size=1, n_jobs=None))
+
+    def _attach_members(self, members: list) -> CSA:
+        """The front of K fitted single-model members (read back by the checkpoint)."""
+        ensemble = Ensemble(self._member_prototype(), n_members=len(members), seed=self.seed,
+                            n_jobs=self.n_jobs)
+        self._set_ensemble(ensemble._attach_members(members))
+        return self
+
+    def _set_ensemble(self, ensemble: Ensemble) -> None:
+        """``self`` as the front of a fitted ensemble (``ensemble_size > 1``; fit and load)."""
+        self.ensemble_, self.members_ = ensemble, ensemble.members_
+        for attr in _SHARED_ATTRS:
+            setattr(self, attr, getattr(ensemble, attr))
+        self.fitted_ = True
+
     def _fit_parquet(self, path, duration_col, event_col, treatment_col, val_df, covariates, treated_value,
                      preprocessor):
         """``fit`` on a Parquet file or directory, streamed (:mod:`pyrocsa.streaming`)."""
-        from .checkpoint import FittedData
-        from .streaming import scan_parquet
+        from pyrocsa.core.checkpoint import FittedData
+        from pyrocsa.core.streaming import scan_parquet
 
         if val_df is not None:
             raise ValueError("val_df cannot be combined with a Parquet path: the validation rows are a "
@@ -271,7 +275,7 @@ class CSA(CounterfactualSurvivalModel):
                              "a DataFrame, or a number for alpha")
         scan = scan_parquet(path, duration_col, event_col, treatment_col, covariates=covariates,
                             treated_value=treated_value, preprocessor=preprocessor, seed=self.seed or 0)
-        self.members_ = None
+        self.members_ = self.ensemble_ = None
         self.alpha_, self.alpha_scores_ = float(self.alpha), None
         self.time_scale_ = scan.time_scale
         if self.seed is not None:
@@ -321,10 +325,8 @@ class CSA(CounterfactualSurvivalModel):
             warnings.warn("sample_potential_outcomes(batch_size=) is deprecated: use chunk_size=",
                           FutureWarning, stacklevel=2)
             chunk_size = batch_size if chunk_size is None else chunk_size
-        if getattr(self, "members_", None):
-            from .ensemble import sample_members
-
-            return sample_members(self.members_, df, num_samples, seed)
+        if getattr(self, "ensemble_", None) is not None:
+            return self.ensemble_.sample_potential_outcomes(df, num_samples, seed)
         if chunk_size is not None:
             chunk_size = check_positive_int(chunk_size, "chunk_size")
         if not isinstance(df, pd.DataFrame):
@@ -332,20 +334,13 @@ class CSA(CounterfactualSurvivalModel):
         if len(df) == 0:
             raise ValueError("df has no rows")
         x = torch.as_tensor(self.preprocessor_.transform(df), dtype=torch.float32)
-        observed = None
-        if {self.duration_col_, self.event_col_, self.treatment_col_} <= set(df.columns):
-            data = self.data_.transform(df, require_outcome=True)
-            observed = pd.DataFrame({"time": data.y.numpy().astype(float), "event": data.delta.numpy(),
-                                     "treatment": data.a.numpy()}, index=df.index)
+        observed = observed_frame(self.data_, df)
         draws = self._predict(x, num_samples, seed, chunk_size)
-        from .outcomes import PotentialOutcomes
+        from pyrocsa.core.outcomes import PotentialOutcomes
 
-        covs = df[[c for c in self.preprocessor_.columns_ if c in df.columns]]
-        if not all(pd.api.types.is_numeric_dtype(covs[c]) for c in covs.columns):
-            covs = None
         return PotentialOutcomes(draws["t0"], draws["t1"], index=df.index, c0=draws.get("c0"),
-                                 c1=draws.get("c1"), observed=observed, covariates=covs,
-                                 model_name=self.name)
+                                 c1=draws.get("c1"), observed=observed,
+                                 covariates=covariate_frame(self.preprocessor_, df), model_name=self.name)
 
     def _predict(self, x: torch.Tensor, num_samples: int, seed, chunk_size) -> dict[str, np.ndarray]:
         sites = ["t0", "t1"] + (["c0", "c1"] if self.model_.informative_censoring else [])
@@ -381,15 +376,15 @@ class CSA(CounterfactualSurvivalModel):
         self._check_fitted()
         if kind not in ("t", "c"):
             raise ValueError(f"kind must be 't' or 'c', got {kind!r}")
+        if getattr(self, "ensemble_", None) is not None:
+            return self.ensemble_.predict_survival_function(df, times=times, treatment=treatment, kind=kind)
         if times is None:
             end = float(getattr(self, "max_duration_", None) or self.time_scale_ * 3)
             times = np.linspace(0.0, end, 101)[1:]
         times = np.asarray(times, dtype=float).ravel()
         if times.size == 0 or not np.isfinite(times).all() or (times < 0).any():
             raise ValueError("times must be a non-empty list of finite numbers >= 0")
-        members = self.members_ if getattr(self, "members_", None) else [self]
-        arms = self._arms(df, treatment)
-        surv = np.mean([m._survival(df, times, arms, kind) for m in members], axis=0)
+        surv = self._survival(df, times, self._arms(df, treatment), kind)
         return pd.DataFrame(surv, index=pd.Index(times, name="time"), columns=df.index)
 
     def _survival(self, df, times, arms, kind) -> np.ndarray:
@@ -430,10 +425,9 @@ class CSA(CounterfactualSurvivalModel):
         """Mean log-likelihood per subject of ``df``'s observed (duration, event) under each row's arm (the
         trained objective without the IPM, negated; higher is better; lifelines' ``score`` analogue)."""
         self._check_fitted()
-        members = self.members_ if getattr(self, "members_", None) else [self]
+        if getattr(self, "ensemble_", None) is not None:
+            return self.ensemble_.score(df)
         data = self.data_.transform(df, require_outcome=True)
-        if len(members) > 1:
-            raise ValueError("score() of an ensemble is not defined (a mixture's likelihood); score a member")
         model = self.model_.eval()
         dev = next(model.parameters()).device
         with torch.no_grad():
@@ -445,6 +439,12 @@ class CSA(CounterfactualSurvivalModel):
     def print_summary(self, decimals: int = 3) -> None:
         """Print the fitted configuration, data sizes and the training curve's end points."""
         self._check_fitted()
+        if getattr(self, "ensemble_", None) is not None:
+            for k, member in enumerate(self.members_):
+                print(f"-- member {k} of {len(self.members_)} (bootstrap resample, seed "
+                      f"{member.member_seed_['fit']}) --")
+                member.print_summary(decimals)
+            return
         h = self.history_
         best = min(h, key=lambda r: r.get("valid_factual", r["valid_loss"]))
         lines = [
@@ -474,7 +474,7 @@ class CSA(CounterfactualSurvivalModel):
         written atomically (a temporary sibling renamed into place); an existing ``path`` is replaced only
         if it is empty or a saved model. See :mod:`pyrocsa.checkpoint`."""
         self._check_fitted()
-        from . import distributed
+        from pyrocsa.core import distributed
 
         if not distributed.is_main():  # data parallel: rank 0 writes, the others wait for it
             distributed.barrier()
@@ -488,4 +488,4 @@ class CSA(CounterfactualSurvivalModel):
         """Load a model written by :meth:`save`. The files are checked against the format before the weights
         are read (with ``torch.load(weights_only=True)``); any problem raises
         :class:`pyrocsa.errors.ModelFileError` naming the directory. See :mod:`pyrocsa.checkpoint`."""
-        return load_estimator(cls, path, device=device, member_attrs=_MEMBER_ATTRS)
+        return load_estimator(cls, path, device=device)

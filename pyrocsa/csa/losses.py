@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 from pyro import poutine
 
-from .ipm import wasserstein_ipm
+from pyrocsa.core.ipm import wasserstein_ipm
 
 __all__ = ["event_loss", "censoring_loss", "time_order_loss", "CSALoss", "OBJECTIVES"]
 

@@ -34,9 +34,9 @@ from pyro import poutine
 from pyro.nn import PyroModule
 from torch import nn
 
-from .distributions import FlowTime, RightCensored
-from .flows import planar_params
-from .nn import Encoder, _Block
+from pyrocsa.core.nn import Encoder, _Block
+from pyrocsa.csa.distributions import FlowTime, RightCensored
+from pyrocsa.csa.flows import planar_params
 
 __all__ = ["CSAModel", "ArmHead"]
 

@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .data import MIN_ROWS, stratified_split
+from pyrocsa.data.actg import ACTG_COVARIATES, load_actg175
+from pyrocsa.data.frame import MIN_ROWS, stratified_split
 
 __all__ = [
     "AUTHORS_BETA_0",
@@ -250,8 +251,6 @@ class SimulatedCohort:
 def _covariate_source(covariates) -> tuple[pd.DataFrame, bool]:
     """Return (numeric, median-imputed copy of the source, is_default_actg)."""
     if covariates is None:
-        from .datasets import ACTG_COVARIATES, load_actg175
-
         df = load_actg175()[ACTG_COVARIATES].astype(float)
         return df.fillna(df.median()), True
     if isinstance(covariates, pd.DataFrame):

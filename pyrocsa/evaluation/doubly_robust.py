@@ -47,7 +47,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import MIN_ROWS, Preprocessor, validate_outcome_columns
+from pyrocsa.core.estimands import plugin_adjusted_survival  # noqa: F401 (re-export: its home until 0.2)
+from pyrocsa.data.frame import MIN_ROWS, Preprocessor, validate_outcome_columns
+from pyrocsa.errors import check_level
 
 __all__ = ["DoublyRobust", "aipcw_pseudo_outcomes", "plugin_adjusted_survival"]
 
@@ -127,9 +129,7 @@ def _wald(phi: np.ndarray, level: float) -> dict:
 
 
 def _check_level(level) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
-        raise ValueError(f"level must be a number strictly between 0 and 1 (e.g. 0.95), got {level!r}")
-    return float(level)
+    return check_level(level)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def _fit_propensity(spec, train: pd.DataFrame, test: pd.DataFrame, treatment_col
     if isinstance(spec, (float, np.floating)) and not isinstance(spec, bool):
         return np.full(len(test), float(spec))
     if spec is None or (isinstance(spec, str) and spec == "logistic"):
-        from .baselines.propensity import PropensityModel
+        from pyrocsa.baselines.propensity import PropensityModel
 
         spec = PropensityModel()
     model = _new_model(spec, "propensity_model")
@@ -365,7 +365,7 @@ class DoublyRobust:
     def _outcome_spec(self):
         if self.outcome_model is not None:
             return self.outcome_model
-        from .estimator import CSA
+        from pyrocsa.csa.estimator import CSA
 
         return lambda: CSA(ensemble_size=1, verbose=False)
 
@@ -681,34 +681,3 @@ class DoublyRobust:
 # ---------------------------------------------------------------------------------------------------------
 # plug-in adjusted survival from sampled potential outcomes
 # ---------------------------------------------------------------------------------------------------------
-def plugin_adjusted_survival(outcomes, times=None, level: float = 0.95) -> pd.DataFrame:
-    """Plug-in adjusted survival ``S_a(t) = mean_i P(T_a > t | x_i)`` of both arms from the draws of a
-    :class:`pyrocsa.outcomes.PotentialOutcomes` (``t0``, ``t1`` of shape (S, N)).
-
-    The line is the empirical survival of all S x N draws. The pointwise band is the central ``level``
-    range of the per-member population curves when the draws come from an ensemble (``chains > 1``:
-    model uncertainty), else of the per-draw curves (``chains == 1``: Monte-Carlo spread only, a lower
-    bound on the uncertainty). Returns a DataFrame indexed by ``time`` (default: 200 points up to the
-    99th percentile of the draws) with columns ``arm0``, ``arm0_lower``, ``arm0_upper``, ``arm1``, ...,
-    ``difference`` and its band (arm 1 - arm 0, from the same blocks)."""
-    level = _check_level(level)
-    t_all = np.concatenate([outcomes.t0.ravel(), outcomes.t1.ravel()])
-    grid = np.linspace(0.0, np.quantile(t_all, 0.99), 200) if times is None else \
-        np.atleast_1d(np.asarray(times, dtype=float))
-    chains = int(getattr(outcomes, "chains", 1) or 1)
-    cols, per_block = {}, {}
-    for arm, samples in ((0, outcomes.t0), (1, outcomes.t1)):
-        blocks = np.split(samples, chains, axis=0) if chains > 1 else [row[None, :] for row in samples]
-        per_block[arm] = np.stack([1.0 - np.searchsorted(np.sort(b.ravel()), grid, side="right") / b.size
-                                   for b in blocks])
-        srt = np.sort(samples.ravel())
-        cols[f"arm{arm}"] = 1.0 - np.searchsorted(srt, grid, side="right") / srt.size
-    per_block["difference"] = per_block[1] - per_block[0]
-    cols["difference"] = cols["arm1"] - cols["arm0"]
-    q = [(1 - level) / 2, (1 + level) / 2]
-    out = {}
-    for key in (0, 1, "difference"):
-        name = f"arm{key}" if key in ARMS else key
-        lo, hi = np.quantile(per_block[key], q, axis=0)
-        out[name], out[f"{name}_lower"], out[f"{name}_upper"] = cols[name], lo, hi
-    return pd.DataFrame(out, index=pd.Index(grid, name="time"))

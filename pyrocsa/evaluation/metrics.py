@@ -18,7 +18,7 @@ from lifelines import CoxPHFitter
 from lifelines.utils import concordance_index
 from scipy.stats import chisquare, linregress
 
-from .estimands import as_samples, population_hazard_ratio, population_survival
+from pyrocsa.core.estimands import as_samples, population_hazard_ratio, population_survival
 
 __all__ = [
     "c_index",

@@ -182,8 +182,8 @@ def _output_file(path: str | None, arg: str) -> None:
 
 
 def _output_model_dir(path: str, arg: str = "--out") -> None:
-    from .checkpoint import check_save_target
-    from .errors import ModelFileError
+    from pyrocsa.core.checkpoint import check_save_target
+    from pyrocsa.errors import ModelFileError
 
     p = Path(path)
     try:
@@ -288,16 +288,20 @@ def cmd_demo(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import CSA, datasets, metrics, plotting
-    from .data import stratified_split
+    from pyrocsa.csa.estimator import CSA
+    from pyrocsa.data import actg as actg_data
+    from pyrocsa.data.actg_synthetic import load_actg_synthetic
+    from pyrocsa.data.frame import stratified_split
+    from pyrocsa.evaluation import metrics
+    from pyrocsa.reports import plotting
 
     written = []
     cfg = dict(informative_censoring=True, alpha=args.alpha, seed=args.seed, max_epochs=args.epochs,
                verbose=not args.quiet, ensemble_size=args.ensemble_size)
 
     # 1. The ACTG 175 RCT, arms 0 vs 1, baseline covariates only.
-    actg = datasets.load_actg()
-    cols = list(datasets.ACTG_BASELINE) + ["days", "cens", "arms"]
+    actg = actg_data.load_actg()
+    cols = list(actg_data.ACTG_BASELINE) + ["days", "cens", "arms"]
     frame = actg[cols]
     split = stratified_split(frame, "cens", "arms", seed=args.seed)
     print("== ACTG 175 RCT (zidovudine vs zidovudine + didanosine), baseline covariates ==")
@@ -328,7 +332,7 @@ def cmd_demo(args) -> int:
     written.append(_save_fig(fig, out / "actg_adjusted_survival.png"))
 
     # 2. actg-Synthetic: known potential outcomes.
-    syn = datasets.load_actg_synthetic()
+    syn = load_actg_synthetic()
     df = syn.frame
     tr = df.iloc[syn.split["train"]]
     va = df.iloc[syn.split["valid"]]
@@ -366,7 +370,8 @@ def cmd_demo(args) -> int:
 
 
 def _fit_and_save(args, df: pd.DataFrame) -> None:
-    from . import CSA, distributed
+    from pyrocsa.core import distributed
+    from pyrocsa.csa.estimator import CSA
 
     model = CSA(informative_censoring=not args.no_informative_censoring, alpha=args.alpha,
                 seed=args.seed, max_epochs=args.epochs, verbose=not args.quiet,
@@ -424,7 +429,7 @@ def cmd_fit(args) -> int:
         import torch.distributed
         import torch.multiprocessing as mp
 
-        from . import distributed
+        from pyrocsa.core import distributed
 
         if not torch.distributed.is_available():
             raise CLIError("--nproc needs torch.distributed, which this torch build lacks")
@@ -448,7 +453,7 @@ def _model_dir(path: str) -> Path:
 
 
 def _load_model(path: str, num_samples: int):
-    from . import CSA
+    from pyrocsa.csa.estimator import CSA
 
     model = CSA.load(_model_dir(path))
     k = len(getattr(model, "members_", None) or []) or 1
@@ -482,7 +487,7 @@ def cmd_predict(args) -> int:
 
 def cmd_simulate(args) -> int:
     _output_file(args.out, "--out")
-    from . import simulate
+    from pyrocsa.data import simulate
 
     cohort = simulate.simulate(n=args.n, seed=args.seed, confounding=args.confounding,
                                censoring=args.censoring, nonlinear=args.nonlinear)
@@ -501,7 +506,7 @@ def cmd_synthesize(args) -> int:
     df = _read_table(args.data)
     _check_columns(df, args.data, _role_columns(args))
     _output_file(args.out, "--out")
-    from .steam import SyntheticCohort
+    from pyrocsa.steam import SyntheticCohort
 
     kw = {}
     if args.epochs:
@@ -516,7 +521,7 @@ def cmd_synthesize(args) -> int:
 
 
 def _steam_outcome(args):
-    from . import CSA
+    from pyrocsa.csa.estimator import CSA
 
     return CSA(informative_censoring=True, seed=args.seed, max_epochs=args.epochs, verbose=False,
                ensemble_size=1)
@@ -524,7 +529,7 @@ def _steam_outcome(args):
 
 def _observed_arm(model, df: pd.DataFrame, col, treated_value) -> np.ndarray:
     """0/1 arm of each row by the model's own treatment labels (text labels included)."""
-    from .data import validate_treatment
+    from pyrocsa.data.frame import validate_treatment
 
     tv = model.treated_value_
     if treated_value is not None and str(treated_value) != str(tv):
@@ -539,7 +544,7 @@ def _observed_arm(model, df: pd.DataFrame, col, treated_value) -> np.ndarray:
 
 
 def cmd_evaluate(args) -> int:
-    from .data import validate_duration, validate_event
+    from pyrocsa.data.frame import validate_duration, validate_event
 
     if (args.true_t0 is None) != (args.true_t1 is None):
         raise CLIError("--true-t0 and --true-t1 go together: give both or neither")
@@ -559,7 +564,7 @@ def cmd_evaluate(args) -> int:
             raise CLIError(f"{args.data}: no {name} rows in column '{args.treatment}' (the C-index is "
                            "computed per arm)")
 
-    from . import metrics
+    from pyrocsa.evaluation import metrics
 
     po = model.sample_potential_outcomes(df, num_samples=args.num_samples, seed=args.seed)
     factual = np.where(a[None, :] == 1, po.t1, po.t0)
@@ -689,7 +694,7 @@ def _first_line(err: BaseException) -> str:
 
 def _describe(err: Exception) -> tuple[int, str]:
     """(exit code, one-line message) for an exception that ends a command."""
-    from .errors import PyrocsaError
+    from pyrocsa.errors import PyrocsaError
 
     if isinstance(err, (CLIError, PyrocsaError, ValueError)):
         return EXIT_BAD_INPUT, _first_line(err)
