@@ -82,7 +82,7 @@ def run_replicate(r: int, args) -> dict:
     co = simulate(n=args.n, seed=args.seed0 + r, nonlinear=args.nonlinear, censoring="informative")
     df, covs, h = co.frame, list(co.covariates), args.horizon
     tr, va, te = (co.split[k] for k in ("train", "valid", "test"))
-    tau = co.ite("rmst", tau=h)  # (N,) true conditional RMST differences
+    tau = co.ite("rmst", horizon=h)  # (N,) true conditional RMST differences
     truth = float(tau.mean())
     out = {"replicate": r, "truth": truth, "events": float(df["event"].mean())}
 

@@ -9,7 +9,8 @@ Every measurement runs in a fresh Python process (so ``ru_maxrss`` is that run's
 * train: ``CSA(max_epochs=E, ensemble_size=1)`` with the constructor's other defaults (CSA-INFO, hidden
   (100, 100), 4 planar layers, batch 256, dropout 0.2) fitted on N simulated rows (10 covariates, 85/15
   split). rows/s = training rows x epochs / seconds spent in ``fit_module`` (every epoch's validation pass
-  included; the data preparation is not). K processes: ``pyrocsa.core.distributed.spawn`` (gloo), ``--threads``
+  included; the data preparation is not). K processes:
+  ``pyrocsa.core.distributed.spawn`` (gloo), ``--threads``
   cores shared among them; the figure is rank 0's, peak memory is each rank's peak summed over ranks.
 * ``--parquet``: the same fit from a Parquet file (streamed, :mod:`pyrocsa.streaming`), 1 process.
 * sample: ``sample_potential_outcomes`` of ``--draws`` draws for ``--sample-n`` subjects from a model fitted
@@ -164,9 +165,9 @@ def step_costs(args) -> dict:
     import torch
 
     import pyrocsa.flows as flows
-    from pyrocsa.data import SurvivalData
     from pyrocsa.csa.losses import CSALoss
     from pyrocsa.csa.model import CSAModel
+    from pyrocsa.data import SurvivalData
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -104,7 +104,7 @@ def fitted(cohort):
 
 def test_truth_has_a_clear_positive_effect(cohort):
     te = cohort.split["test"]
-    assert cohort.ite("rmst", tau=1000)[te].mean() > 100
+    assert cohort.ite("rmst", horizon=1000)[te].mean() > 100
 
 
 @pytest.mark.parametrize("name", ["AFT-Weibull", "AFT-log-Normal", "SR"])

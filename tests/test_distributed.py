@@ -56,10 +56,10 @@ def _worker(rank, world, port, out):
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         from pyrocsa.core import distributed
-        from pyrocsa.csa import estimator
         from pyrocsa.core.ipm import wasserstein_ipm
-        from pyrocsa.csa.losses import CSALoss
         from pyrocsa.core.training import fit_module
+        from pyrocsa.csa import estimator
+        from pyrocsa.csa.losses import CSALoss
 
         out = Path(out)
         df = _cohort()

@@ -11,10 +11,10 @@ import pytest
 from scipy import optimize
 
 from pyrocsa import DoublyRobust
-from pyrocsa.core.base import CounterfactualSurvivalModel
 from pyrocsa.baselines import CoxTLearner
-from pyrocsa.evaluation.doubly_robust import _step_left, aipcw_pseudo_outcomes
+from pyrocsa.core.base import CounterfactualSurvivalModel
 from pyrocsa.core.outcomes import PotentialOutcomes
+from pyrocsa.evaluation.doubly_robust import _step_left, aipcw_pseudo_outcomes
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pyrocsa.simulate import simulate
 
 TINY = dict(informative_censoring=True, hidden=(8,), flow_layers=2, alpha=0.0,
             max_epochs=2, batch_size=64, verbose=False)
+PROTO = CSA(**TINY)  # the members' prototype (fit_members never fits or modifies it)
 
 
 def _strata(a, d):
@@ -80,7 +81,7 @@ def members(cohort):
     train, valid, _, covs = cohort
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant ACTG columns in a tiny sample
-        return fit_members(CSA(**TINY), train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
+        return fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
                            seed=0, n_jobs=1)
 
 
@@ -152,7 +153,7 @@ def test_fit_members_seeds_reproduce(cohort, members):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # K=1 with the same seed reproduces the first member (member_seeds(0, 1) == member_seeds(0, 2)[:1])
-        again = fit_members(CSA(**TINY), train, "time", "event", "treatment", val_df=valid, covariates=covs, K=1,
+        again = fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=1,
                             seed=0, n_jobs=1)
     m, m2 = members[0], again[0]
     np.testing.assert_array_equal(m.bootstrap_rows_, m2.bootstrap_rows_)
@@ -167,7 +168,7 @@ def test_fit_members_without_bootstrap_uses_every_row_once(cohort):
     train, valid, test, covs = cohort
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        deep = fit_members(CSA(**TINY), train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
+        deep = fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
                            seed=0, n_jobs=1, bootstrap=False)
     for m in deep:
         np.testing.assert_array_equal(m.bootstrap_rows_, np.arange(len(train)))
@@ -181,11 +182,11 @@ def test_fit_members_bad_input(cohort):
     with pytest.raises(ValueError, match="unfitted pyrocsa estimator"):
         fit_members(dict(TINY), train, "time", "event", "treatment", val_df=valid, K=2)
     with pytest.raises(ValueError, match="event_col='died'"):
-        fit_members(CSA(**TINY), train, "time", "died", "treatment", val_df=valid, K=2)
+        fit_members(PROTO, train, "time", "died", "treatment", val_df=valid, K=2)
     with pytest.raises(ValueError, match="K must be a positive integer"):
-        fit_members(CSA(**TINY), train, "time", "event", "treatment", val_df=valid, K=0)
+        fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, K=0)
     with pytest.raises(ValueError, match="n_jobs"):
-        fit_members(CSA(**TINY), train, "time", "event", "treatment", val_df=valid, K=2, n_jobs=0)
+        fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, K=2, n_jobs=0)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -275,7 +276,7 @@ def test_effect_intervals_bad_input():
 def test_fit_members_parallel_matches_in_process(cohort, members):
     """The loky worker path gives bit-identical members (one torch thread each, seeded fits)."""
     train, valid, test, covs = cohort
-    par = fit_members(CSA(**TINY), train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2, seed=0,
+    par = fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2, seed=0,
                       n_jobs=2)
     a = sample_members(members, test, num_samples=4, seed=0)
     b = sample_members(par, test, num_samples=4, seed=0)

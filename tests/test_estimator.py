@@ -8,10 +8,10 @@ import torch
 from pyro.infer import Predictive
 
 import pyrocsa
+from pyrocsa.core.training import fit_module, resolve_device
 from pyrocsa.csa.estimator import CSA
 from pyrocsa.csa.losses import CSALoss
 from pyrocsa.csa.model import CSAModel
-from pyrocsa.core.training import fit_module, resolve_device
 
 SMALL = dict(hidden=(16, 16), flow_layers=2, max_epochs=15, patience=15, lr=1e-2, batch_size=100,
              verbose=False,

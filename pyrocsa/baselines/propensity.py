@@ -115,7 +115,7 @@ class PropensityModel:
             self.data_, self.preprocessor_ = data, data.preprocessor
             x, a = data.x.numpy(), data.a.numpy().astype(int)
         self.model_ = copy.deepcopy(self.classifier)
-        self.model_.fit(np.asarray(x, dtype=np.float64), a)
+        self.model_.fit(self._as_design(x), a)
         self.fitted_ = True
         if not steam_form:
             self.propensity_ = self._predict_x(x)
@@ -156,9 +156,14 @@ class PropensityModel:
         """A ~ Bernoulli(pi(x)): (N,) int array of 0/1."""
         return (rng.uniform(size=len(covariates)) < self.predict(covariates)).astype(int)
 
+    def _as_design(self, x: np.ndarray) -> np.ndarray:
+        # the frame form fits on float64, the covariates form on the preprocessor's float32 matrix (each as
+        # before the two classes were merged, so that their propensities are unchanged to the last digit)
+        return np.asarray(x, dtype=np.float64) if self.data_ is not None else x
+
     def _predict_x(self, x: np.ndarray) -> np.ndarray:
         n = len(x)
-        p = np.asarray(self.model_.predict_proba(np.asarray(x, dtype=np.float64)), dtype=float)
+        p = np.asarray(self.model_.predict_proba(self._as_design(x)), dtype=float)
         if p.ndim == 2:
             p = p[:, -1]
         if p.shape != (n,) or not np.all(np.isfinite(p)) or (p < 0).any() or (p > 1).any():

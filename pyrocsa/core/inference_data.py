@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pyrocsa.errors import check_level, renamed_argument
+
 __all__ = ["to_inference_data", "hdi"]
 
 #: True when the installed ArviZ is the 1.x rewrite (DataTree-based)
@@ -84,11 +86,13 @@ def to_inference_data(outcomes):
     return az.InferenceData(**groups)
 
 
-def hdi(samples: np.ndarray, prob: float = 0.9, chains: int = 1) -> np.ndarray:
-    """Highest-density interval of each column of ``samples`` (S, N) via ``arviz.hdi``.  Returns (N, 2):
-    lower, upper.  ``chains`` splits the draws into consecutive chains as in :func:`to_inference_data`."""
-    if not 0 < prob < 1:
-        raise ValueError(f"prob must be in (0, 1); got {prob}")
+def hdi(samples: np.ndarray, level: float | None = None, chains: int = 1, prob: float | None = None
+        ) -> np.ndarray:
+    """Highest-density interval at ``level`` (default 0.9; ``prob`` is its deprecated name) of each column
+    of ``samples`` (S, N) via ``arviz.hdi``.  Returns (N, 2): lower, upper.  ``chains`` splits the draws
+    into consecutive chains as in :func:`to_inference_data`."""
+    level = renamed_argument(level, prob, "level", "prob", "hdi")
+    prob = check_level(0.9 if level is None else level)
     arr = _chain_draw(np.asarray(samples, dtype=float), chains)
     da = xr.DataArray(arr, dims=("chain", "draw", "subject"))
     ds = xr.Dataset({"x": da})

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pyrocsa.core import estimands as _est
+from pyrocsa.errors import renamed_argument
 
 __all__ = ["PotentialOutcomes"]
 
@@ -170,13 +171,15 @@ class PotentialOutcomes:
         """S1(t | x) - S0(t | x) from the empirical survival of the samples: (N, len(times))."""
         return _est.survival_difference(self.t0, self.t1, times)
 
-    def ite_hdi(self, prob: float = 0.9) -> pd.DataFrame:
-        """Per-subject highest-density interval of the ITE samples t1 - t0 (``arviz.hdi``): DataFrame with
-        columns mean, lower, upper indexed by subject."""
+    def ite_hdi(self, level: float | None = None, prob: float | None = None) -> pd.DataFrame:
+        """Per-subject highest-density interval of the ITE samples t1 - t0 (``arviz.hdi``) at ``level``
+        (default 0.9; ``prob`` is its deprecated name): DataFrame with columns mean, lower, upper indexed by
+        subject."""
         from pyrocsa.core.inference_data import hdi
 
+        level = renamed_argument(level, prob, "level", "prob", "PotentialOutcomes.ite_hdi")
         d = self.t1 - self.t0
-        bounds = hdi(d, prob=prob, chains=self.chains)
+        bounds = hdi(d, level=0.9 if level is None else level, chains=self.chains)
         return pd.DataFrame({"mean": d.mean(axis=0), "lower": bounds[:, 0], "upper": bounds[:, 1]},
                             index=self.index)
 

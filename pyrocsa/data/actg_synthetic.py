@@ -14,6 +14,7 @@ import pandas as pd
 
 from pyrocsa.data.actg import _SYNTH, ACTG_COVARIATES, _data_file, _load_npy
 from pyrocsa.data.simulate import actg_propensity, authors_gompertz_cox
+from pyrocsa.errors import renamed_argument
 
 __all__ = ["ActgSynthetic", "load_actg_synthetic"]
 
@@ -74,9 +75,10 @@ class ActgSynthetic:
         """(S0, S1), each (N, len(times)): true survival functions at ``times`` (days)."""
         return self.truth().survival(times)
 
-    def rmst(self, tau: float):
-        """(rmst0, rmst1), each (N,): true restricted mean survival times up to ``tau`` days."""
-        return self.truth().rmst(tau)
+    def rmst(self, horizon: float | None = None, tau: float | None = None):
+        """(rmst0, rmst1), each (N,): true restricted mean survival times up to ``horizon`` days (``tau`` is
+        its deprecated name)."""
+        return self.truth().rmst(renamed_argument(horizon, tau, "horizon", "tau", "ActgSynthetic.rmst"))
 
     def expected_lifetime(self):
         """(m0, m1), each (N,): true E[T_0|x], E[T_1|x] in days."""

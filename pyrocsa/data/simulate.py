@@ -8,12 +8,13 @@ Generative scheme (defaults = the authors' values, which reproduce the shipped a
   in raw units (``eta = -30``, ``a = 0.3``, ``b = 1.5``). On the raw scale the sigmoid is saturated, so the
   propensity is 0.2 or 0.867 according to the sign of ``z`` -- exactly what the authors' data show (the
   observed treated rates are 0.197 and 0.870 on the two sides; expected treated rate 55.90%, shipped 55.91%);
-* potential event times, Gompertz-Cox with hazard ``lambda_a exp(x'beta_a) exp(alpha t)``::
+* potential event times, Gompertz-Cox with hazard ``lambda_a exp(x'beta_a) exp(g t)``,
+  ``g = gompertz_shape``::
 
-      T_a = (1/alpha) log(1 - alpha log U_a / (lambda_a exp(x'beta_a))),   U_a ~ Uniform(0, 1)
+      T_a = (1/g) log(1 - g log U_a / (lambda_a exp(x'beta_a))),   U_a ~ Uniform(0, 1)
 
-  (``alpha = 0.0055``, ``lambda_0 = lambda_1 = 6e-4``; ``U_0``, ``U_1`` independent), i.e. survival
-  ``S_a(t|x) = exp(-k_a (exp(alpha t) - 1))`` with ``k_a = lambda_a exp(x'beta_a) / alpha``;
+  (``g = 0.0055``, ``lambda_0 = lambda_1 = 6e-4``; ``U_0``, ``U_1`` independent), i.e. survival
+  ``S_a(t|x) = exp(-k_a (exp(g t) - 1))`` with ``k_a = lambda_a exp(x'beta_a) / g``;
 * censoring ``C ~ Normal(1000, 100)`` truncated to ``C > 0`` (the authors' notebook; the paper's text says
   log-normal), the same ``C`` under both arms; ``Y = min(T_A, C)``, ``event = 1{T_A <= C}``.
 
@@ -23,8 +24,8 @@ coefficients, treatment, event times, censoring), so two calls with the same see
 
 Exact ground truth (closed form through the exponential integral, ``e^k E_1(k) = U(1, 1, k)``)::
 
-    E[T_a|x]        = U(1, 1, k_a) / alpha
-    RMST_a(tau|x)   = (U(1, 1, k_a) - exp(-k_a (w - 1)) U(1, 1, k_a w)) / alpha,   w = exp(alpha tau)
+    E[T_a|x]        = U(1, 1, k_a) / g
+    RMST_a(h|x)     = (U(1, 1, k_a) - exp(-k_a (w - 1)) U(1, 1, k_a w)) / g,   w = exp(g h)
 
 where ``U`` is Tricomi's confluent hypergeometric function (:func:`scipy.special.hyperu`).
 """
@@ -39,6 +40,7 @@ from scipy import special, stats
 
 from pyrocsa.data.actg import ACTG_COVARIATES, load_actg175
 from pyrocsa.data.frame import MIN_ROWS, stratified_split
+from pyrocsa.errors import renamed_argument
 
 __all__ = [
     "AUTHORS_BETA_0",
@@ -66,7 +68,9 @@ AUTHORS_BETA_1 = np.array([
     -0.0004266264, 0.0005844290,
 ])
 #: the authors' scalar hyper-parameters (time in days)
-AUTHORS_PARAMS = {"alpha": 0.0055, "lambda_0": 6e-4, "lambda_1": 6e-4, "eta": -30.0, "a": 0.3, "b": 1.5,
+#: (``"alpha"`` is the deprecated name of ``"gompertz_shape"``, kept as a key for pyrocsa 0.2 code)
+AUTHORS_PARAMS = {"gompertz_shape": 0.0055, "alpha": 0.0055, "lambda_0": 6e-4, "lambda_1": 6e-4, "eta": -30.0,
+                  "a": 0.3, "b": 1.5,
                   "censoring_mean": 1000.0, "censoring_sd": 100.0}
 
 # default informative-censoring log-hazard coefficients, per standardised covariate (Weibull-Cox)
@@ -85,20 +89,22 @@ def _scaled_exp1(x: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GompertzCox:
-    """Two-arm Gompertz-Cox model: hazard ``h_a(t|x) = lambda_a exp(log_risk_a) exp(alpha t)``.
+    """Two-arm Gompertz-Cox model: hazard ``h_a(t|x) = lambda_a exp(log_risk_a) exp(gompertz_shape t)``.
 
     ``log_risk_0``, ``log_risk_1`` are (N,) arrays (``x'beta_a`` plus any nonlinear terms); times in days.
+    ``gompertz_shape`` (1/day) was called ``alpha`` in pyrocsa 0.2 (``alpha`` is the IPM weight now; the
+    attribute ``.alpha`` still reads it, with a deprecation warning).
     """
 
-    alpha: float
+    gompertz_shape: float
     lambda_0: float
     lambda_1: float
     log_risk_0: np.ndarray
     log_risk_1: np.ndarray
 
     def __post_init__(self):
-        if not (np.isfinite(self.alpha) and self.alpha > 0):
-            raise ValueError(f"alpha must be a positive finite number, got {self.alpha}")
+        if not (np.isfinite(self.gompertz_shape) and self.gompertz_shape > 0):
+            raise ValueError(f"gompertz_shape must be a positive finite number, got {self.gompertz_shape}")
         for name in ("lambda_0", "lambda_1"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
@@ -107,40 +113,53 @@ class GompertzCox:
             if not np.isfinite(np.asarray(getattr(self, name), dtype=float)).all():
                 raise ValueError(f"{name} has non-finite values")
 
+    @property
+    def alpha(self) -> float:
+        """Deprecated name of :attr:`gompertz_shape`."""
+        import warnings
+
+        warnings.warn("GompertzCox.alpha is deprecated, use gompertz_shape", DeprecationWarning, stacklevel=2)
+        return self.gompertz_shape
+
     def k(self) -> tuple[np.ndarray, np.ndarray]:
-        """``k_a = lambda_a exp(log_risk_a) / alpha``, each (N,): ``S_a(t) = exp(-k_a (e^{alpha t} - 1))``."""
-        return (self.lambda_0 * np.exp(np.asarray(self.log_risk_0, float)) / self.alpha,
-                self.lambda_1 * np.exp(np.asarray(self.log_risk_1, float)) / self.alpha)
+        """``k_a = lambda_a exp(log_risk_a) / gompertz_shape``, each (N,):
+        ``S_a(t) = exp(-k_a (e^{gompertz_shape t} - 1))``."""
+        return (self.lambda_0 * np.exp(np.asarray(self.log_risk_0, float)) / self.gompertz_shape,
+                self.lambda_1 * np.exp(np.asarray(self.log_risk_1, float)) / self.gompertz_shape)
 
     def survival(self, times) -> tuple[np.ndarray, np.ndarray]:
         """(S0, S1), each (N, len(times)): ``S_a(t|x_i)`` at the given times (days, >= 0)."""
         t = np.atleast_1d(np.asarray(times, dtype=float))
         if t.ndim != 1 or np.isnan(t).any() or (t < 0).any():
             raise ValueError("times must be a 1-d array of non-negative numbers")
-        growth = np.expm1(self.alpha * t)[None, :]
+        growth = np.expm1(self.gompertz_shape * t)[None, :]
         return tuple(np.exp(-ka[:, None] * growth) for ka in self.k())
 
-    def rmst(self, tau: float) -> tuple[np.ndarray, np.ndarray]:
-        """(rmst0, rmst1), each (N,): ``RMST_a(tau|x) = int_0^tau S_a(t|x) dt`` in days."""
+    def rmst(self, horizon: float | None = None, tau: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rmst0, rmst1), each (N,): ``RMST_a(h|x) = int_0^h S_a(t|x) dt`` in days, ``h = horizon``
+        (``tau`` is its deprecated name)."""
+        tau = renamed_argument(horizon, tau, "horizon", "tau", "GompertzCox.rmst")
+        if tau is None:
+            raise TypeError("GompertzCox.rmst() needs horizon")
         tau = float(tau)
         if not tau > 0:
-            raise ValueError(f"tau must be > 0, got {tau}")
+            raise ValueError(f"horizon must be > 0, got {tau}")
         if np.isinf(tau):
             return self.expected_lifetime()
-        w = np.exp(self.alpha * tau)
+        w = np.exp(self.gompertz_shape * tau)
         out = []
         for ka in self.k():
             tail = np.exp(-ka * (w - 1.0)) * _scaled_exp1(ka * w)
-            out.append((_scaled_exp1(ka) - tail) / self.alpha)
+            out.append((_scaled_exp1(ka) - tail) / self.gompertz_shape)
         return tuple(out)
 
     def expected_lifetime(self) -> tuple[np.ndarray, np.ndarray]:
         """(m0, m1), each (N,): ``E[T_a|x] = int_0^inf S_a(t|x) dt`` in days."""
-        return tuple(_scaled_exp1(ka) / self.alpha for ka in self.k())
+        return tuple(_scaled_exp1(ka) / self.gompertz_shape for ka in self.k())
 
     def median(self) -> tuple[np.ndarray, np.ndarray]:
         """(med0, med1), each (N,): median potential event times in days."""
-        return tuple(np.log1p(np.log(2.0) / ka) / self.alpha for ka in self.k())
+        return tuple(np.log1p(np.log(2.0) / ka) / self.gompertz_shape for ka in self.k())
 
     def sample(self, rng: np.random.Generator, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw (t0, t1) by inversion, independent across arms. Shapes (N,) or (size, N)."""
@@ -148,7 +167,7 @@ class GompertzCox:
         for ka in self.k():
             shape = ka.shape if size is None else (size,) + ka.shape
             e = rng.standard_exponential(shape)  # -log U
-            out.append(np.log1p(e / ka) / self.alpha)
+            out.append(np.log1p(e / ka) / self.gompertz_shape)
         return tuple(out)
 
 
@@ -157,7 +176,8 @@ def authors_gompertz_cox(x: np.ndarray) -> GompertzCox:
     x = np.asarray(x, dtype=float)
     if x.ndim != 2 or x.shape[1] != len(AUTHORS_BETA_0):
         raise ValueError(f"x must be (N, {len(AUTHORS_BETA_0)}), got {x.shape}")
-    return GompertzCox(AUTHORS_PARAMS["alpha"], AUTHORS_PARAMS["lambda_0"], AUTHORS_PARAMS["lambda_1"],
+    return GompertzCox(AUTHORS_PARAMS["gompertz_shape"], AUTHORS_PARAMS["lambda_0"],
+                       AUTHORS_PARAMS["lambda_1"],
                        x @ AUTHORS_BETA_0, x @ AUTHORS_BETA_1)
 
 
@@ -220,21 +240,23 @@ class SimulatedCohort:
         """(S0, S1), each (N, len(times)): true ``S_a(t|x)``."""
         return self.truth.survival(times)
 
-    def rmst(self, tau: float) -> tuple[np.ndarray, np.ndarray]:
-        """(rmst0, rmst1), each (N,): true ``RMST_a(tau|x)`` in days."""
-        return self.truth.rmst(tau)
+    def rmst(self, horizon: float | None = None, tau: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rmst0, rmst1), each (N,): true ``RMST_a(horizon|x)`` in days (``tau``: deprecated name)."""
+        return self.truth.rmst(renamed_argument(horizon, tau, "horizon", "tau", "SimulatedCohort.rmst"))
 
     def expected_lifetime(self) -> tuple[np.ndarray, np.ndarray]:
         """(m0, m1), each (N,): true ``E[T_a|x]`` in days."""
         return self.truth.expected_lifetime()
 
-    def ite(self, kind: str = "expected", tau: float | None = None) -> np.ndarray:
+    def ite(self, kind: str = "expected", horizon: float | None = None, tau: float | None = None
+            ) -> np.ndarray:
         """(N,) true individual effects in days:
 
         * ``"realised"``: t1 - t0 (the realised potential outcomes of this draw);
         * ``"expected"``: E[T_1|x] - E[T_0|x] (the conditional ITE);
-        * ``"rmst"``: RMST_1(tau|x) - RMST_0(tau|x) (needs ``tau``).
+        * ``"rmst"``: RMST_1(h|x) - RMST_0(h|x) (needs ``horizon`` = h; ``tau`` is its deprecated name).
         """
+        tau = renamed_argument(horizon, tau, "horizon", "tau", "SimulatedCohort.ite")
         if kind == "realised":
             return self.t1 - self.t0
         if kind == "expected":
@@ -242,7 +264,7 @@ class SimulatedCohort:
             return m1 - m0
         if kind == "rmst":
             if tau is None:
-                raise ValueError("tau is required for kind='rmst'")
+                raise ValueError("horizon is required for kind='rmst'")
             r0, r1 = self.rmst(tau)
             return r1 - r0
         raise ValueError(f"kind must be 'realised', 'expected' or 'rmst', got {kind!r}")
@@ -318,7 +340,7 @@ def _nonlinear_terms(z: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, np.n
 
 
 def simulate(n: int | None = None, seed: int = 0, *, covariates=None, beta_0=None, beta_1=None,
-             alpha: float = AUTHORS_PARAMS["alpha"], lambda_0: float = AUTHORS_PARAMS["lambda_0"],
+             gompertz_shape: float | None = None, lambda_0: float = AUTHORS_PARAMS["lambda_0"],
              lambda_1: float = AUTHORS_PARAMS["lambda_1"], eta: float = AUTHORS_PARAMS["eta"],
              a: float = AUTHORS_PARAMS["a"], b: float = AUTHORS_PARAMS["b"], confounding: float = 1.0,
              propensity_columns=None, standardise_propensity: bool = False, heterogeneity: float = 1.0,
@@ -326,7 +348,8 @@ def simulate(n: int | None = None, seed: int = 0, *, covariates=None, beta_0=Non
              censoring_mean: float = AUTHORS_PARAMS["censoring_mean"],
              censoring_sd: float = AUTHORS_PARAMS["censoring_sd"], censoring_shape: float = 1.5,
              censoring_scale: float = 1200.0, censoring_beta_0=None, censoring_beta_1=None,
-             max_followup="auto", fractions=(0.70, 0.15, 0.15)) -> SimulatedCohort:
+             max_followup="auto", fractions=(0.70, 0.15, 0.15), alpha: float | None = None
+             ) -> SimulatedCohort:
     """Simulate a cohort from the paper's Gompertz-Cox scheme (module docstring) with ground truth.
 
     With the defaults this is the authors' actg-Synthetic generator (2139 ACTG rows, their betas and
@@ -344,7 +367,8 @@ def simulate(n: int | None = None, seed: int = 0, *, covariates=None, beta_0=Non
         drawn: on standardised covariates ``beta_0 ~ N(0, 1/p)``, ``beta_1 = beta_0 + N(0, 0.25/p)``,
         centred so that the average log-risk is -4 (the authors' is about -3.9).
     beta_0, beta_1 : (p,) log-hazard coefficients on the *raw* covariates (default: the authors').
-    alpha, lambda_0, lambda_1 : Gompertz shape (1/day) and arm scales (1/day).
+    gompertz_shape, lambda_0, lambda_1 : Gompertz shape (1/day; default the authors' 0.0055) and arm scales
+        (1/day). ``alpha`` is the deprecated name of ``gompertz_shape`` (``alpha`` is the IPM weight).
     eta, a, b : propensity ``(a + sigmoid(confounding * eta * z)) / b``; needs ``0 <= a`` and
         ``a + 1 <= b`` (overlap needs ``a > 0`` and ``a + 1 < b``). ``z`` is the centred sum of the
         ``propensity_columns`` (default age and cd40, else the first two columns), in raw units unless
@@ -372,7 +396,10 @@ def simulate(n: int | None = None, seed: int = 0, *, covariates=None, beta_0=Non
     # ---- argument checks -------------------------------------------------------------------------------
     if censoring not in ("normal", "informative", "none"):
         raise ValueError(f"censoring must be 'normal', 'informative' or 'none', got {censoring!r}")
-    for name, v in (("alpha", alpha), ("lambda_0", lambda_0), ("lambda_1", lambda_1)):
+    gompertz_shape = renamed_argument(gompertz_shape, alpha, "gompertz_shape", "alpha", "simulate")
+    if gompertz_shape is None:
+        gompertz_shape = AUTHORS_PARAMS["gompertz_shape"]
+    for name, v in (("gompertz_shape", gompertz_shape), ("lambda_0", lambda_0), ("lambda_1", lambda_1)):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive finite number, got {v}")
     for name, v in (("eta", eta), ("confounding", confounding), ("heterogeneity", heterogeneity),
@@ -439,7 +466,7 @@ def simulate(n: int | None = None, seed: int = 0, *, covariates=None, beta_0=Non
     lr1 = lr0 + heterogeneity * (lr1 - lr0)
     if not (np.isfinite(lr0).all() and np.isfinite(lr1).all()):
         raise ValueError("the log-risk x'beta is not finite; check the covariates and coefficients")
-    truth = GompertzCox(float(alpha), float(lambda_0), float(lambda_1), lr0, lr1)
+    truth = GompertzCox(float(gompertz_shape), float(lambda_0), float(lambda_1), lr0, lr1)
 
     # ---- treatment ----------------------------------------------------------------------------------------
     pcols = _columns(propensity_columns, ("age", "cd40"), x_df, "propensity_columns", 2)
@@ -473,8 +500,8 @@ def simulate(n: int | None = None, seed: int = 0, *, covariates=None, beta_0=Non
     frame["event"] = (t_obs <= c_obs).astype(int)
     frame["treatment"] = treatment
     split = stratified_split(frame, "event", "treatment", fractions=fractions, seed=seed)
-    params = dict(n=n, seed=seed, alpha=alpha, lambda_0=lambda_0, lambda_1=lambda_1, eta=eta, a=a, b=b,
-                  confounding=confounding, propensity_columns=pcols,
+    params = dict(n=n, seed=seed, gompertz_shape=gompertz_shape, lambda_0=lambda_0, lambda_1=lambda_1,
+                  eta=eta, a=a, b=b, confounding=confounding, propensity_columns=pcols,
                   standardise_propensity=standardise_propensity, heterogeneity=heterogeneity,
                   nonlinear=nonlinear, nonlinear_columns=nl_cols, censoring=censoring,
                   censoring_mean=censoring_mean, censoring_sd=censoring_sd, max_followup=max_followup,

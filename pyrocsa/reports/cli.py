@@ -471,7 +471,7 @@ def cmd_predict(args) -> int:
     _output_file(args.netcdf, "--netcdf")
     model = _load_model(args.model, args.num_samples)
     po = model.sample_potential_outcomes(df, num_samples=args.num_samples, seed=args.seed)
-    hdi = po.ite_hdi(prob=args.hdi_prob)
+    hdi = po.ite_hdi(level=args.hdi_prob)
     table = pd.DataFrame({"ite_mean": np.asarray(hdi["mean"]), "ite_lower": np.asarray(hdi["lower"]),
                           "ite_upper": np.asarray(hdi["upper"])}, index=df.index)
     if args.horizon:
