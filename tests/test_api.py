@@ -174,7 +174,8 @@ def test_one_observed_frame_builder(cohort):
     assert obs["event"].dtype.kind == obs["treatment"].dtype.kind == "i" and obs.index.equals(test.index)
     assert observed_frame(data, test.drop(columns="event")) is None
     cox = CoxTLearner().fit(train, "time", "event", "treatment", covariates=covs)
-    pd.testing.assert_frame_equal(cox.sample_potential_outcomes(test, num_samples=2).observed, obs)
+    pd.testing.assert_frame_equal(cox.sample_potential_outcomes(test, num_samples=2).observed, obs,
+                                  check_dtype=False)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def test_survival_shape_and_values():
     assert (np.diff(s0, axis=1) < 0).all() and (np.diff(s1, axis=1) < 0).all()
     with pytest.raises(ValueError, match="times"):
         c.survival([-1.0])
-    with pytest.raises(ValueError, match="tau"):
+    with pytest.raises(ValueError, match="horizon"):
         c.rmst(0.0)
 
 
@@ -242,7 +242,7 @@ def test_ite_kinds():
     np.testing.assert_allclose(c.ite("expected"), m1 - m0)
     r0, r1 = c.rmst(365.0)
     np.testing.assert_allclose(c.ite("rmst", horizon=365.0), r1 - r0)
-    with pytest.raises(ValueError, match="tau"):
+    with pytest.raises(ValueError, match="horizon"):
         c.ite("rmst")
     with pytest.raises(ValueError, match="kind"):
         c.ite("median")
@@ -295,7 +295,7 @@ def test_custom_covariate_source():
     ({"censoring": "weird"}, "censoring"),
     ({"n": 3}, "n must be"),
     ({"n": 10.5}, "n must be"),
-    ({"alpha": 0.0}, "alpha"),
+    ({"gompertz_shape": 0.0}, "gompertz_shape"),
     ({"lambda_1": -1.0}, "lambda_1"),
     ({"a": 0.3, "b": 1.0}, "a \\+ 1 <= b"),
     ({"beta_0": np.zeros(5), "beta_1": np.zeros(5)}, "beta_0 must have length 23"),
@@ -314,7 +314,7 @@ def test_bad_arguments(kw, match):
 
 
 def test_gompertz_cox_validates():
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ValueError, match="gompertz_shape"):
         GompertzCox(-1.0, 1e-3, 1e-3, np.zeros(2), np.zeros(2))
     with pytest.raises(ValueError, match="log_risk_0"):
         GompertzCox(0.01, 1e-3, 1e-3, np.array([np.nan, 0.0]), np.zeros(2))
