@@ -12,7 +12,7 @@ Every measurement runs in a fresh Python process (so ``ru_maxrss`` is that run's
   included; the data preparation is not). K processes:
   ``pyrocsa.core.distributed.spawn`` (gloo), ``--threads``
   cores shared among them; the figure is rank 0's, peak memory is each rank's peak summed over ranks.
-* ``--parquet``: the same fit from a Parquet file (streamed, :mod:`pyrocsa.streaming`), 1 process.
+* ``--parquet``: the same fit from a Parquet file (streamed, :mod:`pyrocsa.core.streaming`), 1 process.
 * sample: ``sample_potential_outcomes`` of ``--draws`` draws for ``--sample-n`` subjects from a model fitted
   1 epoch on 2000 rows (CSA-INFO: 4 sites).
 * ``--profile N``: cProfile of one training epoch at N rows (1 process), top functions by own time.
@@ -160,11 +160,11 @@ def worker(args) -> dict:
 
 def step_costs(args) -> dict:
     """Milliseconds of one training step's forward (Pyro trace + exact log-likelihood), of the Newton root
-    finding inside it (:meth:`pyrocsa.flows.PlanarLayer._root`) and of the backward, per minibatch size, on a
+    finding inside it (:meth:`pyrocsa.csa.flows.PlanarLayer._root`) and of the backward, per minibatch size, on a
     model trained 30 steps (so the flows are not identities). Second of two repetitions."""
     import torch
 
-    import pyrocsa.flows as flows
+    import pyrocsa.csa.flows as flows
     from pyrocsa.csa.losses import CSALoss
     from pyrocsa.csa.model import CSAModel
     from pyrocsa.data import SurvivalData
