@@ -160,7 +160,8 @@ def worker(args) -> dict:
 
 def step_costs(args) -> dict:
     """Milliseconds of one training step's forward (Pyro trace + exact log-likelihood), of the Newton root
-    finding inside it (:meth:`pyrocsa.csa.flows.PlanarLayer._root`) and of the backward, per minibatch size, on a
+    finding inside it (:meth:`pyrocsa.csa.flows.PlanarLayer._root`) and of the backward, per minibatch size,
+    on a
     model trained 30 steps (so the flows are not identities). Second of two repetitions."""
     import torch
 
