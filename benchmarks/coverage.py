@@ -41,7 +41,8 @@ from joblib import Parallel, delayed  # noqa: E402
 from lifelines.exceptions import ConvergenceError  # noqa: E402
 
 from pyrocsa.baselines.cox import CoxTLearner  # noqa: E402
-from pyrocsa.ensemble import effect_intervals, fit_members, sample_members, stratified_bootstrap  # noqa: E402
+from pyrocsa.core.ensemble import effect_intervals, fit_members, sample_members, stratified_bootstrap  # noqa: E402
+from pyrocsa.csa.estimator import CSA  # noqa: E402
 from pyrocsa.metrics import interval_coverage, pehe  # noqa: E402
 from pyrocsa.simulate import simulate  # noqa: E402
 
@@ -81,13 +82,13 @@ def run_replicate(r: int, args) -> dict:
     co = simulate(n=args.n, seed=args.seed0 + r, nonlinear=args.nonlinear, censoring="informative")
     df, covs, h = co.frame, list(co.covariates), args.horizon
     tr, va, te = (co.split[k] for k in ("train", "valid", "test"))
-    tau = co.ite("rmst", tau=h)  # (N,) true conditional RMST differences
+    tau = co.ite("rmst", horizon=h)  # (N,) true conditional RMST differences
     truth = float(tau.mean())
     out = {"replicate": r, "truth": truth, "events": float(df["event"].mean())}
 
     # ---- CSA ensemble -------------------------------------------------------------------------------
     t_start = time.time()
-    members = fit_members(csa_config(args), df.iloc[tr], *COLS, val_df=df.iloc[va], covariates=covs,
+    members = fit_members(CSA(**csa_config(args)), df.iloc[tr], *COLS, val_df=df.iloc[va], covariates=covs,
                           K=args.ensemble_size, seed=r, n_jobs=args.jobs)
     po = sample_members(members, df, num_samples=args.num_samples, seed=r)
     for method in ("t", "percentile"):

@@ -19,7 +19,7 @@ PREFIX = sys.argv[2] if len(sys.argv) > 2 else "/tmp/pyrocsa_ddp_actg"
 
 def fit(out):
     import pyrocsa
-    from pyrocsa import distributed
+    from pyrocsa.core import distributed
     from pyrocsa.datasets import load_actg_synthetic
 
     torch.set_num_threads(1)
@@ -46,7 +46,7 @@ def ate(path):
 
 
 if __name__ == "__main__":
-    from pyrocsa import distributed
+    from pyrocsa.core import distributed
 
     fit(PREFIX + "_1p")
     distributed.spawn(fit, (PREFIX + "_2p",), 2, threads=1)

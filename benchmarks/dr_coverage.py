@@ -88,7 +88,7 @@ def outcome_factory(name: str):
 
 def run_dr(frame, covs, outcome: str, horizon: float, folds: int, seed: int) -> tuple[list[dict], object]:
     from pyrocsa import DoublyRobust
-    from pyrocsa.doubly_robust import _integrate_steps
+    from pyrocsa.evaluation.doubly_robust import _integrate_steps
 
     factory, label = outcome_factory(outcome)
     t = time.perf_counter()

@@ -213,7 +213,7 @@ def actg_default_hazard_ratio(horizon: float, seed: int) -> list[str]:
     against the trial's Cox CI and the paper's median recipe; then a 5-member ensemble's t interval of the
     RMST difference (the interval DR replaces)."""
     from pyrocsa import CSA, datasets, metrics
-    from pyrocsa.ensemble import effect_intervals
+    from pyrocsa.core.ensemble import effect_intervals
 
     df = datasets.load_actg()[list(datasets.ACTG_BASELINE) + ["days", "cens", "arms"]]
     t = time.perf_counter()

@@ -26,7 +26,8 @@ Columns (test split; mean +- sd over seeds):
   t1 - t0 of the simulation;
 * RMST PEHE / ATE err (days): RMST_1(1000|x) - RMST_0(1000|x) of the draws against the simulator's exact
   conditional RMST difference (:meth:`pyrocsa.datasets.ActgSynthetic.rmst`);
-* HR(t) (95% bootstrap CI): :meth:`pyrocsa.outcomes.PotentialOutcomes.hazard_ratio` (CoxPH rows: exp(beta)
+* HR(t) (95% bootstrap CI): :meth:`pyrocsa.core.outcomes.PotentialOutcomes.hazard_ratio`
+  (CoxPH rows: exp(beta)
   with its robust Wald interval); the ground truth is :func:`pyrocsa.metrics.true_hazard_ratio` of the true
   t0, t1 on the same grid (the observed test times). Two more reference rows: the truth re-drawn 50 times
   from the simulator for the same test subjects (mean and 2.5-97.5% range of its HR), and the simulator's

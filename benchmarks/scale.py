@@ -9,9 +9,10 @@ Every measurement runs in a fresh Python process (so ``ru_maxrss`` is that run's
 * train: ``CSA(max_epochs=E, ensemble_size=1)`` with the constructor's other defaults (CSA-INFO, hidden
   (100, 100), 4 planar layers, batch 256, dropout 0.2) fitted on N simulated rows (10 covariates, 85/15
   split). rows/s = training rows x epochs / seconds spent in ``fit_module`` (every epoch's validation pass
-  included; the data preparation is not). K processes: ``pyrocsa.distributed.spawn`` (gloo), ``--threads``
+  included; the data preparation is not). K processes:
+  ``pyrocsa.core.distributed.spawn`` (gloo), ``--threads``
   cores shared among them; the figure is rank 0's, peak memory is each rank's peak summed over ranks.
-* ``--parquet``: the same fit from a Parquet file (streamed, :mod:`pyrocsa.streaming`), 1 process.
+* ``--parquet``: the same fit from a Parquet file (streamed, :mod:`pyrocsa.core.streaming`), 1 process.
 * sample: ``sample_potential_outcomes`` of ``--draws`` draws for ``--sample-n`` subjects from a model fitted
   1 epoch on 2000 rows (CSA-INFO: 4 sites).
 * ``--profile N``: cProfile of one training epoch at N rows (1 process), top functions by own time.
@@ -56,7 +57,9 @@ def _peak_mb() -> float:
 def _timed_fit(args, data, rank_out=None):
     import torch
 
-    from pyrocsa import CSA, distributed, estimator
+    from pyrocsa import CSA
+    from pyrocsa.core import distributed
+    from pyrocsa.csa import estimator
 
     spent = {}
     real = estimator.fit_module
@@ -93,7 +96,7 @@ def worker(args) -> dict:
 
     import torch
 
-    from pyrocsa import distributed
+    from pyrocsa.core import distributed
 
     if args.task == "train" and args.nproc == 1:
         torch.set_num_threads(args.threads)
@@ -157,14 +160,15 @@ def worker(args) -> dict:
 
 def step_costs(args) -> dict:
     """Milliseconds of one training step's forward (Pyro trace + exact log-likelihood), of the Newton root
-    finding inside it (:meth:`pyrocsa.flows.PlanarLayer._root`) and of the backward, per minibatch size, on a
+    finding inside it (:meth:`pyrocsa.csa.flows.PlanarLayer._root`) and of the backward, per minibatch size,
+    on a
     model trained 30 steps (so the flows are not identities). Second of two repetitions."""
     import torch
 
-    import pyrocsa.flows as flows
+    import pyrocsa.csa.flows as flows
+    from pyrocsa.csa.losses import CSALoss
+    from pyrocsa.csa.model import CSAModel
     from pyrocsa.data import SurvivalData
-    from pyrocsa.losses import CSALoss
-    from pyrocsa.model import CSAModel
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

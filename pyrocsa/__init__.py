@@ -1,49 +1,68 @@
 """pyrocsa: counterfactual survival analysis (CSA / CSA-INFO, Chapfuwa et al., CHIL 2021) as Pyro models.
 
-Layout (data -> model -> training -> sampling -> estimands/metrics -> reports):
+Layout: one-way layers, lowest first (data -> shared core -> the CSA model -> baselines -> evaluation ->
+STEAM -> reports). A module imports only from its own layer or the layers below it, never above, and no two
+modules import each other (``tests/test_layout.py`` walks every import, function-level ones included):
 
-* :mod:`pyrocsa.data`       -- validated frames -> tensors (:class:`SurvivalData`), splits
-* :mod:`pyrocsa.datasets`   -- ACTG 175, the paper's actg subset and actg-Synthetic
-* :mod:`pyrocsa.simulate`   -- the paper's Gompertz-Cox simulator with ground truth
-* :mod:`pyrocsa.flows`, :mod:`pyrocsa.distributions` -- 1-D planar layers; exact-density time laws
-  (``FlowTime``) and their right-censored likelihood (``RightCensored``)
-* :mod:`pyrocsa.model`      -- the CSA / CSA-INFO Pyro model (encoder, per-arm conditional flows)
-* :mod:`pyrocsa.losses`     -- the right-censored log-likelihood, the paper's objectives, the IPM
-* :mod:`pyrocsa.training`   -- the optimisation loop (early stopping, clipping, history)
-* :mod:`pyrocsa.distributed` -- data-parallel training (torch.distributed DDP; torchrun, ``--nproc``)
-* :mod:`pyrocsa.streaming`   -- fitting from Parquet files larger than memory
-* :mod:`pyrocsa.estimator`  -- :class:`CSA`, the lifelines-style front (:mod:`pyrocsa.ensemble`: K members)
-* :mod:`pyrocsa.sampling`   -- chunked ``pyro.infer.Predictive`` sampling of potential outcomes
-* :mod:`pyrocsa.outcomes`   -- :class:`PotentialOutcomes`: samples and their estimands
-* :mod:`pyrocsa.estimands`, :mod:`pyrocsa.metrics` -- ITE, RMST, HR(t); C-index, PEHE, calibration
-* :mod:`pyrocsa.doubly_robust` -- :class:`DoublyRobust`: cross-fitted AIPCW RMST / survival contrasts with
-  influence-function intervals, adjusted survival curves
-* :mod:`pyrocsa.baselines`  -- CoxPH (uniform/IPW/OW), neural AFT, SR, random survival forest
-* :mod:`pyrocsa.steam`      -- STEAM-style synthetic cohorts and their metrics
-* :mod:`pyrocsa.cli`, :mod:`pyrocsa.plotting` -- the front door
-* :mod:`pyrocsa.errors`, :mod:`pyrocsa.checkpoint` -- named errors; the saved-model format (atomic, checked)
+0. :mod:`pyrocsa.errors`     -- named errors and argument checks
+1. :mod:`pyrocsa.data`       -- frames -> tensors: validation, :class:`Preprocessor`, :class:`SurvivalData`,
+   splits (``data.frame``); the ACTG files (``data.actg``); the Gompertz-Cox simulator (``data.simulate``);
+   the authors' actg-Synthetic preset (``data.actg_synthetic``)
+2. :mod:`pyrocsa.core`       -- shared by every estimator: the contract (``core.base``), nets and the IPM
+   (``core.nn``, ``core.ipm``), the training loop (``core.training``, ``core.device``,
+   ``core.distributed``, ``core.streaming``), sampling (``core.sampling``), :class:`PotentialOutcomes` and its
+   estimands (``core.outcomes``, ``core.estimands``, ``core.inference_data``), the generic
+   :class:`Ensemble` (``core.ensemble``) and the saved-model format (``core.checkpoint``)
+3. :mod:`pyrocsa.csa`        -- the CSA model: planar flows (``csa.flows``), exact-density time laws
+   (``csa.distributions``), the Pyro model (``csa.model``), objectives (``csa.losses``), alpha selection
+   (``csa.alpha``) and the :class:`CSA` front (``csa.estimator``)
+4. :mod:`pyrocsa.baselines`  -- CoxPH (uniform/IPW/OW), Cox/forest T-learners, neural AFT, SR; the one
+   :class:`~pyrocsa.baselines.propensity.PropensityModel`
+5. :mod:`pyrocsa.evaluation` -- metrics (``evaluation.metrics``) and :class:`DoublyRobust`
+   (``evaluation.doubly_robust``)
+6. :mod:`pyrocsa.steam`      -- STEAM-style synthetic cohorts and their metrics
+7. :mod:`pyrocsa.reports`    -- plots (``reports.plotting``) and the command line (``reports.cli``)
+
+Above every layer sit the public names: this package's ``CSA``, ``Ensemble``, ``SurvivalData``, ...
+(``__all__``), the stable namespaces :mod:`pyrocsa.datasets`, :mod:`pyrocsa.simulate`, :mod:`pyrocsa.metrics`,
+:mod:`pyrocsa.estimands`, :mod:`pyrocsa.plotting`, and the deprecated module paths of pyrocsa <= 0.2
+(``pyrocsa.model``, ``pyrocsa.estimator``, ...; each warns once and is the moved module itself). Nothing
+inside the layers imports them.
 """
 
 from importlib import import_module
 
-from .data import Preprocessor, SurvivalData, stratified_split
+from pyrocsa.data.frame import Preprocessor, SurvivalData, stratified_split
 
 __version__ = "0.2.0"
 
-_LAZY = {
-    "CSA": "pyrocsa.estimator",
-    "PotentialOutcomes": "pyrocsa.outcomes",
-    "DoublyRobust": "pyrocsa.doubly_robust",
-}
+#: the layers, lowest first: a module under ``pyrocsa.<layer>`` may import ``pyrocsa.<other>`` only when
+#: ``other`` comes no later in this tuple (checked by tests/test_layout.py)
+LAYERS = ("errors", "data", "core", "csa", "baselines", "evaluation", "steam", "reports")
 
-__all__ = ["SurvivalData", "Preprocessor", "stratified_split", "CSA", "PotentialOutcomes", "DoublyRobust",
-           "__version__"]
+_LAZY = {
+    "CSA": "pyrocsa.csa.estimator",
+    "Ensemble": "pyrocsa.core.ensemble",
+    "PotentialOutcomes": "pyrocsa.core.outcomes",
+    "DoublyRobust": "pyrocsa.evaluation.doubly_robust",
+}
+#: namespaces reachable as attributes (``pyrocsa.metrics``): the stable ones, and the layers' homes of the
+#: old ones (no deprecation warning for attribute access)
+_MODULES = {"datasets": "pyrocsa.datasets", "simulate": "pyrocsa.simulate", "metrics": "pyrocsa.metrics",
+            "estimands": "pyrocsa.estimands", "plotting": "pyrocsa.plotting",
+            "baselines": "pyrocsa.baselines",
+            "steam": "pyrocsa.steam", "errors": "pyrocsa.errors", "checkpoint": "pyrocsa.core.checkpoint",
+            "doubly_robust": "pyrocsa.evaluation.doubly_robust", "data": "pyrocsa.data",
+            "core": "pyrocsa.core", "csa": "pyrocsa.csa", "evaluation": "pyrocsa.evaluation",
+            "reports": "pyrocsa.reports"}
+
+__all__ = ["SurvivalData", "Preprocessor", "stratified_split", "CSA", "Ensemble", "PotentialOutcomes",
+           "DoublyRobust", "LAYERS", "__version__"]
 
 
 def __getattr__(name):
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
-    if name in ("datasets", "simulate", "metrics", "estimands", "baselines", "steam", "plotting", "errors",
-                "checkpoint", "doubly_robust"):
-        return import_module(f"pyrocsa.{name}")
+    if name in _MODULES:
+        return import_module(_MODULES[name])
     raise AttributeError(f"module 'pyrocsa' has no attribute {name!r}")

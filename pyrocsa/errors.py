@@ -15,8 +15,10 @@ argument or file and what is wrong with it.
 from __future__ import annotations
 
 import numbers
+import warnings
 
-__all__ = ["PyrocsaError", "DataError", "ArgumentError", "ModelFileError", "check_positive_int", "check_seed"]
+__all__ = ["PyrocsaError", "DataError", "ArgumentError", "ModelFileError", "check_positive_int", "check_seed",
+           "check_level", "renamed_argument"]
 
 
 class PyrocsaError(Exception):
@@ -59,3 +61,22 @@ def check_seed(seed, name: str = "seed"):
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
         raise ArgumentError(f"{name} must be a non-negative integer or None, got {seed!r}")
     return int(seed)
+
+
+def check_level(level, name: str = "level") -> float:
+    """An interval level strictly between 0 and 1 as a ``float``, else :class:`ArgumentError` naming it."""
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < float(level) < 1:
+        raise ArgumentError(f"{name} must be a number strictly between 0 and 1 (e.g. 0.95), got {level!r}")
+    return float(level)
+
+
+def renamed_argument(new_value, old_value, new: str, old: str, where: str, stacklevel: int = 3):
+    """The value of an argument renamed from ``old`` to ``new`` (one name per idea, pyrocsa 0.3):
+    ``old_value`` (None = not passed) still works with a :class:`DeprecationWarning`; passing both is an
+    :class:`ArgumentError`. Returns ``new_value`` when ``old`` was not passed."""
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise ArgumentError(f"{where}: pass {new}= only ({old}= is its deprecated name)")
+    warnings.warn(f"{where}: {old}= is deprecated, use {new}=", DeprecationWarning, stacklevel=stacklevel)
+    return old_value

@@ -14,7 +14,7 @@ from scipy import stats
 
 from pyrocsa import metrics
 from pyrocsa.baselines.neural import SR, AFTLogNormal, AFTModel, AFTWeibull, SRModel, Weibull, log_survival
-from pyrocsa.outcomes import PotentialOutcomes
+from pyrocsa.core.outcomes import PotentialOutcomes
 from pyrocsa.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +104,7 @@ def fitted(cohort):
 
 def test_truth_has_a_clear_positive_effect(cohort):
     te = cohort.split["test"]
-    assert cohort.ite("rmst", tau=1000)[te].mean() > 100
+    assert cohort.ite("rmst", horizon=1000)[te].mean() > 100
 
 
 @pytest.mark.parametrize("name", ["AFT-Weibull", "AFT-log-Normal", "SR"])
@@ -174,7 +174,7 @@ def test_sr_loss_is_equation_22():
 @pytest.mark.parametrize("loss_cls, model_cls", [("AFTLoss", AFTModel), ("SRLoss", SRModel)])
 def test_ipm_term_is_alpha_times_wasserstein_of_the_representation(loss_cls, model_cls):
     import pyrocsa.baselines.neural as neural
-    from pyrocsa.ipm import wasserstein_ipm
+    from pyrocsa.core.ipm import wasserstein_ipm
 
     x, a, y, delta = _tiny()
     model = model_cls(3, time_scale=1.5).eval()

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pyrocsa import CSA
-from pyrocsa.checkpoint import FORMAT_VERSION
+from pyrocsa.core.checkpoint import FORMAT_VERSION
 from pyrocsa.errors import ModelFileError
 
 TINY = dict(hidden=(8,), flow_layers=1, max_epochs=2, batch_size=64, verbose=False,

@@ -1,6 +1,7 @@
 """The ``pyrocsa`` command line: every command end to end on small data, and bad input.
 
-Commands run in-process through ``pyrocsa.cli.main(argv)`` with tiny training budgets (1-2 epochs): these
+Commands run in-process through ``pyrocsa.reports.cli.main(argv)`` with tiny training budgets (1-2 epochs):
+these
 tests check wiring, files and messages, not model quality (the benchmarks do that).
 """
 
@@ -12,7 +13,7 @@ import arviz as az
 import pandas as pd
 import pytest
 
-from pyrocsa.cli import main
+from pyrocsa.reports.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -111,13 +111,13 @@ def test_actg_synthetic_truth_is_the_generating_model(synth):
     np.testing.assert_allclose(S0[:, 0], 1.0)
     truth = synth.truth()
     k0, k1 = truth.k()
-    s0 = np.exp(-k0 * np.expm1(truth.alpha * synth.t0))
-    s1 = np.exp(-k1 * np.expm1(truth.alpha * synth.t1))
+    s0 = np.exp(-k0 * np.expm1(truth.gompertz_shape * synth.t0))
+    s1 = np.exp(-k1 * np.expm1(truth.gompertz_shape * synth.t1))
     # KS test at N = 2139; a p-value above 1e-3 for the right model (observed 0.96 and 0.56) and below 1e-50
     # for swapped coefficients (observed ~1e-158)
     assert stats.kstest(s0, "uniform").pvalue > 1e-3
     assert stats.kstest(s1, "uniform").pvalue > 1e-3
-    swapped = np.exp(-k1 * np.expm1(truth.alpha * synth.t0))
+    swapped = np.exp(-k1 * np.expm1(truth.gompertz_shape * synth.t0))
     assert stats.kstest(swapped, "uniform").pvalue < 1e-50
     # the true propensity has mean 0.559 and the realised treated rates on its two levels match
     p = synth.propensity

@@ -43,7 +43,7 @@ def _tensors(df):
 
 
 def _model(p, seed=0):
-    from pyrocsa.model import CSAModel
+    from pyrocsa.csa.model import CSAModel
 
     torch.manual_seed(seed)
     return CSAModel(p, True, hidden=(8,), flow_layers=1, dropout=0.0, log_time_loc=1.0, log_time_scale=1.0)
@@ -55,10 +55,11 @@ def _worker(rank, world, port, out):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        from pyrocsa import distributed, estimator
-        from pyrocsa.ipm import wasserstein_ipm
-        from pyrocsa.losses import CSALoss
-        from pyrocsa.training import fit_module
+        from pyrocsa.core import distributed
+        from pyrocsa.core.ipm import wasserstein_ipm
+        from pyrocsa.core.training import fit_module
+        from pyrocsa.csa import estimator
+        from pyrocsa.csa.losses import CSALoss
 
         out = Path(out)
         df = _cohort()
@@ -111,7 +112,7 @@ def _worker(rank, world, port, out):
 def two_ranks(tmp_path_factory):
     import torch.multiprocessing as mp
 
-    from pyrocsa.distributed import free_port
+    from pyrocsa.core.distributed import free_port
 
     out = tmp_path_factory.mktemp("ddp")
     _cohort().to_parquet(out / "cohort.parquet", row_group_size=50)
@@ -120,7 +121,7 @@ def two_ranks(tmp_path_factory):
 
 
 def test_step_equals_single_process_on_the_global_batch(two_ranks):
-    from pyrocsa.losses import CSALoss
+    from pyrocsa.csa.losses import CSALoss
 
     out, res = two_ranks
     df = _cohort()
@@ -170,7 +171,7 @@ def test_only_rank_zero_saves(two_ranks):
 
 def test_cli_fit_nproc_2(tmp_path, capsys):
     from pyrocsa import CSA
-    from pyrocsa.cli import main
+    from pyrocsa.reports.cli import main
 
     data = tmp_path / "sim.csv"
     _cohort(n=160, seed=3).to_csv(data, index=False)
@@ -184,7 +185,7 @@ def test_cli_fit_nproc_2(tmp_path, capsys):
 
 
 def test_cli_nproc_is_validated(tmp_path, capsys, monkeypatch):
-    from pyrocsa.cli import main
+    from pyrocsa.reports.cli import main
 
     data = tmp_path / "sim.csv"
     _cohort(n=60).to_csv(data, index=False)

@@ -11,10 +11,10 @@ import pytest
 from scipy import optimize
 
 from pyrocsa import DoublyRobust
-from pyrocsa.base import CounterfactualSurvivalModel
 from pyrocsa.baselines import CoxTLearner
-from pyrocsa.doubly_robust import _step_left, aipcw_pseudo_outcomes
-from pyrocsa.outcomes import PotentialOutcomes
+from pyrocsa.core.base import CounterfactualSurvivalModel
+from pyrocsa.core.outcomes import PotentialOutcomes
+from pyrocsa.evaluation.doubly_robust import _step_left, aipcw_pseudo_outcomes
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def _dr_bias(reps, n, horizon, **kwargs):
             warnings.simplefilter("ignore")
             dr = DoublyRobust(n_folds=2, seed=r, **kwargs).fit(df, **COLS, covariates=["x1", "x2"])
         est.append(dr.rmst_difference(horizon)["estimate"])
-        from pyrocsa.doubly_robust import _integrate_steps
+        from pyrocsa.evaluation.doubly_robust import _integrate_steps
 
         p = [_integrate_steps(dr.outcome_survival_[a], dr.grid_, horizon).mean() for a in (0, 1)]
         plug.append(p[1] - p[0])

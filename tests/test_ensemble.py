@@ -11,18 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pyrocsa.ensemble import (
+from pyrocsa.core.ensemble import (
     effect_intervals,
     fit_members,
     member_seeds,
     sample_members,
     stratified_bootstrap,
 )
-from pyrocsa.outcomes import PotentialOutcomes
+from pyrocsa.core.outcomes import PotentialOutcomes
+from pyrocsa.csa.estimator import CSA
 from pyrocsa.simulate import simulate
 
 TINY = dict(informative_censoring=True, hidden=(8,), flow_layers=2, alpha=0.0,
             max_epochs=2, batch_size=64, verbose=False)
+PROTO = CSA(**TINY)  # the members' prototype (fit_members never fits or modifies it)
 
 
 def _strata(a, d):
@@ -79,7 +81,7 @@ def members(cohort):
     train, valid, _, covs = cohort
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant ACTG columns in a tiny sample
-        return fit_members(TINY, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
+        return fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
                            seed=0, n_jobs=1)
 
 
@@ -151,7 +153,7 @@ def test_fit_members_seeds_reproduce(cohort, members):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # K=1 with the same seed reproduces the first member (member_seeds(0, 1) == member_seeds(0, 2)[:1])
-        again = fit_members(TINY, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=1,
+        again = fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=1,
                             seed=0, n_jobs=1)
     m, m2 = members[0], again[0]
     np.testing.assert_array_equal(m.bootstrap_rows_, m2.bootstrap_rows_)
@@ -166,7 +168,7 @@ def test_fit_members_without_bootstrap_uses_every_row_once(cohort):
     train, valid, test, covs = cohort
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        deep = fit_members(TINY, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
+        deep = fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
                            seed=0, n_jobs=1, bootstrap=False)
     for m in deep:
         np.testing.assert_array_equal(m.bootstrap_rows_, np.arange(len(train)))
@@ -177,14 +179,14 @@ def test_fit_members_without_bootstrap_uses_every_row_once(cohort):
 
 def test_fit_members_bad_input(cohort):
     train, valid, _, covs = cohort
-    with pytest.raises(ValueError, match="must not set 'seed'"):
-        fit_members(dict(TINY, seed=3), train, "time", "event", "treatment", val_df=valid, K=2)
+    with pytest.raises(ValueError, match="unfitted pyrocsa estimator"):
+        fit_members(dict(TINY), train, "time", "event", "treatment", val_df=valid, K=2)
     with pytest.raises(ValueError, match="event_col='died'"):
-        fit_members(TINY, train, "time", "died", "treatment", val_df=valid, K=2)
+        fit_members(PROTO, train, "time", "died", "treatment", val_df=valid, K=2)
     with pytest.raises(ValueError, match="K must be a positive integer"):
-        fit_members(TINY, train, "time", "event", "treatment", val_df=valid, K=0)
+        fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, K=0)
     with pytest.raises(ValueError, match="n_jobs"):
-        fit_members(TINY, train, "time", "event", "treatment", val_df=valid, K=2, n_jobs=0)
+        fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, K=2, n_jobs=0)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -264,8 +266,8 @@ def test_effect_intervals_bad_input():
     po = _synthetic([1.0, 2.0])
     with pytest.raises(ValueError, match="horizon"):
         effect_intervals(po, -1.0)
-    with pytest.raises(ValueError, match="prob"):
-        effect_intervals(po, 1.0, prob=1.5)
+    with pytest.raises(ValueError, match="level"):
+        effect_intervals(po, 1.0, level=1.5)
     with pytest.raises(ValueError, match="method"):
         effect_intervals(po, 1.0, method="bca")
 
@@ -274,7 +276,7 @@ def test_effect_intervals_bad_input():
 def test_fit_members_parallel_matches_in_process(cohort, members):
     """The loky worker path gives bit-identical members (one torch thread each, seeded fits)."""
     train, valid, test, covs = cohort
-    par = fit_members(TINY, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2, seed=0,
+    par = fit_members(PROTO, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2, seed=0,
                       n_jobs=2)
     a = sample_members(members, test, num_samples=4, seed=0)
     b = sample_members(par, test, num_samples=4, seed=0)
@@ -288,8 +290,6 @@ def test_fit_members_parallel_matches_in_process(cohort, members):
 def test_csa_ensemble_size_front(cohort, tmp_path):
     """CSA(ensemble_size=K) fits K bootstrap members that share one preprocessing, samples S draws split
     evenly across them (one chain each), and saves / loads as one directory with identical draws."""
-    from pyrocsa import CSA
-
     train, valid, test, covs = cohort
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -312,3 +312,36 @@ def test_csa_ensemble_size_front(cohort, tmp_path):
     assert po2.chains == 2
     with pytest.raises(ValueError, match="ensemble_size"):
         CSA(ensemble_size=0)
+
+
+def test_effect_intervals_prob_is_a_deprecated_alias_of_level():
+    po = _synthetic([10.0, 20.0, 30.0, 60.0])
+    with pytest.warns(DeprecationWarning, match="prob= is deprecated, use level="):
+        old = effect_intervals(po, 2000.0, prob=0.8, hazard_ratio=False)
+    new = effect_intervals(po, 2000.0, level=0.8, hazard_ratio=False)
+    assert (old["ate"]["lower"], old["ate"]["upper"]) == (new["ate"]["lower"], new["ate"]["upper"])
+    assert new["level"] == new["prob"] == 0.8
+    assert new["ate"]["upper"] - new["ate"]["lower"] < effect_intervals(po, 2000.0, hazard_ratio=False)[
+        "ate"]["upper"] - effect_intervals(po, 2000.0, hazard_ratio=False)["ate"]["lower"]
+
+
+def test_deprecated_fit_members_with_a_config_dict_matches_the_prototype_form(cohort, members):
+    """pyrocsa.ensemble.fit_members(dict) (pyrocsa 0.2) fits the same members as the core function given
+    CSA(**dict); it still refuses a seed in the dict."""
+    import importlib
+    import sys
+
+    train, valid, test, covs = cohort
+    sys.modules.pop("pyrocsa.ensemble", None)
+    with pytest.warns(DeprecationWarning, match="pyrocsa.ensemble is deprecated"):
+        old = importlib.import_module("pyrocsa.ensemble")
+    with pytest.raises(ValueError, match="must not set 'seed'"):
+        old.fit_members(dict(TINY, seed=3), train, "time", "event", "treatment", val_df=valid, K=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = old.fit_members(TINY, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
+                                seed=0, n_jobs=1)
+    a = sample_members(members, test, num_samples=4, seed=0)
+    b = sample_members(again, test, num_samples=4, seed=0)
+    np.testing.assert_array_equal(a.t0, b.t0)
+    np.testing.assert_array_equal(a.c1, b.c1)

@@ -8,10 +8,10 @@ import torch
 from pyro.infer import Predictive
 
 import pyrocsa
-from pyrocsa.estimator import CSA
-from pyrocsa.losses import CSALoss
-from pyrocsa.model import CSAModel
-from pyrocsa.training import fit_module, resolve_device
+from pyrocsa.core.training import fit_module, resolve_device
+from pyrocsa.csa.estimator import CSA
+from pyrocsa.csa.losses import CSALoss
+from pyrocsa.csa.model import CSAModel
 
 SMALL = dict(hidden=(16, 16), flow_layers=2, max_epochs=15, patience=15, lr=1e-2, batch_size=100,
              verbose=False,
@@ -306,7 +306,7 @@ def test_bad_inputs_at_sampling(fitted, data):
 
 
 def test_proxy_counterfactuals_are_nearest_neighbours_in_the_other_arm():
-    from pyrocsa.alpha import proxy_counterfactuals
+    from pyrocsa.csa.alpha import proxy_counterfactuals
     from pyrocsa.data import SurvivalData
 
     tr = pd.DataFrame({"x": [0.0, 1.0, 2.0, 10.0, 11.0, 12.0] * 2, "treatment": [0, 0, 0, 1, 1, 1] * 2,

@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy import integrate
 
-from pyrocsa.distributions import FlowTime, RightCensored
-from pyrocsa.flows import PlanarLayer, planar_params
+from pyrocsa.csa.distributions import FlowTime, RightCensored
+from pyrocsa.csa.flows import PlanarLayer, planar_params
 
 
 def _layers(n, k, seed=0, spread=1.0, dtype=torch.float64):

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from pyrocsa import inference_data as ID
-from pyrocsa.outcomes import PotentialOutcomes
+from pyrocsa.core import inference_data as ID
+from pyrocsa.core.outcomes import PotentialOutcomes
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from pyro import poutine
 
-from pyrocsa.ipm import wasserstein_ipm
-from pyrocsa.losses import CSALoss, censoring_loss, event_loss, time_order_loss
-from pyrocsa.model import CSAModel
+from pyrocsa.core.ipm import wasserstein_ipm
+from pyrocsa.csa.losses import CSALoss, censoring_loss, event_loss, time_order_loss
+from pyrocsa.csa.model import CSAModel
 
 Y = torch.tensor([2.0, 2.0, 2.0, 2.0])
 DELTA = torch.tensor([1.0, 1.0, 0.0, 0.0])

@@ -7,7 +7,7 @@ from lifelines.utils import concordance_index
 
 from pyrocsa import estimands as E
 from pyrocsa import metrics as M
-from pyrocsa.outcomes import PotentialOutcomes
+from pyrocsa.core.outcomes import PotentialOutcomes
 
 
 def _censored_exponential(seed, n=3000, censor_max=2000.0):

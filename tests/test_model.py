@@ -10,8 +10,8 @@ import torch
 from pyro import poutine
 from pyro.infer import Predictive
 
-from pyrocsa.distributions import FlowTime, RightCensored
-from pyrocsa.model import CSAModel
+from pyrocsa.csa.distributions import FlowTime, RightCensored
+from pyrocsa.csa.model import CSAModel
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pyrocsa import estimands as E
-from pyrocsa.outcomes import PotentialOutcomes
+from pyrocsa.core.outcomes import PotentialOutcomes
 
 
 def _frames(n, rng, index=None):
@@ -97,7 +97,7 @@ def test_ite_hdi_matches_arviz_and_contains_mean(rng):
     assert list(h.columns) == ["mean", "lower", "upper"] and list(h.index) == list("abcde")
     assert np.all((h["lower"] < h["mean"]) & (h["mean"] < h["upper"]))
     # same numbers as arviz on one subject's draws; a 90% interval of N(20, 5) spans ~2 * 1.645 * 5
-    from pyrocsa.inference_data import _ARVIZ_GE_1
+    from pyrocsa.core.inference_data import _ARVIZ_GE_1
 
     ref = az.hdi((t1 - t0)[:, 2], **({"prob": 0.9} if _ARVIZ_GE_1 else {"hdi_prob": 0.9}))
     np.testing.assert_allclose(h.iloc[2][["lower", "upper"]].to_numpy(dtype=float), ref)

@@ -79,7 +79,7 @@ def test_default_covariates_are_the_shipped_ones():
 def pit(cohort):
     """S_a(t_a | x) for the realised potential times: Uniform(0, 1) iff the times follow the stated truth."""
     k0, k1 = cohort.truth.k()
-    a = cohort.truth.alpha
+    a = cohort.truth.gompertz_shape
     return np.exp(-k0 * np.expm1(a * cohort.t0)), np.exp(-k1 * np.expm1(a * cohort.t1))
 
 
@@ -99,7 +99,7 @@ def test_rmst_and_expected_lifetime_match_quadrature():
     m0, m1 = c.expected_lifetime()
     r0, r1 = c.rmst(400.0)
     k0, k1 = c.truth.k()
-    alpha = c.truth.alpha
+    alpha = c.truth.gompertz_shape
     for i in rows:
         for k, m, r in ((k0[i], m0[i], r0[i]), (k1[i], m1[i], r1[i])):
             s = lambda t, k=k: np.exp(-k * np.expm1(min(alpha * t, 700.0)))  # noqa: E731
@@ -125,7 +125,7 @@ def test_rmst_and_expected_lifetime_match_monte_carlo():
     for lam, beta_lr, m, r in ((p["lambda_0"], c.truth.log_risk_0, m0, r0),
                                (p["lambda_1"], c.truth.log_risk_1, m1, r1)):
         u = rng.random((draws, len(rows)))
-        t = np.log(1 - p["alpha"] * np.log(u) / (lam * np.exp(beta_lr[rows]))) / p["alpha"]
+        t = np.log(1 - p["gompertz_shape"] * np.log(u) / (lam * np.exp(beta_lr[rows]))) / p["gompertz_shape"]
         # 4 Monte-Carlo standard errors: a false alarm has probability ~6e-5 per comparison
         se = t.std(axis=0) / np.sqrt(draws)
         assert (np.abs(t.mean(axis=0) - m[rows]) < 4 * se).all()
@@ -143,7 +143,7 @@ def test_survival_shape_and_values():
     assert (np.diff(s0, axis=1) < 0).all() and (np.diff(s1, axis=1) < 0).all()
     with pytest.raises(ValueError, match="times"):
         c.survival([-1.0])
-    with pytest.raises(ValueError, match="tau"):
+    with pytest.raises(ValueError, match="horizon"):
         c.rmst(0.0)
 
 
@@ -241,8 +241,8 @@ def test_ite_kinds():
     m0, m1 = c.expected_lifetime()
     np.testing.assert_allclose(c.ite("expected"), m1 - m0)
     r0, r1 = c.rmst(365.0)
-    np.testing.assert_allclose(c.ite("rmst", tau=365.0), r1 - r0)
-    with pytest.raises(ValueError, match="tau"):
+    np.testing.assert_allclose(c.ite("rmst", horizon=365.0), r1 - r0)
+    with pytest.raises(ValueError, match="horizon"):
         c.ite("rmst")
     with pytest.raises(ValueError, match="kind"):
         c.ite("median")
@@ -295,7 +295,7 @@ def test_custom_covariate_source():
     ({"censoring": "weird"}, "censoring"),
     ({"n": 3}, "n must be"),
     ({"n": 10.5}, "n must be"),
-    ({"alpha": 0.0}, "alpha"),
+    ({"gompertz_shape": 0.0}, "gompertz_shape"),
     ({"lambda_1": -1.0}, "lambda_1"),
     ({"a": 0.3, "b": 1.0}, "a \\+ 1 <= b"),
     ({"beta_0": np.zeros(5), "beta_1": np.zeros(5)}, "beta_0 must have length 23"),
@@ -314,7 +314,7 @@ def test_bad_arguments(kw, match):
 
 
 def test_gompertz_cox_validates():
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ValueError, match="gompertz_shape"):
         GompertzCox(-1.0, 1e-3, 1e-3, np.zeros(2), np.zeros(2))
     with pytest.raises(ValueError, match="log_risk_0"):
         GompertzCox(0.01, 1e-3, 1e-3, np.array([np.nan, 0.0]), np.zeros(2))

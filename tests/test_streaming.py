@@ -9,8 +9,8 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from pyrocsa import CSA  # noqa: E402
+from pyrocsa.core.streaming import scan_parquet  # noqa: E402
 from pyrocsa.data import Preprocessor  # noqa: E402
-from pyrocsa.streaming import scan_parquet  # noqa: E402
 
 SMALL = dict(hidden=(8,), flow_layers=1, max_epochs=2, batch_size=64, alpha=1.0, seed=0, ensemble_size=1,
              verbose=False)
@@ -123,7 +123,7 @@ def test_parquet_fit_refuses_what_needs_rows_in_memory(parquet):
 
 
 def test_cli_fit_stream(parquet, tmp_path, capsys):
-    from pyrocsa.cli import main
+    from pyrocsa.reports.cli import main
 
     df, _, folder = parquet
     base = ["--duration", "days", "--event", "died", "--treatment", "arm", "--epochs", "1", "--quiet"]

@@ -30,9 +30,15 @@ from lifelines import CoxPHFitter
 from scipy.special import gamma as gamma_fn
 from scipy.special import gammainc
 
-from pyrocsa.base import CounterfactualSurvivalModel
 from pyrocsa.baselines.propensity import NORMALIZATIONS, PropensityModel, ipw_weights, overlap_weights
-from pyrocsa.data import SurvivalData, validate_duration, validate_outcome_columns
+from pyrocsa.core.base import CounterfactualSurvivalModel
+from pyrocsa.data.frame import (
+    SurvivalData,
+    covariate_frame,
+    observed_frame,
+    validate_duration,
+    validate_outcome_columns,
+)
 from pyrocsa.errors import check_positive_int, check_seed
 
 __all__ = ["CoxPHWeighted", "CoxTLearner", "SurvivalCurves", "TLearnerBase", "WEIGHTINGS"]
@@ -170,16 +176,6 @@ class SurvivalCurves:
 # ---------------------------------------------------------------------------------------------------------
 # shared T-learner machinery
 # ---------------------------------------------------------------------------------------------------------
-def _observed_frame(model_data: SurvivalData, df: pd.DataFrame) -> pd.DataFrame | None:
-    cols = (model_data.duration_col, model_data.event_col, model_data.treatment_col)
-    if not all(c in df.columns for c in cols):
-        return None
-    new = model_data.transform(df, require_outcome=True)
-    time = validate_duration(df[model_data.duration_col], model_data.duration_col)
-    return pd.DataFrame({"time": time, "event": new.delta.numpy().astype(int),
-                         "treatment": new.a.numpy().astype(int)}, index=df.index)
-
-
 class TLearnerBase(CounterfactualSurvivalModel):
     """A survival model per arm on the preprocessed covariates; subclasses implement ``_fit_arm`` and
     ``_survival_arm`` (returning :class:`SurvivalCurves`). Provides ``fit``, ``survival_curves``,
@@ -247,23 +243,16 @@ class TLearnerBase(CounterfactualSurvivalModel):
 
         ``observed`` is filled when ``df`` has the duration, event and treatment columns; ``covariates`` are
         the raw covariate columns when all are numeric, else the preprocessed design matrix."""
-        from pyrocsa.outcomes import PotentialOutcomes
+        from pyrocsa.core.outcomes import PotentialOutcomes
 
         num_samples = check_positive_int(num_samples, "num_samples")
         seed = check_seed(seed)
         rng0, rng1 = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
         t0 = self.survival_curves(df, 0).sample(num_samples, rng0)
         t1 = self.survival_curves(df, 1).sample(num_samples, rng1)
-        return PotentialOutcomes(t0, t1, index=df.index, observed=_observed_frame(self.data_, df),
-                                 covariates=self._covariate_frame(df), model_name=self.name)
-
-    def _covariate_frame(self, df: pd.DataFrame) -> pd.DataFrame:
-        """The raw covariates when all are numeric, else the preprocessed design (one-hot, standardised)."""
-        raw = df[self.data_.covariates]
-        if all(pd.api.types.is_numeric_dtype(raw[c]) and not pd.api.types.is_bool_dtype(raw[c])
-               for c in raw.columns):
-            return raw.astype(float)
-        return pd.DataFrame(self._design(df), index=df.index, columns=self.data_.feature_names)
+        return PotentialOutcomes(t0, t1, index=df.index, observed=observed_frame(self.data_, df),
+                                 covariates=covariate_frame(self.data_.preprocessor, df),
+                                 model_name=self.name)
 
 
 # ---------------------------------------------------------------------------------------------------------

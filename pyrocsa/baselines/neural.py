@@ -46,13 +46,14 @@ import torch
 from pyro.nn import PyroModule
 from torch import nn
 
-from pyrocsa.base import CounterfactualSurvivalModel
-from pyrocsa.data import SurvivalData, stratified_split
+from pyrocsa.core.base import CounterfactualSurvivalModel
+from pyrocsa.core.device import resolve_device
+from pyrocsa.core.ipm import wasserstein_ipm
+from pyrocsa.core.nn import MLP, Encoder
+from pyrocsa.core.sampling import predictive_draws
+from pyrocsa.core.training import fit_module
+from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
 from pyrocsa.errors import check_positive_int, check_seed
-from pyrocsa.ipm import wasserstein_ipm
-from pyrocsa.nn import MLP, Encoder
-from pyrocsa.sampling import predictive_draws
-from pyrocsa.training import fit_module, resolve_device
 
 __all__ = ["Weibull", "AFTModel", "SRModel", "AFTLoss", "SRLoss", "log_survival", "AFTWeibull",
            "AFTLogNormal", "SR", "NeuralBaseline", "DISTRIBUTIONS"]
@@ -301,22 +302,6 @@ class SRLoss:
 # ---------------------------------------------------------------------------------------------------------
 # estimators
 # ---------------------------------------------------------------------------------------------------------
-def split_validation(df, event_col: str, treatment_col: str, val_df, seed
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train_df, val_df): ``val_df`` as given, else a stratified 15% of ``df`` (same rule as pyrocsa.CSA)."""
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    if val_df is not None:
-        if not isinstance(val_df, pd.DataFrame):
-            raise ValueError(f"val_df must be a pandas DataFrame, got {type(val_df).__name__}")
-        return df, val_df
-    for arg, col in (("event_col", event_col), ("treatment_col", treatment_col)):
-        if col not in df.columns:
-            raise ValueError(f"{arg}='{col}': column '{col}' not in the frame")
-    parts = stratified_split(df, event_col, treatment_col, fractions=(0.85, 0.15, 0.0), seed=seed or 0)
-    return df.iloc[parts["train"]], df.iloc[parts["valid"]]
-
-
 class NeuralBaseline(CounterfactualSurvivalModel):
     """Shared fitting and sampling of the neural baselines (see the module docstring).
 
@@ -368,7 +353,7 @@ class NeuralBaseline(CounterfactualSurvivalModel):
             val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None):
         """Fit on ``df`` (never modified); early stopping on ``val_df`` (default: a stratified 15% of
         ``df``). Returns ``self``."""
-        train_df, val_df = split_validation(df, event_col, treatment_col, val_df, self.seed)
+        train_df, val_df = validation_split(df, event_col, treatment_col, val_df, seed=self.seed)
         train = SurvivalData.from_frame(train_df, duration_col, event_col, treatment_col,
                                         covariates=covariates, treated_value=treated_value)
         valid = train.transform(val_df, require_outcome=True)
@@ -404,17 +389,11 @@ class NeuralBaseline(CounterfactualSurvivalModel):
             raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         data = self.data_.transform(df, require_outcome=False)
         draws = predictive_draws(self.model_, data.x, self._sites, int(num_samples), seed, int(batch_size))
-        from pyrocsa.outcomes import PotentialOutcomes
+        from pyrocsa.core.outcomes import PotentialOutcomes
 
-        observed = None
-        if self.duration_col_ in df.columns and self.event_col_ in df.columns:
-            observed = pd.DataFrame({"time": data.y.numpy().astype(float), "event": data.delta.numpy(),
-                                     "treatment": data.a.numpy()}, index=df.index)
-        covs = df[[c for c in self.preprocessor_.columns_ if c in df.columns]]
-        numeric = all(pd.api.types.is_numeric_dtype(covs[c]) and not pd.api.types.is_bool_dtype(covs[c])
-                      for c in covs.columns)
-        return PotentialOutcomes(draws["t0"], draws["t1"], index=df.index, observed=observed,
-                                 covariates=covs if numeric else None, model_name=self.name)
+        return PotentialOutcomes(draws["t0"], draws["t1"], index=df.index,
+                                 observed=observed_frame(self.data_, df),
+                                 covariates=covariate_frame(self.preprocessor_, df), model_name=self.name)
 
 
 class _AFTBase(NeuralBaseline):

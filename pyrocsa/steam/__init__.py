@@ -4,10 +4,11 @@ fidelity (U_PEHE on RMST differences, censoring-mechanism distance, hazard-ratio
 (distance to closest record).
 """
 
+from pyrocsa.baselines.propensity import PropensityModel
+from pyrocsa.steam.cohort import GenericCohort, SyntheticCohort, WeibullOutcomeModel
+from pyrocsa.steam.covariates import GaussianCopula, IndependentMarginals, SequentialTrees
+
 from . import metrics
-from .cohort import GenericCohort, SyntheticCohort, WeibullOutcomeModel
-from .covariates import GaussianCopula, IndependentMarginals, SequentialTrees
-from .treatment import PropensityModel
 
 __all__ = ["SyntheticCohort", "GenericCohort", "WeibullOutcomeModel", "GaussianCopula", "SequentialTrees",
            "IndependentMarginals", "PropensityModel", "metrics"]

@@ -7,7 +7,7 @@ steps, each fit on the real data:
    trees with leaf donors, :class:`pyrocsa.steam.covariates.SequentialTrees`; or a Gaussian copula on
    empirical marginals, :class:`pyrocsa.steam.covariates.GaussianCopula`);
 2. treatment ``A | X ~ Bernoulli(pi(X))``: a propensity model (default: logistic regression,
-   :class:`pyrocsa.steam.treatment.PropensityModel`);
+   :class:`pyrocsa.baselines.propensity.PropensityModel`);
 3. outcome: event time ``T ~ p(T_A | X)`` and censoring time ``C ~ p(C_A | X)`` drawn from an outcome model
    for the sampled arm (default: CSA-INFO, ``pyrocsa.CSA(informative_censoring=True)``); then
    ``Y = min(T, C, tau_max)`` and ``delta = 1{T <= min(C, tau_max)}``, where ``tau_max`` (administrative
@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter, WeibullAFTFitter
 
-from ..data import SurvivalData
-from ..errors import ArgumentError, check_positive_int, check_seed
-from .covariates import make_covariate_model
-from .treatment import PropensityModel
+from pyrocsa.baselines.propensity import PropensityModel
+from pyrocsa.data.frame import SurvivalData
+from pyrocsa.errors import ArgumentError, check_positive_int, check_seed
+from pyrocsa.steam.covariates import make_covariate_model
 
 __all__ = ["SyntheticCohort", "GenericCohort", "WeibullOutcomeModel"]
 
@@ -51,7 +51,7 @@ class _Draws:
 
 def _potential_outcomes(t0, t1, c0, c1, index):
     try:
-        from ..outcomes import PotentialOutcomes
+        from pyrocsa.core.outcomes import PotentialOutcomes
     except ImportError:  # pragma: no cover - depends on the tree's state
         return _Draws(t0, t1, c0, c1)
     return PotentialOutcomes(t0, t1, index=index, c0=c0, c1=c1, model_name="weibull-aft")
@@ -151,7 +151,7 @@ class WeibullOutcomeModel:
 def _make_outcome_model(spec):
     if spec is None or (isinstance(spec, str) and spec in ("csa-info", "csa_info")):
         try:
-            from ..estimator import CSA
+            from pyrocsa.csa.estimator import CSA
         except ImportError as err:
             raise ImportError("outcome_model=None means CSA-INFO (pyrocsa.CSA), which could not be imported "
                               f"({err}); pass outcome_model='weibull' or another model") from err
@@ -239,7 +239,7 @@ class SyntheticCohort(_CohortBase):
     def __init__(self, covariate_model="trees", propensity_model="logistic", outcome_model=None,
                  outcome_fit_kwargs: dict | None = None):
         self.covariate_model = make_covariate_model(covariate_model)
-        self.propensity = PropensityModel(propensity_model)
+        self.propensity = PropensityModel(propensity_model, max_iter=2000)  # STEAM's solver budget
         self.outcome_model = _make_outcome_model(outcome_model)
         self.outcome_fit_kwargs = dict(outcome_fit_kwargs or {})
 

@@ -26,7 +26,7 @@ from scipy.special import gamma, gammainc
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 
-from ..data import Preprocessor, validate_treatment
+from pyrocsa.data.frame import Preprocessor, validate_treatment
 
 __all__ = ["alpha_precision_beta_recall", "marginal_distances", "jsd_pi", "u_pehe", "censoring_distance",
            "hazard_ratio_agreement", "distance_to_closest_record", "evaluate_cohort", "CoxTRMSTLearner",
@@ -200,7 +200,7 @@ class CoxTRMSTLearner:
         self.penalizer = penalizer
 
     def fit(self, df, duration_col, event_col, treatment_col, covariates, treated_value=None):
-        from ..baselines.cox import CoxTLearner
+        from pyrocsa.baselines.cox import CoxTLearner
 
         frame = df[covariates + [duration_col, event_col]].reset_index(drop=True)
         frame["_a"] = _arm(df, treatment_col, treated_value)
@@ -241,7 +241,7 @@ class CoxSRMSTLearner:
         return self
 
     def rmst_difference(self, df, horizon: float) -> np.ndarray:
-        from ..baselines.cox import SurvivalCurves
+        from pyrocsa.baselines.cox import SurvivalCurves
 
         x = self.pre_.transform(df).astype(float)
         times = self.model_.baseline_survival_.index.to_numpy(float)
@@ -262,7 +262,7 @@ class WeibullRMSTLearner:
     name = "weibull-t"
 
     def fit(self, df, duration_col, event_col, treatment_col, covariates, treated_value=None):
-        from .cohort import WeibullOutcomeModel
+        from pyrocsa.steam.cohort import WeibullOutcomeModel
 
         frame = df[covariates + [duration_col, event_col]].reset_index(drop=True)
         frame["_a"] = _arm(df, treatment_col, treated_value)

@@ -22,9 +22,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import DataError
+from pyrocsa.errors import DataError
 
-__all__ = ["Preprocessor", "SurvivalData", "stratified_split", "MIN_ROWS", "encode_label", "decode_label"]
+__all__ = ["Preprocessor", "SurvivalData", "stratified_split", "validation_split", "observed_frame",
+           "covariate_frame", "validate_duration", "validate_event", "validate_treatment",
+           "validate_outcome_columns", "MIN_ROWS", "VALIDATION_FRACTION", "encode_label", "decode_label"]
 
 MIN_ROWS = 10
 _MAX_CATEGORIES = 50
@@ -587,3 +589,51 @@ def stratified_split(df: pd.DataFrame, event_col: str, treatment_col: str,
         out["test"].append(pos[n_valid:n_valid + n_test])
         out["train"].append(pos[n_valid + n_test:])
     return {k: np.sort(np.concatenate(v)).astype(int) for k, v in out.items()}
+
+
+#: the share of the training frame held out for early stopping when no validation frame is given
+VALIDATION_FRACTION = 0.15
+
+
+def validation_split(df: pd.DataFrame, event_col: str, treatment_col: str, val_df: pd.DataFrame | None = None,
+                     seed: int | None = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(train_df, val_df)`` for early stopping -- the one rule every pyrocsa estimator uses: ``val_df`` as
+    given (``df`` is then all training rows), else a stratified (event x treatment) 15% of ``df``
+    (:func:`stratified_split` seeded by ``seed``, None read as 0). Neither frame is modified."""
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    if val_df is not None:
+        if not isinstance(val_df, pd.DataFrame):
+            raise ValueError(f"val_df must be a pandas DataFrame, got {type(val_df).__name__}")
+        return df, val_df
+    for arg, col in (("event_col", event_col), ("treatment_col", treatment_col)):
+        if col not in df.columns:
+            raise ValueError(f"{arg}='{col}': column '{col}' not in the frame")
+    parts = stratified_split(df, event_col, treatment_col,
+                             fractions=(1.0 - VALIDATION_FRACTION, VALIDATION_FRACTION, 0.0), seed=seed or 0)
+    return df.iloc[parts["train"]], df.iloc[parts["valid"]]
+
+
+def observed_frame(data, df: pd.DataFrame) -> pd.DataFrame | None:
+    """The observed outcomes of ``df``'s rows as the ``observed`` frame of a ``PotentialOutcomes``:
+    columns ``time`` (the duration column, full precision), ``event`` and ``treatment`` (0/1 ints), indexed
+    like ``df``; None when ``df`` lacks one of the three columns. ``data``: the fitted :class:`SurvivalData`
+    (or a loaded model's stand-in) whose column names, treatment labels and checks are applied."""
+    cols = (data.duration_col, data.event_col, data.treatment_col)
+    if not all(c in df.columns for c in cols):
+        return None
+    new = data.transform(df, require_outcome=True)
+    time = validate_duration(df[data.duration_col], data.duration_col)
+    return pd.DataFrame({"time": time, "event": new.delta.numpy().astype(int),
+                         "treatment": new.a.numpy().astype(int)}, index=df.index)
+
+
+def covariate_frame(preprocessor: Preprocessor, df: pd.DataFrame) -> pd.DataFrame:
+    """The covariates of ``df``'s rows as the ``covariates`` frame of a ``PotentialOutcomes`` (ArviZ
+    ``constant_data``): the raw covariate columns (those ``preprocessor`` kept) as floats when all are
+    numeric and none is boolean, else the preprocessed design (one-hot, standardised), indexed like ``df``."""
+    cols = [c for c in preprocessor.columns_ if c not in preprocessor.dropped_]
+    raw = df[cols]
+    if all(pd.api.types.is_numeric_dtype(raw[c]) and not pd.api.types.is_bool_dtype(raw[c]) for c in cols):
+        return raw.astype(float)
+    return pd.DataFrame(preprocessor.transform(df), index=df.index, columns=preprocessor.feature_names_)

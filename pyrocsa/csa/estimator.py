@@ -1,0 +1,491 @@
+""":class:`CSA` -- the lifelines-style front of the CSA / CSA-INFO model.
+
+    >>> model = pyrocsa.CSA(informative_censoring=True, alpha=1.0, seed=0)
+    >>> model.fit(df, duration_col="time", event_col="event", treatment_col="treatment")
+    >>> po = model.sample_potential_outcomes(test_df, num_samples=200)   # PotentialOutcomes, (200, N)
+    >>> po.ite().mean(), po.rmst_difference(1000)
+    >>> model.save("csa_model"); same = pyrocsa.CSA.load("csa_model")
+
+Sampling goes through :class:`pyro.infer.Predictive` (vectorised over samples, chunked over subjects).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pyrocsa.core.base import CounterfactualSurvivalModel
+from pyrocsa.core.checkpoint import FORMAT_VERSION, load_estimator, save_estimator  # noqa: F401 (FORMAT_VERSION: re-export)
+from pyrocsa.core.device import resolve_device
+from pyrocsa.core.ensemble import Ensemble
+from pyrocsa.core.sampling import predictive_draws
+from pyrocsa.core.training import fit_module
+from pyrocsa.csa.losses import OBJECTIVES, CSALoss
+from pyrocsa.csa.model import CSAModel
+from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
+from pyrocsa.errors import check_positive_int, check_seed
+
+__all__ = ["CSA"]
+
+_CONFIG_KEYS = ("informative_censoring", "alpha", "objective", "hidden", "flow_layers", "dropout", "lr",
+                "batch_size", "max_epochs", "patience", "ensemble_size", "n_jobs", "seed", "device",
+                "verbose")
+#: what an ensemble's members share, exposed on ``CSA(ensemble_size=K)`` from its :class:`Ensemble`
+_SHARED_ATTRS = ("data_", "preprocessor_", "duration_col_", "event_col_", "treatment_col_", "treated_value_")
+#: the alpha grid of ``alpha="auto"`` (the paper's)
+ALPHA_GRID = (0.0, 0.1, 1.0, 10.0, 100.0)
+_CLIP_NORM = 10.0
+
+
+class CSA(CounterfactualSurvivalModel):
+    """Counterfactual survival analysis (Chapfuwa et al., CHIL 2021) with an exact-likelihood Pyro model.
+
+    Each arm's event time, and for CSA-INFO each arm's censoring time, is a conditional planar flow on the
+    log-time scale over a learned representation r = Phi(x) (:class:`pyrocsa.model.CSAModel`), fitted by
+    the right-censored log-likelihood plus ``alpha`` x a Wasserstein IPM between the arms' representations.
+
+    Parameters
+    ----------
+    informative_censoring : True = CSA-INFO (per-arm censoring generators); False = CSA.
+    alpha : IPM weight: a number >= 0 (default 0), ``"auto"`` (the paper's grid {0, 0.1, 1, 10, 100}
+        selected with nearest-neighbour proxy counterfactuals, :mod:`pyrocsa.alpha`) or a list (that grid).
+    objective : ``"likelihood"`` (default; the right-censored log-likelihood) or ``"paper"`` (eqs. 8-11,
+        for the paper's tables; see also :meth:`paper`).
+    hidden : encoder widths (the representation has ``hidden[-1]`` dims; each arm head one such layer).
+    flow_layers : planar layers per time law (0 = a log-normal AFT per arm with covariate-dependent scale).
+    dropout : dropout on every hidden layer (default 0.2; measured against 0 and 0.1 on actg-Synthetic
+        seeds 0-1 and the ACTG calibration, and against 0 on designs (b), (c) of benchmarks/design_suite.py:
+        without it the likelihood overfits within ~10 epochs).
+    lr, batch_size, max_epochs, patience : Adam learning rate, minibatch rows, epoch cap and early-stopping
+        patience (on the validation loss without the IPM; best weights restored).
+    ensemble_size : K >= 1: shorthand for ``pyrocsa.Ensemble(CSA(...), n_members=K, seed=seed)``
+        (:mod:`pyrocsa.core.ensemble`): K members fitted on stratified bootstrap resamples, whose
+        disagreement is the model uncertainty one fit lacks. n_jobs : worker processes for the members.
+    seed : seeds weights, minibatches and (by default) draws; None = not seeded.
+    device : "cpu", "cuda" or None (CUDA when available). verbose : progress bar (on a TTY).
+
+    Fitted attributes: ``model_`` (:class:`pyrocsa.model.CSAModel`), ``data_`` (training
+    :class:`SurvivalData`), ``preprocessor_``, ``history_`` (per-epoch dicts), ``alpha_``, ``alpha_scores_``
+    (alpha -> validation score, when a grid is searched), ``time_scale_`` (geometric mean training duration),
+    ``members_`` and ``ensemble_`` (the :class:`Ensemble`, for ``ensemble_size > 1``).
+    """
+
+    accepts_preprocessor = True
+
+    def __init__(self, informative_censoring: bool = True, alpha=0.0, objective: str = "likelihood",
+                 hidden=(100, 100), flow_layers: int = 4, dropout: float = 0.2, lr: float = 1e-3,
+                 batch_size: int = 256, max_epochs: int = 200, patience: int = 20, ensemble_size: int = 1,
+                 n_jobs: int | None = None, seed: int | None = 0, device=None, verbose: bool = True):
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, (int, np.integer)) \
+                or ensemble_size < 1:
+            raise ValueError(f"ensemble_size must be an integer >= 1, got {ensemble_size!r}")
+        if isinstance(alpha, (list, tuple)):
+            if not alpha or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                                    for v in alpha):
+                raise ValueError(f"alpha: a grid must be a non-empty list of numbers >= 0, got {alpha!r}")
+        elif not (alpha == "auto" or (isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
+                                      and alpha >= 0)):
+            raise ValueError(f"alpha must be a number >= 0, 'auto' or a list of numbers, got {alpha!r}")
+        for arg, v in (("max_epochs", max_epochs), ("batch_size", batch_size), ("patience", patience)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{arg} must be an integer >= 1, got {v!r}")
+        if isinstance(flow_layers, bool) or not isinstance(flow_layers, (int, np.integer)) or flow_layers < 0:
+            raise ValueError(f"flow_layers must be an integer >= 0, got {flow_layers!r}")
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__") or not tuple(hidden) or \
+                not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1
+                        for h in hidden):
+            raise ValueError(f"hidden must be a non-empty sequence of positive integers, got {hidden!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise ValueError(f"lr must be > 0, got {lr!r}")
+        self.informative_censoring = bool(informative_censoring)
+        self.alpha = alpha
+        self.objective = objective
+        self.hidden = hidden  # as passed (sklearn clone); used as tuple(int(h) for h in hidden)
+        self.flow_layers = int(flow_layers)
+        self.dropout = float(dropout)
+        self.lr = float(lr)
+        self.batch_size = int(batch_size)
+        self.max_epochs = int(max_epochs)
+        self.patience = int(patience)
+        self.ensemble_size = int(ensemble_size)
+        self.n_jobs = n_jobs
+        self.seed = seed
+        self.device = device
+        self.verbose = bool(verbose)
+        self.fitted_ = False
+
+    @classmethod
+    def paper(cls, informative_censoring: bool = True, alpha=1.0, **kwargs) -> CSA:
+        """The paper's configuration (CHIL 2021, SM D.4): objective eqs. 8-11, dropout 0.2, Adam lr 3e-4,
+        minibatches of 200, on the same exact-density generators. Any argument may be overridden."""
+        config = dict(objective="paper", dropout=0.2, lr=3e-4, batch_size=200)
+        config.update(kwargs)
+        return cls(informative_censoring=informative_censoring, alpha=alpha, **config)
+
+    @property
+    def name(self) -> str:
+        return "CSA-INFO" if self.informative_censoring else "CSA"
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor arguments, as passed (sklearn convention: ``clone`` works)."""
+        return {k: getattr(self, k) for k in _CONFIG_KEYS}
+
+    def set_params(self, **params) -> CSA:
+        unknown = sorted(set(params) - set(_CONFIG_KEYS))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown}; CSA takes {list(_CONFIG_KEYS)}")
+        merged = dict(self.get_params(), **params)
+        self.__init__(**merged)
+        return self
+
+    def __repr__(self):
+        return f"{type(self).__name__}(informative_censoring={self.informative_censoring}, " \
+               f"alpha={self.alpha!r}, objective={self.objective!r})"
+
+    # -- building blocks -----------------------------------------------------------------------------
+    def _new_model(self, n_features: int, time_scale: float = 1.0, log_time_scale: float = 1.0) -> CSAModel:
+        """A fresh model; ``time_scale`` (duration unit) and ``log_time_scale`` standardise log-time (loaded
+        models overwrite both from their saved buffers)."""
+        return CSAModel(n_features, self.informative_censoring, hidden=tuple(int(h) for h in self.hidden),
+                        flow_layers=self.flow_layers, dropout=self.dropout,
+                        log_time_loc=float(np.log(time_scale)), log_time_scale=log_time_scale)
+
+    def _loss(self, alpha: float, train: SurvivalData | None = None) -> CSALoss:
+        """The objective with weight ``alpha`` on the IPM."""
+        return CSALoss(self.objective, alpha=alpha)
+
+    def _fit_one(self, train: SurvivalData, valid: SurvivalData, alpha: float, time_scale: float):
+        """Fit one model with a fixed alpha; returns (model, history)."""
+        if self.seed is not None:
+            torch.manual_seed(self.seed)
+        log_y = train.y.double().log()
+        sd = float(log_y.std()) if len(log_y) > 1 else 1.0
+        model = self._new_model(train.x.shape[1], time_scale, sd if sd > 1e-6 else 1.0)
+        tensors = (train.x, train.a, train.y, train.delta)
+        vtensors = (valid.x, valid.a, valid.y, valid.delta)
+        history = fit_module(model, self._loss(alpha, train), tensors, vtensors, batch_size=self.batch_size,
+                             lr=self.lr, max_epochs=self.max_epochs, patience=self.patience,
+                             clip_norm=_CLIP_NORM, seed=self.seed, device=self.device,
+                             verbose=self.verbose, desc=f"{self.name} alpha={alpha:g}", monitor="factual")
+        return model, history
+
+    # -- fitting ---------------------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
+            val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None,
+            preprocessor=None):
+        """Fit on ``df`` (one row per subject; never modified). Without ``val_df``, a stratified 15% of
+        ``df`` is held out for early stopping (and alpha selection). ``preprocessor``: a fitted
+        :class:`pyrocsa.data.Preprocessor` to reuse instead of fitting one on ``df`` (ensemble members
+        share one). With ``ensemble_size=K > 1``, an :class:`pyrocsa.Ensemble` of K single-model CSAs is
+        fitted on stratified bootstrap resamples and kept in ``ensemble_`` (its members in ``members_``);
+        ``self`` exposes what the members share (columns, preprocessing). Returns ``self``.
+
+        ``df`` may also be the path of a Parquet file or of a directory of Parquet files: preprocessing
+        statistics come from one pass, training streams row groups (memory O(row group + buffer + model);
+        :mod:`pyrocsa.streaming`); ``val_df``, ensembles and alpha grids then need a frame instead.
+
+        Data parallel (:mod:`pyrocsa.distributed`): under ``torchrun`` (``WORLD_SIZE`` > 1) or an initialised
+        process group, every process calls ``fit`` with the same data; training is split across them (DDP,
+        IPM on the gathered minibatch, validation reduced across processes) and every process ends with the
+        same weights. Ensemble members are then fitted one after another (``n_jobs`` is ignored)."""
+        from pyrocsa.core import distributed
+
+        parallel = distributed.init_from_env(self.device)
+        from pyrocsa.core.streaming import is_parquet_path
+
+        if is_parquet_path(df):
+            return self._fit_parquet(df, duration_col, event_col, treatment_col, val_df, covariates,
+                                     treated_value, preprocessor)
+        if self.ensemble_size > 1:
+            ensemble = Ensemble(self._member_prototype(), n_members=self.ensemble_size, seed=self.seed,
+                                n_jobs=1 if parallel else self.n_jobs)
+            self._set_ensemble(ensemble.fit(df, duration_col, event_col, treatment_col, val_df=val_df,
+                                            covariates=covariates, treated_value=treated_value))
+            return self
+        self.members_ = self.ensemble_ = None
+        train_df, val_df = validation_split(df, event_col, treatment_col, val_df, seed=self.seed)
+        train = SurvivalData.from_frame(train_df, duration_col, event_col, treatment_col,
+                                        covariates=covariates, treated_value=treated_value,
+                                        preprocessor=preprocessor)
+        valid = train.transform(val_df, require_outcome=True)
+        dev = resolve_device(self.device)
+        time_scale = float(train.y.double().log().mean().exp())
+        self.time_scale_ = time_scale
+        if self.alpha == "auto" or isinstance(self.alpha, list):
+            from pyrocsa.csa.alpha import select_alpha
+
+            grid = ALPHA_GRID if self.alpha == "auto" else [float(v) for v in self.alpha]
+            result = select_alpha(lambda alpha: self._fit_one(train, valid, alpha, time_scale),
+                                  self._loss(0.0), train, valid, grid, seed=self.seed or 0)
+            self.alpha_, self.alpha_scores_ = result.alpha, result.scores
+            model, history = result.model, result.history
+        else:
+            self.alpha_, self.alpha_scores_ = float(self.alpha), None
+            model, history = self._fit_one(train, valid, self.alpha_, time_scale)
+        self.model_ = model.to(dev).eval()
+        self.history_ = history
+        self.data_ = train
+        self.preprocessor_ = train.preprocessor
+        self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
+        self.treated_value_ = train.treated_value
+        self.n_train_, self.n_valid_ = len(train), len(valid)
+        self.max_duration_ = float(train.y.max())
+        self.fitted_ = True
+        return self
+
+    def _member_prototype(self) -> CSA:
+        """One member of ``CSA(ensemble_size=K)``: these arguments, a single model."""
+        return type(self)(**dict(self.get_params(), ensemble_size=1, n_jobs=None))
+
+    def _attach_members(self, members: list) -> CSA:
+        """The front of K fitted single-model members (read back by the checkpoint)."""
+        ensemble = Ensemble(self._member_prototype(), n_members=len(members), seed=self.seed,
+                            n_jobs=self.n_jobs)
+        self._set_ensemble(ensemble._attach_members(members))
+        return self
+
+    def _set_ensemble(self, ensemble: Ensemble) -> None:
+        """``self`` as the front of a fitted ensemble (``ensemble_size > 1``; fit and load)."""
+        self.ensemble_, self.members_ = ensemble, ensemble.members_
+        for attr in _SHARED_ATTRS:
+            setattr(self, attr, getattr(ensemble, attr))
+        self.fitted_ = True
+
+    def _fit_parquet(self, path, duration_col, event_col, treatment_col, val_df, covariates, treated_value,
+                     preprocessor):
+        """``fit`` on a Parquet file or directory, streamed (:mod:`pyrocsa.streaming`)."""
+        from pyrocsa.core.checkpoint import FittedData
+        from pyrocsa.core.streaming import scan_parquet
+
+        if val_df is not None:
+            raise ValueError("val_df cannot be combined with a Parquet path: the validation rows are a "
+                             "seeded 15% of the Parquet data")
+        if self.ensemble_size > 1:
+            raise ValueError("ensemble_size > 1 needs the rows in memory (bootstrap resampling): pass a "
+                             "DataFrame, or fit members one by one")
+        if self.alpha == "auto" or isinstance(self.alpha, (list, tuple)):
+            raise ValueError("alpha='auto' or a grid needs the rows in memory (proxy counterfactuals): pass "
+                             "a DataFrame, or a number for alpha")
+        scan = scan_parquet(path, duration_col, event_col, treatment_col, covariates=covariates,
+                            treated_value=treated_value, preprocessor=preprocessor, seed=self.seed or 0)
+        self.members_ = self.ensemble_ = None
+        self.alpha_, self.alpha_scores_ = float(self.alpha), None
+        self.time_scale_ = scan.time_scale
+        if self.seed is not None:
+            torch.manual_seed(self.seed)
+        model = self._new_model(scan.n_features, scan.time_scale, scan.log_y_sd)
+        history = fit_module(model, self._loss(self.alpha_), scan.train, scan.valid,
+                             batch_size=self.batch_size, lr=self.lr, max_epochs=self.max_epochs,
+                             patience=self.patience, clip_norm=_CLIP_NORM, seed=self.seed,
+                             device=self.device, verbose=self.verbose,
+                             desc=f"{self.name} alpha={self.alpha_:g}", monitor="factual")
+        self.model_ = model.to(resolve_device(self.device)).eval()
+        self.history_ = history
+        self.preprocessor_ = scan.preprocessor
+        self.data_ = FittedData(scan.preprocessor, duration_col, event_col, treatment_col, scan.treated_value,
+                                scan.n_features, scan.treatment_levels)
+        self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
+        self.treated_value_ = scan.treated_value
+        self.n_train_, self.n_valid_ = scan.n_train, scan.n_valid
+        self.max_duration_ = scan.max_duration
+        self.fitted_ = True
+        return self
+
+    # -- sampling ---------------------------------------------------------------------------------------
+    def _chunk_size(self, num_samples: int, memory_mb: float = 256.0) -> int:
+        """Subjects per sampling chunk: about ``memory_mb`` of float32 temporaries per chunk."""
+        per = num_samples * 4 * (4 if self.informative_censoring else 2) * (3 * self.flow_layers + 8)
+        return max(1, int(memory_mb * 2**20 // per))
+
+    def sample_potential_outcomes(self, df: pd.DataFrame, num_samples: int = 200, seed: int | None = None,
+                                  chunk_size: int | None = None, batch_size: int | None = None):
+        """Draw potential times for each row of ``df`` (covariates needed; outcome columns optional).
+
+        Runs ``pyro.infer.Predictive`` on the model (sites "t0", "t1" and, for CSA-INFO, "c0", "c1"),
+        vectorised over draws and chunked over ``chunk_size`` subjects (default: ~256 MB per chunk).
+        Reproducibility (:mod:`pyrocsa.sampling`): the same ``seed`` gives the same draws, ``seed=None``
+        fresh ones on every call, and a subject's draws do not depend on the chunking or on the rows after
+        it. Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with arrays (num_samples, N) in the
+        duration unit. An ensemble splits the draws evenly across its K members (``chains=K``).
+        ``batch_size`` is a deprecated alias of ``chunk_size``.
+        """
+        num_samples = check_positive_int(num_samples, "num_samples")
+        seed = check_seed(seed)
+        self._check_fitted()
+        if batch_size is not None:
+            import warnings
+
+            warnings.warn("sample_potential_outcomes(batch_size=) is deprecated: use chunk_size=",
+                          FutureWarning, stacklevel=2)
+            chunk_size = batch_size if chunk_size is None else chunk_size
+        if getattr(self, "ensemble_", None) is not None:
+            return self.ensemble_.sample_potential_outcomes(df, num_samples, seed)
+        if chunk_size is not None:
+            chunk_size = check_positive_int(chunk_size, "chunk_size")
+        if not isinstance(df, pd.DataFrame):
+            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        if len(df) == 0:
+            raise ValueError("df has no rows")
+        x = torch.as_tensor(self.preprocessor_.transform(df), dtype=torch.float32)
+        observed = observed_frame(self.data_, df)
+        draws = self._predict(x, num_samples, seed, chunk_size)
+        from pyrocsa.core.outcomes import PotentialOutcomes
+
+        return PotentialOutcomes(draws["t0"], draws["t1"], index=df.index, c0=draws.get("c0"),
+                                 c1=draws.get("c1"), observed=observed,
+                                 covariates=covariate_frame(self.preprocessor_, df), model_name=self.name)
+
+    def _predict(self, x: torch.Tensor, num_samples: int, seed, chunk_size) -> dict[str, np.ndarray]:
+        sites = ["t0", "t1"] + (["c0", "c1"] if self.model_.informative_censoring else [])
+        chunk = int(chunk_size) if chunk_size is not None else self._chunk_size(num_samples)
+        return predictive_draws(self.model_, x, sites, num_samples, seed, chunk, noise_sites=sites)
+
+    # -- exact functions of the fitted laws ------------------------------------------------------------
+    def _covariate_tensor(self, df) -> torch.Tensor:
+        if not isinstance(df, pd.DataFrame):
+            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        if len(df) == 0:
+            raise ValueError("df has no rows")
+        return torch.as_tensor(self.preprocessor_.transform(df), dtype=torch.float32)
+
+    def _arms(self, df, treatment):
+        if treatment is None:
+            if self.treatment_col_ not in df.columns:
+                raise ValueError(f"treatment=None uses each row's own arm, but column "
+                                 f"'{self.treatment_col_}' is not in the frame; pass treatment=0 or 1")
+            return self.data_.transform(df, require_outcome=False).a.numpy() > 0.5
+        if treatment not in (0, 1):
+            raise ValueError(f"treatment must be 0, 1 or None (each row's own arm), got {treatment!r}")
+        return np.full(len(df), bool(treatment))
+
+    def predict_survival_function(self, df: pd.DataFrame, times=None, treatment=None, kind: str = "t"
+                                  ) -> pd.DataFrame:
+        """Exact S_a(t | x) = P(T_a > t | x) for each row of ``df``, lifelines style: a DataFrame indexed by
+        ``times`` (default: 100 points up to the longest training duration) with one column per row.
+
+        treatment : 0 or 1 (the counterfactual curve under that arm) or None (each row's own arm, from the
+            treatment column). kind : "t" (event time) or "c" (censoring time, CSA-INFO).
+        An ensemble averages its members' survival functions (the mixture's survival)."""
+        self._check_fitted()
+        if kind not in ("t", "c"):
+            raise ValueError(f"kind must be 't' or 'c', got {kind!r}")
+        if getattr(self, "ensemble_", None) is not None:
+            return self.ensemble_.predict_survival_function(df, times=times, treatment=treatment, kind=kind)
+        if times is None:
+            end = float(getattr(self, "max_duration_", None) or self.time_scale_ * 3)
+            times = np.linspace(0.0, end, 101)[1:]
+        times = np.asarray(times, dtype=float).ravel()
+        if times.size == 0 or not np.isfinite(times).all() or (times < 0).any():
+            raise ValueError("times must be a non-empty list of finite numbers >= 0")
+        surv = self._survival(df, times, self._arms(df, treatment), kind)
+        return pd.DataFrame(surv, index=pd.Index(times, name="time"), columns=df.index)
+
+    def _survival(self, df, times, arms, kind) -> np.ndarray:
+        """(len(times), N) exact survival probabilities under ``arms`` (N,) bool."""
+        x = self._covariate_tensor(df)
+        model = self.model_.eval()
+        dev = next(model.parameters()).device
+        out = np.empty((len(times), len(df)))
+        with torch.no_grad():
+            r = model.representation(x.to(dev))
+            t = torch.as_tensor(times, dtype=torch.float32, device=dev).clamp_min(1e-30).unsqueeze(-1)
+            treated = torch.as_tensor(arms, device=dev)
+            for arm in (0, 1):
+                rows = treated == bool(arm)
+                if bool(rows.any()):
+                    law = model.time_dist(r[rows], arm, kind)
+                    ls = law.log_survival(t.expand(-1, int(rows.sum())))
+                    out[:, rows.cpu().numpy()] = ls.exp().cpu().numpy()
+        out[np.asarray(times) <= 0] = 1.0
+        return out
+
+    def predict_rmst(self, df: pd.DataFrame, horizon: float, treatment=None, num_points: int = 257
+                     ) -> pd.Series:
+        """Exact restricted mean survival time RMST_a(horizon | x) = int_0^horizon S_a(t | x) dt per row
+        (duration unit), by Simpson's rule on ``num_points`` (odd) points of the exact survival function;
+        ``treatment`` as in :meth:`predict_survival_function`."""
+        horizon = float(horizon)
+        if not (np.isfinite(horizon) and horizon > 0):
+            raise ValueError(f"horizon must be a positive finite number, got {horizon!r}")
+        n = int(num_points) | 1
+        grid = np.linspace(0.0, horizon, n)
+        surv = self.predict_survival_function(df, times=grid, treatment=treatment).to_numpy()
+        w = np.ones(n)
+        w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+        return pd.Series(w @ surv * (horizon / (n - 1)) / 3.0, index=df.index, name=f"rmst_{horizon:g}")
+
+    def score(self, df: pd.DataFrame) -> float:
+        """Mean log-likelihood per subject of ``df``'s observed (duration, event) under each row's arm (the
+        trained objective without the IPM, negated; higher is better; lifelines' ``score`` analogue)."""
+        self._check_fitted()
+        if getattr(self, "ensemble_", None) is not None:
+            return self.ensemble_.score(df)
+        data = self.data_.transform(df, require_outcome=True)
+        model = self.model_.eval()
+        dev = next(model.parameters()).device
+        with torch.no_grad():
+            terms, _ = CSALoss("likelihood").factual_terms(model, *(v.to(dev) for v in
+                                                                   (data.x, data.a, data.y, data.delta)))
+        return -float(sum(terms.values()))
+
+    # -- reporting ------------------------------------------------------------------------------------
+    def print_summary(self, decimals: int = 3) -> None:
+        """Print the fitted configuration, data sizes and the training curve's end points."""
+        self._check_fitted()
+        if getattr(self, "ensemble_", None) is not None:
+            for k, member in enumerate(self.members_):
+                print(f"-- member {k} of {len(self.members_)} (bootstrap resample, seed "
+                      f"{member.member_seed_['fit']}) --")
+                member.print_summary(decimals)
+            return
+        h = self.history_
+        best = min(h, key=lambda r: r.get("valid_factual", r["valid_loss"]))
+        lines = [
+            f"<pyrocsa.{type(self).__name__}: {self.name}, objective={self.objective!r}>",
+            f"{'duration col':>22} = '{self.duration_col_}'",
+            f"{'event col':>22} = '{self.event_col_}'",
+            f"{'treatment col':>22} = '{self.treatment_col_}' (treated = {self.treated_value_!r})",
+            f"{'covariates':>22} = {len(self.data_.covariates)} columns -> {self.data_.x.shape[1]} features",
+            f"{'train / valid rows':>22} = {self.n_train_} / {self.n_valid_}",
+            f"{'events (train)':>22} = {int(self.data_.delta.sum())}",
+            f"{'time scale':>22} = {self.time_scale_:.{decimals}f}",
+            f"{'alpha':>22} = {self.alpha_:g}",
+            f"{'epochs':>22} = {len(h)} (best {best['epoch']}, valid loss {best['valid_loss']:.{decimals}f})",
+        ]
+        if self.alpha_scores_:
+            scores = ", ".join(f"{a:g}: {s:.{decimals}f}" for a, s in self.alpha_scores_.items())
+            lines.append(f"{'alpha scores':>22} = {scores}")
+        comps = [k[len("valid_"):] for k in best if k.startswith("valid_") and k != "valid_loss"]
+        for c in comps:
+            lines.append(f"{'valid ' + c:>22} = {best['valid_' + c]:.{decimals}f}")
+        print("\n".join(lines))
+
+    # -- persistence ------------------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write ``path/`` with config.json, preprocessing.json and weights.pt (a state dict); an ensemble
+        writes its config.json and one such directory per member (``member_0/`` ...). The directory is
+        written atomically (a temporary sibling renamed into place); an existing ``path`` is replaced only
+        if it is empty or a saved model. See :mod:`pyrocsa.checkpoint`."""
+        self._check_fitted()
+        from pyrocsa.core import distributed
+
+        if not distributed.is_main():  # data parallel: rank 0 writes, the others wait for it
+            distributed.barrier()
+            return Path(path)
+        out = save_estimator(self, path)
+        distributed.barrier()
+        return out
+
+    @classmethod
+    def load(cls, path, device=None) -> CSA:
+        """Load a model written by :meth:`save`. The files are checked against the format before the weights
+        are read (with ``torch.load(weights_only=True)``); any problem raises
+        :class:`pyrocsa.errors.ModelFileError` naming the directory. See :mod:`pyrocsa.checkpoint`."""
+        return load_estimator(cls, path, device=device)
