@@ -52,6 +52,7 @@ from pyrocsa.core.ipm import wasserstein_ipm
 from pyrocsa.core.nn import MLP, Encoder
 from pyrocsa.core.sampling import predictive_draws
 from pyrocsa.core.training import fit_module
+from pyrocsa.csa.losses import event_loss
 from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
 from pyrocsa.errors import check_positive_int, check_seed
 
@@ -289,7 +290,7 @@ class SRLoss:
         scale = model.time_scale
         t = torch.where(a > 0.5, out["t1"], out["t0"]) / scale
         ys = y / scale
-        acc = (delta * (ys - t).abs() + (1 - delta) * torch.relu(ys - t)).mean()
+        acc = event_loss(t, ys, delta).mean()  # the paper's eq. (8)/(22), shared with CSALoss('paper')
         total, comps = acc, {"event": float(acc.detach())}
         if self.alpha > 0:
             ipm = wasserstein_ipm(out["r"], a)
