@@ -92,7 +92,7 @@ def run_replicate(r: int, args) -> dict:
                           K=args.ensemble_size, seed=r, n_jobs=args.jobs)
     po = sample_members(members, df, num_samples=args.num_samples, seed=r)
     for method in ("t", "percentile"):
-        eff = effect_intervals(po, h, prob=0.95, method=method, hazard_ratio=False)["rmst_difference"]
+        eff = effect_intervals(po, h, level=0.95, method=method, hazard_ratio=False)["rmst_difference"]
         out[f"csa_{method}_lo"], out[f"csa_{method}_hi"] = eff["lower"], eff["upper"]
     out["csa_est"] = eff["estimate"]
     out["csa_epochs"] = float(np.mean([len(m.history_) for m in members]))

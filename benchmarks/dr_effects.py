@@ -227,7 +227,7 @@ def actg_default_hazard_ratio(horizon: float, seed: int) -> list[str]:
         members = CSA(informative_censoring=True, seed=seed, verbose=False, ensemble_size=5).fit(
             df, "days", "cens", "arms")
         ens = effect_intervals(members.sample_potential_outcomes(df, num_samples=200, seed=seed),
-                               horizon=horizon, prob=0.95, hazard_ratio=False, target="population")
+                               horizon=horizon, level=0.95, hazard_ratio=False, target="population")
     cox = metrics.cox_hazard_ratio(df, "days", "cens", "arms")
     inside = cox["lower"] <= hr["hr"] <= cox["upper"]
     r = ens["rmst_difference"]

@@ -197,3 +197,43 @@ def test_renamed_arguments_warn_and_agree():
     with pytest.warns(DeprecationWarning, match="prob= is deprecated, use level="):
         hdi_old = po.ite_hdi(prob=0.5)
     pd.testing.assert_frame_equal(hdi_old, po.ite_hdi(level=0.5))
+
+
+def test_level_replaces_ci_prob_band_hdi_prob():
+    """level= is the one interval-level name; ci= / prob= / band= / hdi_prob= warn, agree, and clash."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pyrocsa import metrics, plotting
+    from pyrocsa.errors import ArgumentError
+
+    rng = np.random.default_rng(0)
+    t0 = rng.exponential(1.0, (50, 40))
+    t1 = rng.exponential(1.6, (50, 40))
+    po = pyrocsa.PotentialOutcomes(t0, t1)
+    new = po.hazard_ratio(level=0.8, n_boot=20)
+    with pytest.warns(DeprecationWarning, match="ci= is deprecated, use level="):
+        old = po.hazard_ratio(ci=0.8, n_boot=20)
+    assert old["lower"] == new["lower"] and old["upper"] == new["upper"]
+    assert new["upper"] - new["lower"] < po.hazard_ratio(level=0.99, n_boot=20)["upper"] - \
+        po.hazard_ratio(level=0.99, n_boot=20)["lower"]  # the level is really used
+    with pytest.raises(ArgumentError, match="pass level= only"):
+        po.hazard_ratio(level=0.8, ci=0.8)
+    truth = t0[0]
+    with pytest.warns(DeprecationWarning, match="prob= is deprecated"):
+        old_cov = metrics.interval_coverage(t0, truth, prob=0.5)
+    assert old_cov == metrics.interval_coverage(t0, truth, level=0.5)
+    with pytest.raises(ArgumentError):
+        metrics.interval_coverage(t0, truth, level=0.5, prob=0.5)
+    with pytest.warns(DeprecationWarning, match="ci= is deprecated"):
+        a = metrics.true_hazard_ratio(t0[0], t1[0], ci=0.8, n_boot=20)
+    assert a["lower"] == metrics.true_hazard_ratio(t0[0], t1[0], level=0.8, n_boot=20)["lower"]
+    with pytest.warns(DeprecationWarning, match="band= is deprecated"):
+        plotting.plot_population_survival(po, band=0.8)
+    with pytest.warns(DeprecationWarning, match="hdi_prob= is deprecated"):
+        ax = plotting.plot_ite(po, hdi_prob=0.5)
+    assert "central 50%" in ax.get_legend_handles_labels()[1][-1] or any(
+        "central 50%" in lbl for lbl in ax.get_legend_handles_labels()[1])
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

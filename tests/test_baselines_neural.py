@@ -119,15 +119,15 @@ def test_short_fit_recovers_the_sign_of_the_ate(cohort, fitted, name):
 def test_sampling_shapes_sites_and_reproducibility(cohort, fitted, name):
     model = fitted[name]
     test = cohort.frame.iloc[cohort.split["test"]]
-    po = model.sample_potential_outcomes(test, num_samples=7, seed=3, batch_size=20)  # several chunks
+    po = model.sample_potential_outcomes(test, num_samples=7, seed=3, chunk_size=20)  # several chunks
     assert isinstance(po, PotentialOutcomes) and po.model_name == name
     assert po.t0.shape == po.t1.shape == (7, len(test))
     assert list(po.index) == list(test.index)
     assert (po.t0 > 0).all() and (po.t1 > 0).all()
     assert set(po.observed.columns) == {"time", "event", "treatment"}
-    again = model.sample_potential_outcomes(test, num_samples=7, seed=3, batch_size=20)
+    again = model.sample_potential_outcomes(test, num_samples=7, seed=3, chunk_size=20)
     np.testing.assert_array_equal(po.t0, again.t0)  # same seed and chunking: same draws
-    other = model.sample_potential_outcomes(test, num_samples=7, seed=4, batch_size=20)
+    other = model.sample_potential_outcomes(test, num_samples=7, seed=4, chunk_size=20)
     assert name == "SR" or not np.array_equal(po.t0, other.t0)
     # the sites Predictive draws are "t0" and "t1"
     x = model.data_.transform(test, require_outcome=False).x[:5]
@@ -240,3 +240,21 @@ def test_paper_tables_quick_runs(tmp_path):
     assert bench.main(["--quick", "--merge", str(out.with_suffix(".json")), "--out", str(merged)]) == 0
     table = text[text.index("## Table 1"):]
     assert merged.read_text()[merged.read_text().index("## Table 1"):] == table
+
+
+def test_sampling_chunk_size_is_the_name():
+    """chunk_size= names the sampling chunk; batch_size= (the old name) warns and gives the same draws."""
+    from pyrocsa.baselines import AFTWeibull
+    from pyrocsa.simulate import simulate
+
+    co = simulate(n=120, seed=5)
+    df = co.frame
+    covs = [c for c in df.columns if c not in ("time", "event", "treatment")][:5]
+    model = AFTWeibull(max_epochs=2, seed=0, verbose=False).fit(df, "time", "event", "treatment",
+                                                               covariates=covs)
+    new = model.sample_potential_outcomes(df.iloc[:30], num_samples=4, seed=1, chunk_size=7)
+    with pytest.warns(DeprecationWarning, match="batch_size= is deprecated, use chunk_size="):
+        old = model.sample_potential_outcomes(df.iloc[:30], num_samples=4, seed=1, batch_size=7)
+    np.testing.assert_array_equal(new.t1, old.t1)
+    with pytest.raises(ValueError, match="chunk_size"):
+        model.sample_potential_outcomes(df.iloc[:30], num_samples=4, chunk_size=0)

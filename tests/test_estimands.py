@@ -159,8 +159,8 @@ def test_population_hazard_ratio_of_all_draws_on_wide_draws():
 
 def test_population_hazard_ratio_bad_input():
     t = np.ones((2, 5))
-    with pytest.raises(ValueError, match="ci"):
-        E.population_hazard_ratio(t, t, ci=1.5)
+    with pytest.raises(ValueError, match="level"):
+        E.population_hazard_ratio(t, t, level=1.5)
     with pytest.raises(ValueError, match="events"):
         E.population_hazard_ratio(t + 1, t + 2, events=np.ones(3))
 

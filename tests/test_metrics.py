@@ -164,11 +164,11 @@ def test_interval_coverage_hand():
     # every subject has the samples 0, 1, ..., 100: the central 90% interval is [5, 95]
     samples = np.tile(np.arange(101.0)[:, None], (1, 5))
     truth = [4.0, 5.0, 50.0, 95.0, 96.0]
-    assert M.interval_coverage(samples, truth, prob=0.9) == pytest.approx(3 / 5)
+    assert M.interval_coverage(samples, truth, level=0.9) == pytest.approx(3 / 5)
     # central 50%: [25, 75] -> only 50 inside
-    assert M.interval_coverage(samples, truth, prob=0.5) == pytest.approx(1 / 5)
-    with pytest.raises(ValueError, match="prob"):
-        M.interval_coverage(samples, truth, prob=1.0)
+    assert M.interval_coverage(samples, truth, level=0.5) == pytest.approx(1 / 5)
+    with pytest.raises(ValueError, match="level"):
+        M.interval_coverage(samples, truth, level=1.0)
     with pytest.raises(ValueError, match="truth"):
         M.interval_coverage(samples, truth[:3])
 

@@ -54,7 +54,7 @@ from pyrocsa.core.sampling import predictive_draws
 from pyrocsa.core.training import fit_module
 from pyrocsa.csa.losses import event_loss
 from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
-from pyrocsa.errors import check_positive_int, check_seed
+from pyrocsa.errors import check_positive_int, check_seed, renamed_argument
 
 __all__ = ["Weibull", "AFTModel", "SRModel", "AFTLoss", "SRLoss", "log_survival", "AFTWeibull",
            "AFTLogNormal", "SR", "NeuralBaseline", "DISTRIBUTIONS"]
@@ -376,16 +376,20 @@ class NeuralBaseline(CounterfactualSurvivalModel):
         return self
 
     def sample_potential_outcomes(self, df: pd.DataFrame, num_samples: int = 200, seed: int | None = None,
-                                  batch_size: int = 4096):
+                                  chunk_size: int | None = None, batch_size: int | None = None):
         """Draw potential times for each row of ``df`` through ``pyro.infer.Predictive`` (sites "t0",
-        "t1"), ``batch_size`` subjects at a time. Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with
+        "t1"), ``chunk_size`` subjects at a time (default 4096;
+        ``batch_size=`` is its deprecated name). Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with
         arrays (num_samples, len(df)) in the duration unit; ``observed`` is set when ``df`` has the outcome
         columns."""
         num_samples = check_positive_int(num_samples, "num_samples")
         seed = check_seed(seed)
         self._check_fitted()
+        batch_size = renamed_argument(chunk_size, batch_size, "chunk_size", "batch_size",
+                                      f"{type(self).__name__}.sample_potential_outcomes")
+        batch_size = 4096 if batch_size is None else batch_size
         if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ValueError(f"chunk_size must be >= 1, got {batch_size}")
         if not isinstance(df, pd.DataFrame):
             raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         data = self.data_.transform(df, require_outcome=False)

@@ -24,7 +24,7 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from scipy.special import ndtr
 
-from pyrocsa.errors import check_level
+from pyrocsa.errors import check_level, renamed_argument
 
 __all__ = [
     "as_samples",
@@ -287,9 +287,9 @@ def _events_pair(events, n: int):
     return tuple(out)
 
 
-def population_hazard_ratio(t0, t1, times=None, events=None, observed_times=None, ci: float = 0.95,
+def population_hazard_ratio(t0, t1, times=None, events=None, observed_times=None, level: float | None = None,
                             n_boot: int = 200, seed: int | None = 0, point: str = "median",
-                            summary: str = "geometric_mean") -> dict:
+                            summary: str = "geometric_mean", ci: float | None = None) -> dict:
     """The paper's nonparametric, model-free population hazard ratio HR(t) (section 4, SM B.2, eq. 19).
 
     Recipe, for samples ``t0``, ``t1`` of shape (S, N) (duration unit):
@@ -334,9 +334,10 @@ def population_hazard_ratio(t0, t1, times=None, events=None, observed_times=None
       and HR(t) spans (0.408, 0.706) over that grid -- the paper's ground truth is 0.52 (0.39, 0.71);
       the median summary gives 0.496.
     * **Interval.** ``lower``/``upper``: percentile bootstrap over subjects (``n_boot`` resamples of the N
-      subjects with replacement, same grid), level ``ci``.  The paper's tables look like the spread of
+      subjects with replacement, same grid), level ``level``
+      (default 0.95; ``ci=`` is its deprecated name).  The paper's tables look like the spread of
       HR(t) over time (AFT-Weibull, whose HR(t) is constant, gets a zero-width interval), so that is also
-      returned: ``time_lower``/``time_upper`` = the (1-ci)/2, (1+ci)/2 quantiles of HR(t) over the grid.
+      returned: ``time_lower``/``time_upper`` = the (1-level)/2, (1+level)/2 quantiles of HR(t) over the grid.
       The bootstrap keeps the grid fixed; in our exponential check it is conservative (interval width /
       3.92 = 0.020 vs a seed-to-seed sd of 0.013 at N = 2000).
 
@@ -346,8 +347,10 @@ def population_hazard_ratio(t0, t1, times=None, events=None, observed_times=None
     """
     t0, t1 = _pair(t0, t1)
     n = t0.shape[1]
+    ci = renamed_argument(level, ci, "level", "ci", "population_hazard_ratio")
+    ci = 0.95 if ci is None else ci
     if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1); got {ci}")
+        raise ValueError(f"level must be in (0, 1); got {ci}")
     if int(n_boot) < 0:
         raise ValueError(f"n_boot must be >= 0; got {n_boot}")
     e0, e1 = _events_pair(events, n)

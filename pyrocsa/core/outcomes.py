@@ -183,9 +183,9 @@ class PotentialOutcomes:
         return pd.DataFrame({"mean": d.mean(axis=0), "lower": bounds[:, 0], "upper": bounds[:, 1]},
                             index=self.index)
 
-    def hazard_ratio(self, times=None, ci: float = 0.95, n_boot: int = 200, seed: int | None = 0,
+    def hazard_ratio(self, times=None, level: float | None = None, n_boot: int = 200, seed: int | None = 0,
                      individual: bool = False, use_observed_events: bool = False,
-                     summary: str | None = None, point: str | None = None, **kwargs):
+                     summary: str | None = None, point: str | None = None, ci: float | None = None, **kwargs):
         """Nonparametric population hazard ratio HR(t) of the paper (SM B.2), by default its marginal reading.
 
         ``individual=False``: population HR(t) from the survival curves of both arms
@@ -233,8 +233,9 @@ class PotentialOutcomes:
             events = self.observed["event"].to_numpy()
             point = point or "median"
         point = point or "draws"
+        level = renamed_argument(level, ci, "level", "ci", "PotentialOutcomes.hazard_ratio")
         return _est.population_hazard_ratio(self.t0, self.t1, times=times, events=events,
-                                            observed_times=self._observed_times(), ci=ci, n_boot=n_boot,
+                                            observed_times=self._observed_times(), level=level, n_boot=n_boot,
                                             seed=seed, summary=summary or "geometric_mean", point=point,
                                             **kwargs)
 

@@ -19,6 +19,7 @@ from lifelines.utils import concordance_index
 from scipy.stats import chisquare, linregress
 
 from pyrocsa.core.estimands import as_samples, population_hazard_ratio, population_survival
+from pyrocsa.errors import renamed_argument
 
 __all__ = [
     "c_index",
@@ -193,8 +194,9 @@ def ate_error(ite_pred, ite_true) -> float:
     return float(abs(p.mean() - t.mean()))
 
 
-def true_hazard_ratio(t0_true, t1_true, times=None, events=None, observed_times=None, ci: float = 0.95,
-                      n_boot: int = 200, seed: int | None = 0, summary: str = "geometric_mean") -> dict:
+def true_hazard_ratio(t0_true, t1_true, times=None, events=None, observed_times=None,
+                      level: float | None = None, n_boot: int = 200, seed: int | None = 0,
+                      summary: str = "geometric_mean", ci: float | None = None) -> dict:
     """Ground-truth population HR(t) from the true potential event times (N,) of each arm, computed exactly
     as a model's (:func:`pyrocsa.estimands.population_hazard_ratio`) with a single "sample" per subject, so
     that the point summary (median of one value) is the value itself.  Same keys as that function.
@@ -207,16 +209,19 @@ def true_hazard_ratio(t0_true, t1_true, times=None, events=None, observed_times=
     t1 = as_samples(t1_true, "t1_true")
     if t0.shape[0] != 1 or t1.shape[0] != 1:
         raise ValueError("t0_true and t1_true must be 1-D arrays (one true time per subject)")
-    return population_hazard_ratio(t0, t1, times=times, events=events, observed_times=observed_times, ci=ci,
-                                   n_boot=n_boot, seed=seed, summary=summary)
+    level = renamed_argument(level, ci, "level", "ci", "true_hazard_ratio")
+    return population_hazard_ratio(t0, t1, times=times, events=events, observed_times=observed_times,
+                                   level=level, n_boot=n_boot, seed=seed, summary=summary)
 
 
 def cox_hazard_ratio(df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
-                     weights_col: str | None = None, ci: float = 0.95) -> dict:
+                     weights_col: str | None = None, level: float | None = None,
+                     ci: float | None = None) -> dict:
     """Marginal CoxPH hazard ratio exp(beta) of lambda(t | a) = lambda_b(t) exp(a beta) (paper eq. 12).
 
     Fits ``lifelines.CoxPHFitter`` on the treatment column alone (optionally weighted, e.g. IPW/OW, with a
-    robust sandwich variance).  Returns {"hr", "lower", "upper"} with a Wald interval at level ``ci``.
+    robust sandwich variance).  Returns {"hr", "lower", "upper"} with a Wald interval at ``level``
+    (default 0.95; ``ci=`` is its deprecated name).
     The frame is not modified.
     """
     cols = [duration_col, event_col, treatment_col] + ([weights_col] if weights_col else [])
@@ -229,7 +234,9 @@ def cox_hazard_ratio(df: pd.DataFrame, duration_col: str, event_col: str, treatm
     a = _vector(data[treatment_col].to_numpy(), f"treatment column '{treatment_col}'")
     if not np.all(np.isin(a, (0.0, 1.0))) or np.unique(a).size != 2:
         raise ValueError(f"treatment column '{treatment_col}' must be 0/1 with both arms present")
-    cph = CoxPHFitter(alpha=1 - ci)
+    level = renamed_argument(level, ci, "level", "ci", "cox_hazard_ratio")
+    level = 0.95 if level is None else level
+    cph = CoxPHFitter(alpha=1 - level)
     cph.fit(data, duration_col=duration_col, event_col=event_col, weights_col=weights_col,
             robust=weights_col is not None)
     beta = float(cph.params_[treatment_col])
@@ -248,16 +255,19 @@ def _samples_truth(samples, truth):
     return s, t
 
 
-def interval_coverage(samples, truth, prob: float = 0.9) -> float:
-    """Fraction of subjects whose known value lies in the central ``prob`` interval of their samples:
+def interval_coverage(samples, truth, level: float | None = None, prob: float | None = None) -> float:
+    """Fraction of subjects whose known value lies in the central ``level`` interval (default 0.9; ``prob=``
+    is its deprecated name) of their samples:
 
-        coverage = mean_i 1{ q_i((1-prob)/2) <= truth_i <= q_i((1+prob)/2) },
+        coverage = mean_i 1{ q_i((1-level)/2) <= truth_i <= q_i((1+level)/2) },
 
     q_i the empirical quantile (numpy's default linear interpolation) of subject i's samples (S, N).
-    A calibrated predictive distribution gives ~``prob`` when the truth is a draw from it.
+    A calibrated predictive distribution gives ~``level`` when the truth is a draw from it.
     """
+    prob = renamed_argument(level, prob, "level", "prob", "interval_coverage")
+    prob = 0.9 if prob is None else prob
     if not 0 < prob < 1:
-        raise ValueError(f"prob must be in (0, 1); got {prob}")
+        raise ValueError(f"level must be in (0, 1); got {prob}")
     s, t = _samples_truth(samples, truth)
     lo, hi = np.quantile(s, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
     return float(np.mean((lo <= t) & (t <= hi)))

@@ -587,8 +587,8 @@ def cmd_evaluate(args) -> int:
         h = args.horizon
         true_rmst = np.minimum(t1, h) - np.minimum(t0, h)
         out[f"pehe_rmst{h:g}_vs_realised"] = float(metrics.pehe(po.rmst_difference(h), true_rmst))
-        out["coverage90_t0"] = float(metrics.interval_coverage(po.t0, t0, prob=0.9))
-        out["coverage90_t1"] = float(metrics.interval_coverage(po.t1, t1, prob=0.9))
+        out["coverage90_t0"] = float(metrics.interval_coverage(po.t0, t0, level=0.9))
+        out["coverage90_t1"] = float(metrics.interval_coverage(po.t1, t1, level=0.9))
     width = max(len(k) for k in out)
     for k, v in out.items():
         print(f"{k:<{width}s}  {v:.4f}")

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pyrocsa.errors import renamed_argument
+
 __all__ = ["plot_kaplan_meier", "plot_population_survival", "plot_adjusted_survival", "plot_hazard_ratio",
            "plot_ite", "plot_reliability", "plot_marginals", "plot_km_comparison"]
 
@@ -72,13 +74,17 @@ def _empirical_survival(samples: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return 1.0 - np.stack([np.searchsorted(row, grid, side="right") for row in s]) / n
 
 
-def plot_population_survival(outcomes, ax=None, times=None, band: float = 0.9, time_unit: str = "days"):
+def plot_population_survival(outcomes, ax=None, times=None, level: float | None = None,
+                             time_unit: str = "days", band: float | None = None):
     """Population survival S_a(t) = mean over subjects of P(T_a > t | x) for each arm, from the sampled
     potential outcomes of ``outcomes`` (a :class:`pyrocsa.outcomes.PotentialOutcomes`).
 
-    The line is the average over all draws; the band is the pointwise central ``band`` interval of the
+    The line is the average over all draws; the band is the pointwise central ``level`` interval
+    (default 0.9; ``band=`` is its deprecated name) of the
     per-draw (or per-chain, for an ensemble) population curves.
     """
+    band = renamed_argument(level, band, "level", "band", "plot_population_survival")
+    band = 0.9 if band is None else band
     ax = _axes(ax)
     t_all = np.concatenate([outcomes.t0.ravel(), outcomes.t1.ravel()])
     grid = np.linspace(0.0, np.quantile(t_all, 0.99), 200) if times is None else np.asarray(times, float)
@@ -185,9 +191,13 @@ def plot_hazard_ratio(hr: dict, ax=None, reference: dict | None = None, referenc
     return ax
 
 
-def plot_ite(outcomes, ax=None, horizon: float | None = None, hdi_prob: float = 0.9, time_unit: str = "days"):
+def plot_ite(outcomes, ax=None, horizon: float | None = None, level: float | None = None,
+             time_unit: str = "days", hdi_prob: float | None = None):
     """Histogram of per-subject ITEs (expected-lifetime difference, or RMST difference at ``horizon``)
-    with the ATE and the central ``hdi_prob`` range of the subject ITEs."""
+    with the ATE and the central ``level`` range (default 0.9; ``hdi_prob=`` is its deprecated name) of the
+    subject ITEs."""
+    hdi_prob = renamed_argument(level, hdi_prob, "level", "hdi_prob", "plot_ite")
+    hdi_prob = 0.9 if hdi_prob is None else hdi_prob
     ax = _axes(ax)
     ite = outcomes.ite() if horizon is None else outcomes.rmst_difference(horizon)
     ite = np.asarray(ite, dtype=float)
