@@ -2,7 +2,7 @@
 sampling seconds, on simulated cohorts (issue 18).
 
     python3 benchmarks/scale.py --n 2000 20000 100000 --epochs 2 --nproc 1 2 [--sample-n 100000]
-        [--draws 200] [--threads 2] [--alpha 0] [--batch-size 256] [--parquet] [--profile N] [--out FILE.md]
+        [--draws 200] [--threads 2] [--alpha 0] [--batch-size auto] [--parquet] [--profile N] [--out FILE.md]
 
 Every measurement runs in a fresh Python process (so ``ru_maxrss`` is that run's peak):
 
@@ -77,7 +77,8 @@ def _timed_fit(args, data, rank_out=None):
     res = {"rank": distributed.rank(), "world": distributed.world_size(), "n_train": m.n_train_,
            "n_valid": m.n_valid_, "epochs": len(m.history_), "fit_s": spent["s"],
            "rows_per_s": m.n_train_ * len(m.history_) / spent["s"], "peak_mb": _peak_mb(),
-           "threads": torch.get_num_threads(), "valid_factual": m.history_[-1]["valid_factual"]}
+           "threads": torch.get_num_threads(), "batch": m.batch_size_,
+           "valid_factual": m.history_[-1]["valid_factual"]}
     if rank_out:
         Path(rank_out, f"rank{res['rank']}.json").write_text(json.dumps(res))
     return res
@@ -226,7 +227,8 @@ def main() -> None:
     ap.add_argument("--nproc", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--threads", type=int, default=2, help="cores in all (shared among the processes)")
     ap.add_argument("--alpha", type=float, default=0.0)
-    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--batch-size", type=lambda v: v if v == "auto" else int(v), default="auto",
+                    help="CSA(batch_size=): 'auto' (the default) or rows")
     ap.add_argument("--sample-n", type=int, nargs="*", default=[100000])
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--parquet", action="store_true", help="also fit from a Parquet file (1 process)")
@@ -245,15 +247,16 @@ def main() -> None:
               "--batch-size", str(args.batch_size)]
     lines = [f"threads in all: {args.threads}; epochs: {args.epochs}; alpha: {args.alpha}; batch: "
              f"{args.batch_size}; load average at start: {os.getloadavg()[0]:.2f}", "",
-             "| N | processes | source | train rows | epochs | s in fit_module | train rows/s | "
-             "peak RSS MB (sum of ranks) |", "|---|---|---|---|---|---|---|---|"]
+             "| N | processes | source | train rows | batch | epochs | s in fit_module | train rows/s | "
+             "peak RSS MB (sum of ranks) |", "|---|---|---|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
     for n in args.n:
         runs = [(k, "frame") for k in args.nproc] + ([(1, "parquet")] if args.parquet else [])
         for k, src in runs:
             r = _run(["--task", "train", "--n", str(n), "--nproc", str(k), *common]
                      + (["--parquet"] if src == "parquet" else []))
-            line = (f"| {n} | {k} | {src} | {r['n_train']} | {r['epochs']} | {r['fit_s']:.1f} | "
+            line = (f"| {n} | {k} | {src} | {r['n_train']} | {r.get('batch', '')} | {r['epochs']} | "
+                    f"{r['fit_s']:.1f} | "
                     f"{r['rows_per_s']:,.0f} | {r['peak_mb']:,.0f} |")
             lines.append(line)
             print(line, flush=True)

@@ -332,3 +332,33 @@ def test_defaults():
     assert (est.objective, est.ensemble_size, est.flow_layers, est.dropout, est.alpha) == \
         ("likelihood", 1, 4, 0.2, 0.0)
     assert len(est.get_params()) <= 15
+
+
+def test_auto_batch_size_rule():
+    """256 rows until an epoch would take more than 128 steps, then n_train // 128, capped at 4096."""
+    from pyrocsa.core.training import auto_batch_size
+    assert [auto_batch_size(n) for n in (10, 900, 32_768, 32_895)] == [256, 256, 256, 256]
+    assert auto_batch_size(65_536) == 512
+    assert auto_batch_size(425_000) == 3320
+    assert auto_batch_size(10**7) == 4096
+
+
+def test_auto_batch_size_is_256_on_small_cohorts_and_scales_on_large(tmp_path):
+    """The default ("auto") fits bit-identically to batch_size=256 below 32,768 training rows (so every
+    measured figure in benchmarks/ stands), records the rows it used in batch_size_, survives save/load."""
+    df = simulate_exponential(n=600, seed=3)
+    tiny = dict(hidden=(8,), flow_layers=1, max_epochs=2, patience=3, verbose=False, seed=0, device="cpu")
+    auto, fixed = CSA(**tiny), CSA(batch_size=256, **tiny)
+    assert auto.get_params()["batch_size"] == "auto"
+    auto.fit(df, "time", "event", "treatment")
+    fixed.fit(df, "time", "event", "treatment")
+    assert auto.batch_size_ == fixed.batch_size_ == 256
+    for p, q in zip(auto.model_.parameters(), fixed.model_.parameters()):
+        assert torch.equal(p, q)
+    loaded = CSA.load(auto.save(tmp_path / "m"))
+    assert loaded.get_params()["batch_size"] == "auto"
+    big = simulate_exponential(n=40_000, seed=4)
+    m = CSA(**dict(tiny, max_epochs=1)).fit(big, "time", "event", "treatment")
+    assert m.n_train_ > 32_768 and m.batch_size_ == m.n_train_ // 128 > 256
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1 or 'auto'"):
+        CSA(batch_size="big")

@@ -134,3 +134,18 @@ def test_hazard_ratio_wrappers(rng):
         ind = po.hazard_ratio(individual=True, num_times=20)
     assert isinstance(ind["curve"], pd.DataFrame) and ind["curve"].shape == (n, 20)
     assert ind["hr"].index.equals(po.index)
+
+
+def test_copy_false_shares_float64_arrays_and_copy_true_protects_them():
+    """Default: the user's arrays are copied (never modified through the object); copy=False (the
+    estimators' own draws) keeps them, so 200 x 1M draws are not held twice."""
+    rng = np.random.default_rng(0)
+    t0, t1 = rng.exponential(size=(4, 5)) + 0.1, rng.exponential(size=(4, 5)) + 0.1
+    po = PotentialOutcomes(t0, t1)
+    assert not np.shares_memory(po.t0, t0)
+    po.t0[0, 0] = 99.0
+    assert t0[0, 0] != 99.0
+    shared = PotentialOutcomes(t0, t1, c0=t0, c1=t1, copy=False)
+    assert np.shares_memory(shared.t0, t0) and np.shares_memory(shared.c1, t1)
+    with pytest.raises(ValueError, match="t1"):
+        PotentialOutcomes(t0, -t1, copy=False)

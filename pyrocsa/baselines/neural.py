@@ -398,7 +398,8 @@ class NeuralBaseline(CounterfactualSurvivalModel):
 
         return PotentialOutcomes(draws["t0"], draws["t1"], index=df.index,
                                  observed=observed_frame(self.data_, df),
-                                 covariates=covariate_frame(self.preprocessor_, df), model_name=self.name)
+                                 covariates=covariate_frame(self.preprocessor_, df), model_name=self.name,
+                                 copy=False)
 
 
 class _AFTBase(NeuralBaseline):

@@ -22,7 +22,7 @@ from pyrocsa.core.checkpoint import FORMAT_VERSION, load_estimator, save_estimat
 from pyrocsa.core.device import resolve_device
 from pyrocsa.core.ensemble import Ensemble
 from pyrocsa.core.sampling import predictive_draws
-from pyrocsa.core.training import fit_module
+from pyrocsa.core.training import auto_batch_size, fit_module
 from pyrocsa.csa.losses import OBJECTIVES, CSALoss
 from pyrocsa.csa.model import CSAModel
 from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
@@ -38,6 +38,10 @@ _SHARED_ATTRS = ("data_", "preprocessor_", "duration_col_", "event_col_", "treat
 #: the alpha grid of ``alpha="auto"`` (the paper's)
 ALPHA_GRID = (0.0, 0.1, 1.0, 10.0, 100.0)
 _CLIP_NORM = 10.0
+
+
+def _is_auto(batch_size) -> bool:
+    return isinstance(batch_size, str) and batch_size == "auto"
 
 
 class CSA(CounterfactualSurvivalModel):
@@ -59,8 +63,10 @@ class CSA(CounterfactualSurvivalModel):
     dropout : dropout on every hidden layer (default 0.2; measured against 0 and 0.1 on actg-Synthetic
         seeds 0-1 and the ACTG calibration, and against 0 on designs (b), (c) of benchmarks/design_suite.py:
         without it the likelihood overfits within ~10 epochs).
-    lr, batch_size, max_epochs, patience : Adam learning rate, minibatch rows, epoch cap and early-stopping
-        patience (on the validation loss without the IPM; best weights restored).
+    lr, max_epochs, patience : Adam learning rate, epoch cap and early-stopping patience (on the validation
+        loss without the IPM; best weights restored).
+    batch_size : minibatch rows, or ``"auto"`` (default): 256 up to 32,768 training rows, then
+        n_train / 128 (128 steps per epoch) up to 4096 -- :func:`pyrocsa.core.training.auto_batch_size`.
     ensemble_size : K >= 1: shorthand for ``pyrocsa.Ensemble(CSA(...), n_members=K, seed=seed)``
         (:mod:`pyrocsa.core.ensemble`): K members fitted on stratified bootstrap resamples, whose
         disagreement is the model uncertainty one fit lacks. n_jobs : worker processes for the members.
@@ -77,7 +83,7 @@ class CSA(CounterfactualSurvivalModel):
 
     def __init__(self, informative_censoring: bool = True, alpha=0.0, objective: str = "likelihood",
                  hidden=(100, 100), flow_layers: int = 4, dropout: float = 0.2, lr: float = 1e-3,
-                 batch_size: int = 256, max_epochs: int = 200, patience: int = 20, ensemble_size: int = 1,
+                 batch_size="auto", max_epochs: int = 200, patience: int = 20, ensemble_size: int = 1,
                  n_jobs: int | None = None, seed: int | None = 0, device=None, verbose: bool = True):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -91,9 +97,12 @@ class CSA(CounterfactualSurvivalModel):
         elif not (alpha == "auto" or (isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
                                       and alpha >= 0)):
             raise ValueError(f"alpha must be a number >= 0, 'auto' or a list of numbers, got {alpha!r}")
-        for arg, v in (("max_epochs", max_epochs), ("batch_size", batch_size), ("patience", patience)):
+        checked = (("max_epochs", max_epochs), ("patience", patience)) + \
+            ((("batch_size", batch_size),) if not _is_auto(batch_size) else ())
+        for arg, v in checked:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{arg} must be an integer >= 1, got {v!r}")
+                also = " or 'auto'" if arg == "batch_size" else ""
+                raise ValueError(f"{arg} must be an integer >= 1{also}, got {v!r}")
         if isinstance(flow_layers, bool) or not isinstance(flow_layers, (int, np.integer)) or flow_layers < 0:
             raise ValueError(f"flow_layers must be an integer >= 0, got {flow_layers!r}")
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__") or not tuple(hidden) or \
@@ -111,7 +120,7 @@ class CSA(CounterfactualSurvivalModel):
         self.flow_layers = int(flow_layers)
         self.dropout = float(dropout)
         self.lr = float(lr)
-        self.batch_size = int(batch_size)
+        self.batch_size = "auto" if _is_auto(batch_size) else int(batch_size)
         self.max_epochs = int(max_epochs)
         self.patience = int(patience)
         self.ensemble_size = int(ensemble_size)
@@ -170,7 +179,8 @@ class CSA(CounterfactualSurvivalModel):
         model = self._new_model(train.x.shape[1], time_scale, sd if sd > 1e-6 else 1.0)
         tensors = (train.x, train.a, train.y, train.delta)
         vtensors = (valid.x, valid.a, valid.y, valid.delta)
-        history = fit_module(model, self._loss(alpha, train), tensors, vtensors, batch_size=self.batch_size,
+        self.batch_size_ = auto_batch_size(len(train.y)) if _is_auto(self.batch_size) else self.batch_size
+        history = fit_module(model, self._loss(alpha, train), tensors, vtensors, batch_size=self.batch_size_,
                              lr=self.lr, max_epochs=self.max_epochs, patience=self.patience,
                              clip_norm=_CLIP_NORM, seed=self.seed, device=self.device,
                              verbose=self.verbose, desc=f"{self.name} alpha={alpha:g}", monitor="factual")
@@ -281,8 +291,10 @@ class CSA(CounterfactualSurvivalModel):
         if self.seed is not None:
             torch.manual_seed(self.seed)
         model = self._new_model(scan.n_features, scan.time_scale, scan.log_y_sd)
+        self.batch_size_ = (auto_batch_size(scan.train.n_rows) if _is_auto(self.batch_size)
+                            else self.batch_size)
         history = fit_module(model, self._loss(self.alpha_), scan.train, scan.valid,
-                             batch_size=self.batch_size, lr=self.lr, max_epochs=self.max_epochs,
+                             batch_size=self.batch_size_, lr=self.lr, max_epochs=self.max_epochs,
                              patience=self.patience, clip_norm=_CLIP_NORM, seed=self.seed,
                              device=self.device, verbose=self.verbose,
                              desc=f"{self.name} alpha={self.alpha_:g}", monitor="factual")
@@ -340,7 +352,8 @@ class CSA(CounterfactualSurvivalModel):
 
         return PotentialOutcomes(draws["t0"], draws["t1"], index=df.index, c0=draws.get("c0"),
                                  c1=draws.get("c1"), observed=observed,
-                                 covariates=covariate_frame(self.preprocessor_, df), model_name=self.name)
+                                 covariates=covariate_frame(self.preprocessor_, df), model_name=self.name,
+                                 copy=False)
 
     def _predict(self, x: torch.Tensor, num_samples: int, seed, chunk_size) -> dict[str, np.ndarray]:
         sites = ["t0", "t1"] + (["c0", "c1"] if self.model_.informative_censoring else [])
