@@ -15,9 +15,11 @@ form RMST_1(h|x) - RMST_0(h|x) (the N = 2000 rows are drawn from that empirical 
 
 Methods per replicate:
 
-* ``DR (<outcome>)``: :class:`pyrocsa.DoublyRobust`, 5 folds, logistic propensity, Cox censoring per arm;
-  the outcome model is ``--outcome-model cox`` (a linear Cox T-learner: deliberately misspecified, it
-  misses the nonlinear terms) or ``csa`` (CSA-INFO, one member, the package default);
+* ``DR (<outcome>)``: :class:`pyrocsa.DoublyRobust`, 5 folds, logistic propensity and Cox censoring per
+  arm (both parametric, so fitted on all rows since 2026-12-03; ``dr_nuisance_fit.py`` compares them with
+  cross-fitted ones); the outcome model (cross-fitted) is ``--outcome-model cox`` (a linear Cox
+  T-learner: deliberately misspecified, it misses the nonlinear terms) or ``csa`` (CSA-INFO, one member,
+  the package default);
 * ``plug-in (<outcome>, cross-fitted)``: the mean of the same cross-fitted outcome model's RMST
   difference (no interval);
 * ``Cox T-learner plug-in, bootstrap`` (with ``cox``): a Cox T-learner fitted on the whole replicate, RMST
@@ -184,22 +186,33 @@ def main(argv=None) -> int:
                         "part)")
     p.add_argument("--no-bootstrap", action="store_true")
     p.add_argument("--summary-only", action="store_true", help="summarise the cached CSVs and exit")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="cache CSV (default benchmarks/results/dr_coverage_<outcome>.csv); concatenate "
+                        "parallel runs' files into the default one before summarising")
     args = p.parse_args(argv)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     truth = true_rmst_ate(args.horizon)
     print(f"true population RMST ATE at {args.horizon:g} days: {truth:.2f}")
-    cache = RESULTS / f"dr_coverage_{args.outcome_model}.csv"
+    cache = args.cache or RESULTS / f"dr_coverage_{args.outcome_model}.csv"
     done = pd.read_csv(cache) if cache.exists() else pd.DataFrame()
+
+    def cached(seed: int, prefix: str) -> bool:
+        return bool(len(done)) and ((done["seed"] == seed) & (done["horizon"] == args.horizon) &
+                                    (done["design"] == DESIGN_TAG) &
+                                    done["method"].str.startswith(prefix)).any()
+
     if not args.summary_only:
         for r in range(args.reps):
             seed = args.seed0 + r
-            if len(done) and ((done["seed"] == seed) & (done["horizon"] == args.horizon) &
-                              (done["design"] == DESIGN_TAG)).any():
+            want_boot = args.outcome_model == "cox" and not args.no_bootstrap and r < args.boot_reps and \
+                not cached(seed, "Cox T-learner plug-in, bootstrap")
+            if cached(seed, "DR (") and not want_boot:
                 continue
             frame, covs = cohort(seed, args.n)
-            rows, _ = run_dr(frame, covs, args.outcome_model, args.horizon, args.folds, seed)
-            if args.outcome_model == "cox" and not args.no_bootstrap and r < args.boot_reps:
+            rows = [] if cached(seed, "DR (") else run_dr(frame, covs, args.outcome_model, args.horizon,
+                                                           args.folds, seed)[0]
+            if want_boot:
                 rows.append(run_bootstrap_cox(frame, covs, args.horizon, args.boot, seed))
             new = pd.DataFrame([dict(seed=seed, n=args.n, horizon=args.horizon, design=DESIGN_TAG,
                                      truth=truth, **row) for row in rows])
