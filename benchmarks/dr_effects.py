@@ -25,7 +25,8 @@ time, treated minus control. Methods:
   risks and their differences at target times only: the RMST row says so.
 
 Prints a markdown table (estimate, 95% interval, width, truth where known, seconds) and writes it to
-``benchmarks/results/dr_effects.md``, with the ACTG checks of issue 16.
+``benchmarks/results/<--out>.md`` (default ``dr_effects.md``), with the ACTG checks of issue 16.
+The simulated designs: ``--datasets sim-censoring sim-nonlinear --out dr_effects_sim``.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_effects.py
 """
@@ -258,6 +259,8 @@ def main(argv=None) -> int:
                    help="data sets on which the (slow: 5 CSA fits) CSA-INFO outcome model runs; 'all' for "
                         "all")
     p.add_argument("--pytmle-python", default="/tmp/pytmle_venv/bin/python")
+    p.add_argument("--out", default="dr_effects",
+                   help="stem of the result files in benchmarks/results (<out>.md, <out>.csv)")
     args = p.parse_args(argv)
     from pyrocsa import CSA
     from pyrocsa.baselines import CoxTLearner
@@ -304,7 +307,7 @@ def main(argv=None) -> int:
 
     tab = pd.DataFrame(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    tab.to_csv(RESULTS / "dr_effects.csv", index=False)
+    tab.to_csv(RESULTS / f"{args.out}.csv", index=False)
     lines = [f"# Population effects at {args.horizon:g} days: DR vs pytmle vs IPW Kaplan-Meier", "",
              "Command: `OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_effects.py " +
              " ".join(a for a in (argv or sys.argv[1:])) + "`", "",
@@ -346,7 +349,7 @@ def main(argv=None) -> int:
     if notes:
         lines += ["Notes: " + "; ".join(notes), ""]
     text = "\n".join(lines)
-    (RESULTS / "dr_effects.md").write_text(text)
+    (RESULTS / f"{args.out}.md").write_text(text)
     print(text)
     return 0
 
