@@ -247,6 +247,15 @@ def test_pluggable_nuisances_and_summary(capsys):
         xfit[te] = PropensityModel().fit(df[tr], "treatment", covariates=covs).predict_proba(df[te])
     np.testing.assert_allclose(dr.propensity_, np.clip(xfit, 0.01, 0.99), atol=0.02)
     assert np.abs(dr.propensity_ - ref.propensity_).max() > 1e-3  # and that is not the full-sample fit
+    # the Cox censoring model per arm is fitted once on all rows too
+    from pyrocsa.data.frame import Preprocessor
+    from pyrocsa.evaluation.doubly_robust import _CensoringFit
+
+    x_all = Preprocessor().fit(df, covs).transform(df).astype(np.float64)
+    cf = _CensoringFit("cox").fit(x_all, ref.duration_, ref.event_, ref.treatment_)
+    for arm in (0, 1):
+        np.testing.assert_allclose(ref.censoring_survival_[arm],
+                                   np.maximum(cf.left_survival(x_all, ref.grid_, arm), 0.01), rtol=1e-10)
     assert dr.rmst_difference(500.0)["estimate"] == pytest.approx(ref.rmst_difference(500.0)["estimate"],
                                                                    abs=0.5 * ref.rmst_difference(500.0)["se"])
     dr.print_summary(horizon=500.0, times=[300.0])
