@@ -10,6 +10,12 @@ Design (:data:`DESIGN`, :func:`pyrocsa.simulate.simulate`, N = 2000 rows resampl
 * censoring that depends on covariates and arm: Weibull-Cox censoring with arm-specific coefficients
   (``censoring="informative"``, scale 1600 days), administrative end at 1500 days.
 
+In this design age and cd40 act on the outcome in opposite directions, so their confounding nearly cancels
+in the average effect: the unadjusted population contrast is 76.9 days against the truth 77.4.
+``--design confounded`` (:data:`DESIGNS`) assigns treatment on karnof and cd40 instead (same outcome and
+censoring): its unadjusted contrast is 57.8 days, so a wrong outcome model's plug-in is biased and double
+robustness can be seen.
+
 Truth: the population RMST ATE at the horizon, mean over the 2139 source rows of the simulator's closed
 form RMST_1(h|x) - RMST_0(h|x) (the N = 2000 rows are drawn from that empirical distribution).
 
@@ -18,22 +24,27 @@ Methods per replicate:
 * ``DR (<outcome>)``: :class:`pyrocsa.DoublyRobust`, 5 folds, logistic propensity and Cox censoring per
   arm (both parametric, so fitted on all rows since 2026-12-03; ``dr_nuisance_fit.py`` compares them with
   cross-fitted ones); the outcome model (cross-fitted) is ``--outcome-model cox`` (a linear Cox
-  T-learner: deliberately misspecified, it misses the nonlinear terms) or ``csa`` (CSA-INFO, one member,
-  the package default);
+  T-learner: deliberately misspecified, it misses the nonlinear terms), ``csa`` (CSA-INFO, one member,
+  the package default) or ``km`` (a Kaplan-Meier curve per arm, no covariates: wrong under confounding,
+  so the estimate rests on the propensity and censoring models alone);
 * ``plug-in (<outcome>, cross-fitted)``: the mean of the same cross-fitted outcome model's RMST
   difference (no interval);
 * ``Cox T-learner plug-in, bootstrap`` (with ``cox``): a Cox T-learner fitted on the whole replicate, RMST
   ATE plug-in, 95% normal interval from ``--boot`` bootstrap resamples.
 
 ``--boot-reps R`` limits the bootstrap comparator to the first R replicates (40 Cox fits each). Results are
-cached per replicate in ``benchmarks/results/dr_coverage_<outcome>.csv`` (resumable: replicates
-already there are skipped; runs with different ``--seed0`` merge). The summary over every cached replicate
-(bias, RMSE, coverage with its Wilson 95% interval, mean width, seconds) is printed and written to
-``benchmarks/results/dr_coverage.md``.
+cached per replicate in ``benchmarks/results/dr_coverage_<outcome>.csv``
+(``dr_coverage_confounded_<outcome>.csv`` for the other design; resumable: replicates already there are
+skipped; runs with different ``--seed0`` merge). The summary over every cached replicate (bias, RMSE,
+coverage with its Wilson 95% interval, mean width, seconds), and the DR rows of the outcome models paired on
+their shared replicates, are printed and written to ``benchmarks/results/dr_coverage.md``
+(``dr_coverage_confounded.md``).
 
     OMP_NUM_THREADS=1 python3 benchmarks/dr_coverage.py --reps 60 --boot 40 --boot-reps 10 \
         --outcome-model cox
     OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_coverage.py --reps 3 --outcome-model csa
+    OMP_NUM_THREADS=1 python3 benchmarks/dr_coverage.py --design confounded --reps 200 --seed0 2000 \
+        --outcome-model km --no-bootstrap
 """
 
 from __future__ import annotations
@@ -52,8 +63,18 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: the simulator design of the coverage study (see the module docstring)
 DESIGN = dict(confounding=0.5, eta=-1.0, a=0.0, b=1.0, standardise_propensity=True, nonlinear=1.0,
               heterogeneity=1.0, censoring="informative", censoring_scale=1600.0)
-#: stored with every cached row: rows of another design are never mixed in
-DESIGN_TAG = ",".join(f"{k}={v}" for k, v in sorted(DESIGN.items()))
+#: ``--design``: "main" (above) or "confounded": the same outcome and censoring, treatment assigned on
+#: karnof and cd40 (both protective, so the confounding does not cancel as it nearly does for age and cd40
+#: in the main design, whose unadjusted contrast is 0.5 days off the truth): the unadjusted population
+#: contrast is 57.8 days against the truth 77.4, with propensities in (0.04, 0.95)
+DESIGNS = {"main": DESIGN, "confounded": dict(DESIGN, propensity_columns=("karnof", "cd40"))}
+
+
+def design_tag(design: dict) -> str:
+    """The design as stored with every cached row: rows of another design are never mixed in."""
+    return ",".join(f"{k}={v}" for k, v in sorted(design.items()))
+
+
 HORIZON = 1000.0
 DURATION, EVENT, TREATMENT = "time", "event", "treatment"
 
@@ -76,7 +97,31 @@ def cohort(seed: int, n: int = 2000, design: dict = DESIGN):
     return c.frame, covs
 
 
+def _kaplan_meier_t_learner():
+    """A Kaplan-Meier curve per arm that ignores the covariates: the plug-in is the unadjusted (confounded)
+    Kaplan-Meier contrast, so only the propensity and censoring models can make the DR estimate right."""
+    from lifelines import KaplanMeierFitter
+
+    from pyrocsa.baselines.cox import SurvivalCurves, TLearnerBase
+
+    class KaplanMeierTLearner(TLearnerBase):
+        name = "Kaplan-Meier per arm"
+
+        def _fit_arm(self, x, duration, event, seed):
+            return KaplanMeierFitter().fit(duration, event)
+
+        def _survival_arm(self, model, x, end_time):
+            sf = model.survival_function_.iloc[:, 0]
+            sf = sf[sf.index > 0]
+            return SurvivalCurves(sf.index.to_numpy(float), np.tile(sf.to_numpy(float), (len(x), 1)),
+                                  end_time=end_time)
+
+    return KaplanMeierTLearner()
+
+
 def outcome_factory(name: str):
+    if name == "km":
+        return _kaplan_meier_t_learner, "Kaplan-Meier per arm, no covariates"
     if name == "cox":
         from pyrocsa.baselines import CoxTLearner
 
@@ -85,7 +130,7 @@ def outcome_factory(name: str):
         from pyrocsa import CSA
 
         return (lambda: CSA(ensemble_size=1, verbose=False)), "CSA-INFO"
-    raise SystemExit(f"--outcome-model must be 'cox' or 'csa', got {name!r}")
+    raise SystemExit(f"--outcome-model must be 'cox', 'csa' or 'km', got {name!r}")
 
 
 def run_dr(frame, covs, outcome: str, horizon: float, folds: int, seed: int) -> tuple[list[dict], object]:
@@ -157,6 +202,45 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def seed_ranges(df: pd.DataFrame) -> str:
+    """'method: seeds a-b' for every method (a contiguous range, else its count and extremes)."""
+    out = []
+    for method, g in df.groupby("method", sort=False):
+        seeds = np.unique(g["seed"].to_numpy())
+        contiguous = len(seeds) == seeds[-1] - seeds[0] + 1
+        out.append(f"{method}: {seeds[0]}-{seeds[-1]}" + ("" if contiguous else f" ({len(seeds)} of them)"))
+    return "; ".join(out) + "."
+
+
+def paired_summary(df: pd.DataFrame) -> pd.DataFrame | None:
+    """The DR rows of every outcome model restricted to the replicates (seeds) they all share: bias, SD of the
+    estimates, mean SE, coverage and width side by side, plus the SD of the per-replicate difference
+    between the first two. None when fewer than two outcome models or no shared seed."""
+    dr = df[df["method"].str.startswith("DR (")]
+    methods = list(dict.fromkeys(dr["method"]))
+    if len(methods) < 2:
+        return None
+    shared = set.intersection(*(set(dr.loc[dr["method"] == m, "seed"]) for m in methods))
+    if not shared:
+        return None
+    rows, est = [], {}
+    for m in methods:
+        g = dr[(dr["method"] == m) & dr["seed"].isin(shared)].drop_duplicates("seed")
+        g = g.set_index("seed").sort_index()
+        est[m] = g["estimate"]
+        cov = (g["lower"] <= g["truth"]) & (g["truth"] <= g["upper"])
+        lo, hi = wilson(int(cov.sum()), len(g))
+        rows.append({"method": m, "replicates": len(g), "bias": (g["estimate"] - g["truth"]).mean(),
+                     "SD of estimates": g["estimate"].std(ddof=1), "mean SE": g["se"].mean(),
+                     "coverage": cov.mean(), "coverage 95% CI": f"({lo:.2f}, {hi:.2f})",
+                     "mean width": (g["upper"] - g["lower"]).mean()})
+    diff = est[methods[0]] - est[methods[1]]
+    rows.append({"method": f"{methods[0]} minus {methods[1]}", "replicates": len(diff), "bias": diff.mean(),
+                 "SD of estimates": diff.std(ddof=1), "mean SE": np.nan, "coverage": np.nan,
+                 "coverage 95% CI": "", "mean width": np.nan})
+    return pd.DataFrame(rows)
+
+
 def to_markdown(tab: pd.DataFrame) -> str:
     cols = list(tab.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -175,8 +259,9 @@ def to_markdown(tab: pd.DataFrame) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=60)
-    p.add_argument("--outcome-model", choices=("cox", "csa"), default="cox")
+    p.add_argument("--outcome-model", choices=("cox", "csa", "km"), default="cox")
     p.add_argument("--seed0", type=int, default=1000)
+    p.add_argument("--design", choices=tuple(DESIGNS), default="main")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--horizon", type=float, default=HORIZON)
     p.add_argument("--folds", type=int, default=5)
@@ -192,14 +277,17 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    truth = true_rmst_ate(args.horizon)
+    design = DESIGNS[args.design]
+    tag = design_tag(design)
+    stem = "dr_coverage" if args.design == "main" else f"dr_coverage_{args.design}"
+    truth = true_rmst_ate(args.horizon, design)
     print(f"true population RMST ATE at {args.horizon:g} days: {truth:.2f}")
-    cache = args.cache or RESULTS / f"dr_coverage_{args.outcome_model}.csv"
+    cache = args.cache or RESULTS / f"{stem}_{args.outcome_model}.csv"
     done = pd.read_csv(cache) if cache.exists() else pd.DataFrame()
 
     def cached(seed: int, prefix: str) -> bool:
         return bool(len(done)) and ((done["seed"] == seed) & (done["horizon"] == args.horizon) &
-                                    (done["design"] == DESIGN_TAG) &
+                                    (done["design"] == tag) &
                                     done["method"].str.startswith(prefix)).any()
 
     if not args.summary_only:
@@ -209,12 +297,12 @@ def main(argv=None) -> int:
                 not cached(seed, "Cox T-learner plug-in, bootstrap")
             if cached(seed, "DR (") and not want_boot:
                 continue
-            frame, covs = cohort(seed, args.n)
+            frame, covs = cohort(seed, args.n, design)
             rows = [] if cached(seed, "DR (") else run_dr(frame, covs, args.outcome_model, args.horizon,
                                                            args.folds, seed)[0]
             if want_boot:
                 rows.append(run_bootstrap_cox(frame, covs, args.horizon, args.boot, seed))
-            new = pd.DataFrame([dict(seed=seed, n=args.n, horizon=args.horizon, design=DESIGN_TAG,
+            new = pd.DataFrame([dict(seed=seed, n=args.n, horizon=args.horizon, design=tag,
                                      truth=truth, **row) for row in rows])
             done = pd.concat([done, new], ignore_index=True)
             done.to_csv(cache, index=False)
@@ -223,21 +311,28 @@ def main(argv=None) -> int:
             print(f"seed {seed}: {msg}", flush=True)
 
     parts = []
-    for name in ("cox", "csa"):
-        f = RESULTS / f"dr_coverage_{name}.csv"
+    for name in ("cox", "csa", "km"):
+        f = RESULTS / f"{stem}_{name}.csv"
         if f.exists():
             d = pd.read_csv(f)
-            parts.append(d[(d["horizon"] == args.horizon) & (d["design"] == DESIGN_TAG)])
+            parts.append(d[(d["horizon"] == args.horizon) & (d["design"] == tag)])
     allres = pd.concat(parts, ignore_index=True)
     tab = summarise(allres)
     md = to_markdown(tab)
+    paired = paired_summary(allres)
+    if paired is not None:
+        md += ("\n\nPaired on the replicates that both DR rows share (the same data sets, so the Monte Carlo "
+               "noise of the replicate draw is common to both):\n\n" + to_markdown(paired))
     text = (f"# DR coverage of the RMST ATE at {args.horizon:g} days\n\n"
-            f"Design: `{DESIGN}`, N = {args.n}, {args.folds} folds; truth {truth:.2f} days (closed form, "
+            f"Design `{args.design}`: `{design}`, N = {args.n}, {args.folds} folds; truth {truth:.2f} days "
+            f"(closed form, "
             f"population of the 2139 ACTG 175 rows). Bias, RMSE, width in days.\n\n"
-            f"Commands: `OMP_NUM_THREADS=1 python3 benchmarks/dr_coverage.py --reps 60 --boot 40 "
-            f"--boot-reps 10 --outcome-model cox --seed0 1000` and `... --reps R --outcome-model csa "
-            f"--seed0 1000`\n\n{md}\n")
-    (RESULTS / "dr_coverage.md").write_text(text)
+            f"Commands: `OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_coverage.py --reps R --seed0 S "
+            f"--outcome-model cox|csa|km [--no-bootstrap | --boot 40 --boot-reps K] [--cache FILE]`, the "
+            f"replicates of parallel runs (their --cache files) concatenated into "
+            f"`results/dr_coverage_<outcome>.csv`; this table: `... --summary-only`. Seeds per row: "
+            f"{seed_ranges(allres)}\n\n{md}\n")
+    (RESULTS / f"{stem}.md").write_text(text)
     print(md)
     return 0
 
