@@ -212,11 +212,12 @@ def seed_ranges(df: pd.DataFrame) -> str:
     return "; ".join(out) + "."
 
 
-def paired_summary(df: pd.DataFrame) -> pd.DataFrame | None:
-    """The DR rows of every outcome model restricted to the replicates (seeds) they all share: bias, SD of the
-    estimates, mean SE, coverage and width side by side, plus the SD of the per-replicate difference
-    between the first two. None when fewer than two outcome models or no shared seed."""
-    dr = df[df["method"].str.startswith("DR (")]
+def paired_summary(df: pd.DataFrame, prefixes=("DR (",)) -> pd.DataFrame | None:
+    """The interval rows of every method whose name starts with one of ``prefixes`` (default: the DR rows of
+    every outcome model), restricted to the replicates (seeds) they all share: bias, SD of the estimates,
+    mean SE, coverage and width side by side, plus the SD of the per-replicate difference between the first
+    two. None when fewer than two methods or no shared seed."""
+    dr = df[df["method"].str.startswith(tuple(prefixes)) & df["lower"].notna()]
     methods = list(dict.fromkeys(dr["method"]))
     if len(methods) < 2:
         return None
@@ -321,8 +322,12 @@ def main(argv=None) -> int:
     md = to_markdown(tab)
     paired = paired_summary(allres)
     if paired is not None:
-        md += ("\n\nPaired on the replicates that both DR rows share (the same data sets, so the Monte Carlo "
-               "noise of the replicate draw is common to both):\n\n" + to_markdown(paired))
+        md += ("\n\nPaired on the replicates that the DR rows share (the same data sets, so the Monte Carlo "
+               "noise of the replicate draw is common to all):\n\n" + to_markdown(paired))
+    paired = paired_summary(allres, ("Cox T-learner plug-in, bootstrap", "DR ("))
+    if paired is not None:
+        md += ("\n\nThe same on the replicates of the bootstrap comparator (the width bar):\n\n"
+               + to_markdown(paired))
     text = (f"# DR coverage of the RMST ATE at {args.horizon:g} days\n\n"
             f"Design `{args.design}`: `{design}`, N = {args.n}, {args.folds} folds; truth {truth:.2f} days "
             f"(closed form, "
