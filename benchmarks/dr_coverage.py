@@ -324,7 +324,8 @@ def main(argv=None) -> int:
     if paired is not None:
         md += ("\n\nPaired on the replicates that the DR rows share (the same data sets, so the Monte Carlo "
                "noise of the replicate draw is common to all):\n\n" + to_markdown(paired))
-    paired = paired_summary(allres, ("Cox T-learner plug-in, bootstrap", "DR ("))
+    boot = "Cox T-learner plug-in, bootstrap"
+    paired = paired_summary(allres, (boot, "DR (")) if allres["method"].str.startswith(boot).any() else None
     if paired is not None:
         md += ("\n\nThe same on the replicates of the bootstrap comparator (the width bar):\n\n"
                + to_markdown(paired))
