@@ -12,7 +12,8 @@ modules import each other (``tests/test_layout.py`` walks every import, function
    (``core.nn``, ``core.ipm``), the training loop (``core.training``, ``core.device``,
    ``core.distributed``, ``core.streaming``), sampling (``core.sampling``), :class:`PotentialOutcomes` and its
    estimands (``core.outcomes``, ``core.estimands``, ``core.inference_data``), the generic
-   :class:`Ensemble` (``core.ensemble``) and the saved-model format (``core.checkpoint``)
+   :class:`Ensemble` (``core.ensemble``), the saved-model format (``core.checkpoint``) and the
+   influence-function core of the doubly robust contrasts (``core.influence``)
 3. :mod:`pyrocsa.csa`        -- the CSA model: planar flows (``csa.flows``), exact-density time laws
    (``csa.distributions``), the Pyro model (``csa.model``), objectives (``csa.losses``), alpha selection
    (``csa.alpha``) and the :class:`CSA` front (``csa.estimator``)

@@ -163,7 +163,7 @@ def test_bad_csv_names_the_file(tmp_path, capsys, content, message, no_training)
     (["--event", "treatment"], "--event and --treatment both name column 'treatment'"),
     (["--covariates", "age,nope"], "--covariates 'nope'"),
     (["--epochs", "0"], "--epochs must be a positive integer"),
-    (["--alpha", "-1"], "--alpha must be a number >= 0 or 'auto'"),
+    (["--alpha", "-1"], "--alpha must be a number >= 0, 'auto' or 'nn-proxy'"),
     (["--seed", "-2"], "--seed must be a non-negative integer"),
 ])
 def test_bad_options_are_one_line_before_training(files, tmp_path, capsys, extra, message, no_training):

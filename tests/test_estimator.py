@@ -320,11 +320,67 @@ def test_proxy_counterfactuals_are_nearest_neighbours_in_the_other_arm():
 
 
 def test_alpha_grid_fits_each_and_keeps_the_best(data):
-    est = CSA(alpha=[0.0, 10.0], seed=0, **dict(SMALL, max_epochs=3))
-    est.fit(data, "time", "event", "treatment")
+    """A grid (and "auto") scores each fit by the doubly robust effect score on the validation rows: the
+    kept model's score, recomputed from its own RMST effects and the pseudo-outcomes, is the recorded one."""
+    from pyrocsa.core.influence import rmst_difference_pseudo_outcomes
+    from pyrocsa.csa.alpha import effect_score, selection_horizon
+    from pyrocsa.data import stratified_split
+
+    split = stratified_split(data, "event", "treatment", seed=0)
+    tr, va = data.iloc[np.concatenate([split["train"], split["test"]])], data.iloc[split["valid"]]
+    est = CSA(alpha=[10.0, 0.0], seed=0, **dict(SMALL, max_epochs=3))
+    est.fit(tr, "time", "event", "treatment", val_df=va)
     assert set(est.alpha_scores_) == {0.0, 10.0}
+    # the one-SE rule keeps the lowest score or a smaller alpha
+    assert est.alpha_ <= min(est.alpha_scores_, key=est.alpha_scores_.get)
+    assert all(np.isfinite(v) and v > 0 for v in est.alpha_scores_.values())
+    valid = est.data_.transform(va, require_outcome=True)
+    horizon = selection_horizon(est.data_)
+    arrays = [tuple(v.double().numpy() for v in (d.x, d.y, d.delta, d.a)) for d in (est.data_, valid)]
+    phi = rmst_difference_pseudo_outcomes(arrays[0], arrays[1], horizon)
+    assert effect_score(est.model_, valid, phi, horizon) == pytest.approx(est.alpha_scores_[est.alpha_],
+                                                                          rel=1e-6)
+    # the score is the squared error of the model's RMST effects, as predict_rmst computes them
+    tau = (est.predict_rmst(va, horizon, treatment=1) - est.predict_rmst(va, horizon, treatment=0)).to_numpy()
+    assert np.mean((tau - phi) ** 2) == pytest.approx(est.alpha_scores_[est.alpha_], rel=1e-4)
+
+
+def test_one_se_rule_keeps_the_smallest_alpha_the_data_cannot_tell_from_the_best():
+    from pyrocsa.csa.alpha import one_se_choice
+
+    rng = np.random.default_rng(0)
+    base = 10.0 + rng.standard_normal(400)
+    z = rng.standard_normal(400)
+    z = (z - z.mean()) / z.std(ddof=1)  # exactly mean 0, SD 1: the paired SE is 1 / sqrt(400) = 0.05
+    # alpha 1 lowers the mean error by 0.04 < 1 SE: the data cannot tell it from alpha 0, which is kept
+    assert one_se_choice({0.0: base, 1.0: base - 0.04 + z}) == 0.0
+    # by 0.06 > 1 SE: alpha 1 is kept
+    assert one_se_choice({0.0: base, 1.0: base - 0.06 + z}) == 1.0
+    # alpha 1 clearly better than 0; alpha 10 lower by 0.005, within the paired SE (~0.007): alpha 1 kept
+    clear = {0.0: base, 1.0: base - 0.5 + 0.1 * z, 10.0: base - 0.505 + 0.1 * z[::-1]}
+    assert one_se_choice(clear) == 1.0
+    # a larger alpha that is clearly best is kept
+    assert one_se_choice({0.0: base, 100.0: base - 2.0}) == 100.0
+
+
+def test_alpha_nn_proxy_is_the_papers_rule(data):
+    """alpha="nn-proxy": the paper's grid, scored by the factual + nearest-neighbour proxy loss."""
+    from pyrocsa.csa.alpha import proxy_counterfactuals, validation_score
+    from pyrocsa.csa.estimator import ALPHA_GRID
+    from pyrocsa.data import stratified_split
+
+    split = stratified_split(data, "event", "treatment", seed=0)
+    tr, va = data.iloc[np.concatenate([split["train"], split["test"]])], data.iloc[split["valid"]]
+    est = CSA(alpha="nn-proxy", seed=0, **dict(SMALL, max_epochs=2, hidden=(8,), flow_layers=1))
+    est.fit(tr, "time", "event", "treatment", val_df=va)
+    assert sorted(est.alpha_scores_) == sorted(ALPHA_GRID)
     assert est.alpha_ == min(est.alpha_scores_, key=est.alpha_scores_.get)
-    assert all(np.isfinite(v) for v in est.alpha_scores_.values())
+    valid = est.data_.transform(va, require_outcome=True)
+    y_cf, d_cf = proxy_counterfactuals(est.data_, valid)
+    score = validation_score(est.model_, est._loss(0.0), valid, y_cf, d_cf, seed=0)
+    assert score == pytest.approx(est.alpha_scores_[est.alpha_], rel=1e-5)
+    with pytest.raises(ValueError, match="nn-proxy"):
+        CSA(alpha="proxy")
 
 
 def test_defaults():

@@ -116,3 +116,22 @@ def test_log_survival_is_stable_far_in_the_tail():
     law = FlowTime(torch.tensor([0.0]), torch.tensor([0.1]), [])
     ls = law.log_survival(torch.tensor([math.exp(3.0)]))  # 30 standard deviations out
     assert torch.isfinite(ls).all() and float(ls) < -400
+
+
+def test_rmst_is_the_integral_of_the_survival_function():
+    """FlowTime.rmst (Simpson's rule) against adaptive quadrature of the exact survival function. Simpson is
+    fourth order: at the default 257 points its error here (a law with much of its mass near 0, where S
+    bends sharply) is ~1e-4 of the value; 16x finer (4097 points) cuts it 16^4-fold, below 1e-8."""
+    loc = torch.tensor([0.3, -0.4, 1.2], dtype=torch.float64)
+    scale = torch.tensor([0.8, 1.3, 0.5], dtype=torch.float64)
+    law = FlowTime(loc, scale, _layers(3, 4, seed=7, spread=1.2))
+    horizon = 3.0
+    rmst = law.rmst(horizon)
+    assert rmst.shape == (3,)
+    for i in range(3):
+        def surv(t, i=i):
+            v = torch.full((3,), max(float(t), 1e-30), dtype=torch.float64)
+            return math.exp(float(law.log_survival(v)[i]))
+        ref, _ = integrate.quad(surv, 0.0, horizon, limit=200)
+        assert float(rmst[i]) == pytest.approx(ref, rel=3e-4)
+        assert float(law.rmst(horizon, num_points=4097)[i]) == pytest.approx(ref, abs=1e-8)

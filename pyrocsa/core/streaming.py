@@ -22,8 +22,8 @@
    row_group_size=65536)``).
 
 Not available from a Parquet path: ``val_df`` (the validation rows come from the split), ``alpha="auto"`` /
-grids (the proxy counterfactuals need the rows in memory), ensembles (bootstrap resampling), and the
-frame fit's check that no covariate determines the treatment.
+``"nn-proxy"`` / grids (one fit per alpha, scored on validation rows held in memory), ensembles (bootstrap
+resampling), and the frame fit's check that no covariate determines the treatment.
 """
 
 from __future__ import annotations

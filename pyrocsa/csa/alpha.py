@@ -1,34 +1,61 @@
-"""Selection of the IPM weight alpha with nearest-neighbour proxy counterfactuals (the paper's section 5).
+"""Selection of the IPM weight alpha: one model per alpha of a grid (default {0, 0.1, 1, 10, 100}), scored
+on the validation rows, which no model was trained on. Two rules (:func:`select_alpha`, ``rule=``):
 
-Validation subjects have no observed counterfactual outcome. The paper approximates one for each validation
-subject by the observed (time, event) of its Euclidean nearest neighbour -- in preprocessed covariates --
-among the *training* subjects of the other arm. One model is fitted per alpha in a grid (default
-{0, 0.1, 1, 10, 100}) and the alpha with the smallest validation loss
+``"dr"`` (``CSA(alpha="auto")``): doubly robust effect validation. Each validation subject gets the
+pseudo-outcome phi_i of its RMST effect at the horizon h (:func:`pyrocsa.core.influence.
+rmst_difference_pseudo_outcomes`: Cox outcome, Cox censoring and logistic propensity models fitted on the
+training rows), and a model with individual effects tau(x) = RMST_1(h | x) - RMST_0(h | x) scores
+
+    D(tau) = mean_i (tau(x_i) - phi_i)^2   (duration unit squared; lower is better),
+
+which estimates PEHE(tau)^2 plus a constant common to every model when either the nuisance outcome model
+or the propensity and censoring models are right (Saito & Yasui, "Counterfactual cross-validation", ICML
+2020). The pseudo-outcomes are noisy where overlap is weak (1 / propensity weights), so the rule keeps the
+smallest alpha within one paired standard error of the lowest score (:func:`one_se_choice`). The horizon
+is the smaller of the two arms' 90th percentile of the training durations. This scores the quantity the
+IPM is meant to improve, the effect; a likelihood does not: on the strongly confounded design (e) of
+``benchmarks/alpha_selection.py`` (``benchmarks/results/alpha_selection.md``) a larger alpha improves the
+factual *and* the proxy validation likelihood while it biases the effect.
+
+``"nn-proxy"`` (``CSA(alpha="nn-proxy")``; the paper's section 5): validation subjects have no observed
+counterfactual, so the paper takes the observed (time, event) of each one's Euclidean nearest neighbour --
+in preprocessed covariates -- among the *training* subjects of the other arm, and keeps the alpha with the
+smallest
 
     L = L_F(valid; y, delta, a) + L_CF(valid; y_cf, delta_cf, 1 - a)
 
-is kept, where both terms are the fitted objective's factual losses (no IPM term), evaluated in eval mode
-with common random numbers.
+where both terms are the fitted objective's factual losses (no IPM term), evaluated in eval mode with common
+random numbers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
 
+from pyrocsa.core.influence import rmst_difference_pseudo_outcomes
 from pyrocsa.data.frame import SurvivalData
 
-__all__ = ["proxy_counterfactuals", "validation_score", "select_alpha", "AlphaSelection"]
+__all__ = ["proxy_counterfactuals", "validation_score", "effect_errors", "effect_score", "one_se_choice",
+           "selection_horizon", "select_alpha", "AlphaSelection", "RULES"]
+
+#: the selection rules of :func:`select_alpha`
+RULES = ("dr", "nn-proxy")
 
 
 @dataclass
 class AlphaSelection:
+    """The chosen ``alpha``, each alpha's validation ``scores`` (lower is better), the chosen ``model`` and
+    its training ``history``, the ``rule`` and (rule "dr") the ``horizon`` of the RMST effect."""
     alpha: float
     scores: dict[float, float]
     model: torch.nn.Module
     history: list[dict]
+    rule: str = "dr"
+    horizon: float | None = None
 
 
 def proxy_counterfactuals(train: SurvivalData, valid: SurvivalData) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,18 +90,81 @@ def validation_score(model, loss, valid: SurvivalData, y_cf: torch.Tensor, d_cf:
     return float(sum(fact.values()) + sum(cf.values()))
 
 
-def select_alpha(fit, loss, train: SurvivalData, valid: SurvivalData, grid, seed: int = 0) -> AlphaSelection:
-    """Fit once per alpha in ``grid`` with ``fit(alpha) -> (model, history)``; keep the alpha whose model has
-    the best :func:`validation_score` under ``loss`` (the objective without the IPM)."""
-    grid = [float(g) for g in grid]
-    if not grid or any(g < 0 for g in grid):
+def selection_horizon(train: SurvivalData) -> float:
+    """The horizon of rule "dr": the smaller of the two arms' 90th percentile of the training durations
+    (as :meth:`pyrocsa.DoublyRobust.default_horizon`), in the duration unit."""
+    y, a = train.y.double().numpy(), train.a.numpy()
+    return float(min(np.quantile(y[a == arm], 0.9) for arm in (0, 1)))
+
+
+def effect_errors(model, valid: SurvivalData, pseudo_outcomes: np.ndarray, horizon: float) -> np.ndarray:
+    """Per validation row, ``(tau(x_i) - phi_i)^2`` (N_valid,): ``tau`` the model's exact individual RMST
+    effect at ``horizon`` (:meth:`pyrocsa.distributions.FlowTime.rmst`), ``phi`` (N_valid,) the doubly
+    robust pseudo-outcomes. Duration unit squared."""
+    model.eval()
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        r = model.representation(valid.x.to(dev))
+        tau = model.time_dist(r, 1).rmst(horizon) - model.time_dist(r, 0).rmst(horizon)
+    return (tau.double().cpu().numpy() - pseudo_outcomes) ** 2
+
+
+def effect_score(model, valid: SurvivalData, pseudo_outcomes: np.ndarray, horizon: float) -> float:
+    """D(tau) = the mean of :func:`effect_errors` (lower is better)."""
+    return float(np.mean(effect_errors(model, valid, pseudo_outcomes, horizon)))
+
+
+def one_se_choice(errors: dict[float, np.ndarray]) -> float:
+    """The smallest alpha whose mean error is within one standard error of the lowest one.
+
+    ``errors`` maps alpha -> per-row errors on the same rows. The standard error is that of the paired
+    difference ``errors[alpha] - errors[best]`` over rows. This is the one-standard-error rule (Breiman et
+    al. 1984; Hastie, Tibshirani & Friedman 2009, section 7.10): among the candidates the data cannot
+    tell apart, keep the simplest, here the least balancing. The IPM must earn its place.
+    """
+    best = min(errors, key=lambda k: (float(np.mean(errors[k])), k))
+    for alpha in sorted(errors):
+        diff = errors[alpha] - errors[best]
+        se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else 0.0
+        if float(diff.mean()) <= se:
+            return alpha
+    return best
+
+
+def select_alpha(fit, loss, train: SurvivalData, valid: SurvivalData, grid, seed: int = 0,
+                 rule: str = "dr") -> AlphaSelection:
+    """Fit once per alpha in ``grid`` with ``fit(alpha) -> (model, history)`` and keep one:
+
+    * rule ``"dr"``: the smallest alpha whose :func:`effect_score` against doubly robust pseudo-outcomes is
+      within one paired standard error of the lowest (:func:`one_se_choice`);
+    * rule ``"nn-proxy"``: the lowest :func:`validation_score` under ``loss`` (the objective without the
+      IPM) with nearest-neighbour proxy counterfactuals (the paper's rule; ties keep the smaller alpha).
+
+    ``scores`` holds each alpha's mean score."""
+    grid = sorted({float(g) for g in grid}) if grid is not None else []
+    if not grid or any(not np.isfinite(g) or g < 0 for g in grid):
         raise ValueError(f"alpha grid must be a non-empty list of numbers >= 0, got {grid}")
-    y_cf, d_cf = proxy_counterfactuals(train, valid)
-    scores, best = {}, None
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    horizon = None
+    if rule == "dr":
+        horizon = selection_horizon(train)
+        rows = [tuple(v.double().numpy() for v in (d.x, d.y, d.delta, d.a)) for d in (train, valid)]
+        phi = rmst_difference_pseudo_outcomes(rows[0], rows[1], horizon)
+    else:
+        y_cf, d_cf = proxy_counterfactuals(train, valid)
+    scores, errors, fits = {}, {}, {}
     for alpha in grid:
         model, history = fit(alpha)
-        score = validation_score(model, loss, valid, y_cf, d_cf, seed=seed)
+        if rule == "dr":
+            errors[alpha] = effect_errors(model, valid, phi, horizon)
+            score = float(np.mean(errors[alpha]))
+        else:
+            score = validation_score(model, loss, valid, y_cf, d_cf, seed=seed)
+        if not np.isfinite(score):
+            raise RuntimeError(f"alpha={alpha:g}: the validation score is not finite ({score})")
         scores[alpha] = score
-        if best is None or score < best[0]:
-            best = (score, alpha, model, history)
-    return AlphaSelection(alpha=best[1], scores=scores, model=best[2], history=best[3])
+        fits[alpha] = (model, history)
+    chosen = one_se_choice(errors) if rule == "dr" else min(grid, key=lambda k: (scores[k], k))
+    return AlphaSelection(alpha=chosen, scores=scores, model=fits[chosen][0], history=fits[chosen][1],
+                          rule=rule, horizon=horizon)

@@ -54,8 +54,11 @@ class CSA(CounterfactualSurvivalModel):
     Parameters
     ----------
     informative_censoring : True = CSA-INFO (per-arm censoring generators); False = CSA.
-    alpha : IPM weight: a number >= 0 (default 0), ``"auto"`` (the paper's grid {0, 0.1, 1, 10, 100}
-        selected with nearest-neighbour proxy counterfactuals, :mod:`pyrocsa.alpha`) or a list (that grid).
+    alpha : IPM weight: a number >= 0 (default 0); ``"auto"``: one fit per alpha of the paper's grid
+        {0, 0.1, 1, 10, 100}, keeping the smallest alpha whose individual RMST effects match doubly robust
+        pseudo-outcomes on the validation rows within one standard error of the best; a list: that grid;
+        ``"nn-proxy"``: the paper's grid and rule (nearest-neighbour proxy counterfactuals). See
+        :mod:`pyrocsa.csa.alpha`.
     objective : ``"likelihood"`` (default; the right-censored log-likelihood) or ``"paper"`` (eqs. 8-11,
         for the paper's tables; see also :meth:`paper`).
     hidden : encoder widths (the representation has ``hidden[-1]`` dims; each arm head one such layer).
@@ -75,8 +78,8 @@ class CSA(CounterfactualSurvivalModel):
 
     Fitted attributes: ``model_`` (:class:`pyrocsa.model.CSAModel`), ``data_`` (training
     :class:`SurvivalData`), ``preprocessor_``, ``history_`` (per-epoch dicts), ``alpha_``, ``alpha_scores_``
-    (alpha -> validation score, when a grid is searched), ``time_scale_`` (geometric mean training duration),
-    ``members_`` and ``ensemble_`` (the :class:`Ensemble`, for ``ensemble_size > 1``).
+    (alpha -> validation score, lower is better, when a grid is searched), ``time_scale_`` (geometric mean
+    training duration), ``members_`` and ``ensemble_`` (the :class:`Ensemble`, for ``ensemble_size > 1``).
     """
 
     accepts_preprocessor = True
@@ -94,9 +97,10 @@ class CSA(CounterfactualSurvivalModel):
             if not alpha or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
                                     for v in alpha):
                 raise ValueError(f"alpha: a grid must be a non-empty list of numbers >= 0, got {alpha!r}")
-        elif not (alpha == "auto" or (isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
-                                      and alpha >= 0)):
-            raise ValueError(f"alpha must be a number >= 0, 'auto' or a list of numbers, got {alpha!r}")
+        elif not (alpha in ("auto", "nn-proxy") or (isinstance(alpha, (int, float))
+                                                    and not isinstance(alpha, bool) and alpha >= 0)):
+            raise ValueError(f"alpha must be a number >= 0, 'auto', 'nn-proxy' or a list of numbers, got "
+                             f"{alpha!r}")
         checked = (("max_epochs", max_epochs), ("patience", patience)) + \
             ((("batch_size", batch_size),) if not _is_auto(batch_size) else ())
         for arg, v in checked:
@@ -228,12 +232,13 @@ class CSA(CounterfactualSurvivalModel):
         dev = resolve_device(self.device)
         time_scale = float(train.y.double().log().mean().exp())
         self.time_scale_ = time_scale
-        if self.alpha == "auto" or isinstance(self.alpha, list):
+        if self._searches_alpha():
             from pyrocsa.csa.alpha import select_alpha
 
-            grid = ALPHA_GRID if self.alpha == "auto" else [float(v) for v in self.alpha]
+            grid = ALPHA_GRID if isinstance(self.alpha, str) else [float(v) for v in self.alpha]
             result = select_alpha(lambda alpha: self._fit_one(train, valid, alpha, time_scale),
-                                  self._loss(0.0), train, valid, grid, seed=self.seed or 0)
+                                  self._loss(0.0), train, valid, grid, seed=self.seed or 0,
+                                  rule="nn-proxy" if self.alpha == "nn-proxy" else "dr")
             self.alpha_, self.alpha_scores_ = result.alpha, result.scores
             model, history = result.model, result.history
         else:
@@ -249,6 +254,9 @@ class CSA(CounterfactualSurvivalModel):
         self.max_duration_ = float(train.y.max())
         self.fitted_ = True
         return self
+
+    def _searches_alpha(self) -> bool:
+        return isinstance(self.alpha, (str, list, tuple))
 
     def _member_prototype(self) -> CSA:
         """One member of ``CSA(ensemble_size=K)``: these arguments, a single model."""
@@ -280,9 +288,9 @@ class CSA(CounterfactualSurvivalModel):
         if self.ensemble_size > 1:
             raise ValueError("ensemble_size > 1 needs the rows in memory (bootstrap resampling): pass a "
                              "DataFrame, or fit members one by one")
-        if self.alpha == "auto" or isinstance(self.alpha, (list, tuple)):
-            raise ValueError("alpha='auto' or a grid needs the rows in memory (proxy counterfactuals): pass "
-                             "a DataFrame, or a number for alpha")
+        if self._searches_alpha():
+            raise ValueError(f"alpha={self.alpha!r} needs the rows in memory (validation scores of one fit "
+                             "per alpha): pass a DataFrame, or a number for alpha")
         scan = scan_parquet(path, duration_col, event_col, treatment_col, covariates=covariates,
                             treated_value=treated_value, preprocessor=preprocessor, seed=self.seed or 0)
         self.members_ = self.ensemble_ = None
@@ -473,8 +481,9 @@ class CSA(CounterfactualSurvivalModel):
             f"{'epochs':>22} = {len(h)} (best {best['epoch']}, valid loss {best['valid_loss']:.{decimals}f})",
         ]
         if self.alpha_scores_:
-            scores = ", ".join(f"{a:g}: {s:.{decimals}f}" for a, s in self.alpha_scores_.items())
-            lines.append(f"{'alpha scores':>22} = {scores}")
+            scores = ", ".join(f"{a:g}: {s:.{decimals}g}" for a, s in self.alpha_scores_.items())
+            rule = "nn-proxy" if self.alpha == "nn-proxy" else "dr"
+            lines.append(f"{'alpha scores (' + rule + ')':>22} = {scores}")
         comps = [k[len("valid_"):] for k in best if k.startswith("valid_") and k != "valid_loss"]
         for c in comps:
             lines.append(f"{'valid ' + c:>22} = {best['valid_' + c]:.{decimals}f}")

@@ -58,6 +58,10 @@ import pandas as pd
 from scipy import stats
 
 from pyrocsa.core.estimands import plugin_adjusted_survival  # noqa: F401 (re-export: its home until 0.2)
+from pyrocsa.core.influence import SURVIVAL_FLOOR, aipcw_pseudo_outcomes  # noqa: F401 (re-export)
+from pyrocsa.core.influence import ArmSurvivalFit as _CensoringFit
+from pyrocsa.core.influence import integrate_steps as _integrate_steps
+from pyrocsa.core.influence import step_left as _step_left  # noqa: F401 (tests)
 from pyrocsa.data.frame import MIN_ROWS, Preprocessor, validate_outcome_columns
 from pyrocsa.errors import check_level
 
@@ -66,10 +70,6 @@ __all__ = ["DoublyRobust", "aipcw_pseudo_outcomes", "plugin_adjusted_survival"]
 ARMS = (0, 1)
 _CENSORING_CHOICES = ("cox", "km", "outcome_model")
 _PROPENSITY_CHOICES = ("logistic", "constant")
-#: floor of S_a(u | x) in the denominators of the EIF (a model that says "impossible" at a time where a
-#: subject is still at risk would otherwise divide by zero; the numerators carry S(t) <= S(u) so the
-#: terms stay bounded)
-SURVIVAL_FLOOR = 1e-8
 #: an estimated propensity whose c-statistic (treated vs control) reaches this value is taken to mean
 #: that the arms do not overlap (named error) rather than poor overlap (clipping with a warning)
 MAX_PROPENSITY_C_STATISTIC = 0.99
@@ -78,56 +78,6 @@ MAX_PROPENSITY_C_STATISTIC = 0.99
 # ---------------------------------------------------------------------------------------------------------
 # the influence-function core (pure numpy, no model)
 # ---------------------------------------------------------------------------------------------------------
-def aipcw_pseudo_outcomes(survival, censoring_left, grid_position, event, weight,
-                          survival_floor: float = SURVIVAL_FLOOR) -> np.ndarray:
-    """Pseudo-outcomes ``phi_a(t_k; O_i)`` of the module docstring for one arm on a time grid.
-
-    Parameters
-    ----------
-    survival : (n, K) ``S_a(t_k | X_i)``, non-increasing in k, on the increasing grid ``t_1 < ... < t_K``.
-    censoring_left : (n, K) ``G_a(t_k- | X_i) = P(C >= t_k | A=a, X_i)``, in (0, 1] (clip it first).
-    grid_position : (n,) int, the grid index k with ``t_k = Y_i`` (every observed duration is on the grid;
-        ``K`` or more for a duration beyond the grid: then the subject is at risk on the whole grid).
-    event : (n,) 0/1, ``Delta_i``.
-    weight : (n,) ``1{A_i = a} / pi_a(X_i)`` (0 for the other arm).
-
-    Returns (n, K) array whose column means estimate ``psi_a(t_k)``; the column SDs / sqrt(n) are the
-    standard errors.
-    """
-    surv = np.asarray(survival, dtype=float)
-    g = np.asarray(censoring_left, dtype=float)
-    n, k = surv.shape
-    if g.shape != (n, k):
-        raise ValueError(f"censoring_left must have shape {surv.shape}, got {g.shape}")
-    if (g <= 0).any():
-        raise ValueError("censoring_left must be > 0 (clip the censoring survival away from 0)")
-    pos = np.asarray(grid_position, dtype=int)
-    event = np.asarray(event, dtype=float)
-    weight = np.asarray(weight, dtype=float)
-    s_floor = np.maximum(surv, survival_floor)
-    s_prev = np.concatenate([np.ones((n, 1)), surv[:, :-1]], axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dlam = np.where(s_prev > 0, 1.0 - surv / s_prev, 1.0)
-    dlam = np.clip(dlam, 0.0, 1.0)
-    cols = np.arange(k)[None, :]
-    at_risk = cols <= pos[:, None]
-    integral = np.cumsum(np.where(at_risk, dlam / (s_floor * g), 0.0), axis=1)
-    inside = pos < k
-    jump = np.zeros(n)
-    rows = np.flatnonzero(inside & (event > 0))
-    jump[rows] = 1.0 / (s_floor[rows, pos[rows]] * g[rows, pos[rows]])
-    jump_term = jump[:, None] * (cols >= pos[:, None])
-    return surv - weight[:, None] * surv * (jump_term - integral)
-
-
-def _integrate_steps(values: np.ndarray, grid: np.ndarray, horizon: float) -> np.ndarray:
-    """``int_0^horizon f(t) dt`` for right-continuous step functions ``f`` equal to 1 on [0, grid[0]) and
-    to ``values[:, k]`` on [grid[k], grid[k+1]): values (n, K) -> (n,)."""
-    knots = np.minimum(np.concatenate([[0.0], grid, [np.inf]]), horizon)
-    widths = np.diff(knots)  # (K + 1,)
-    return widths[0] + values @ widths[1:]
-
-
 def _wald(phi: np.ndarray, level: float) -> dict:
     """Estimate, SE, Wald interval and two-sided p-value (H0: 0) from pseudo-outcomes phi (n,)."""
     n = phi.shape[0]
@@ -206,59 +156,6 @@ def _model_survival(model, df: pd.DataFrame, grid: np.ndarray, num_samples: int,
         return tuple(out), None
     po = model.sample_potential_outcomes(df, num_samples=num_samples, seed=seed)
     return (_empirical_rows(po.t0, grid), _empirical_rows(po.t1, grid)), po
-
-
-def _step_left(times: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Left limits f(t-) of right-continuous steps (value 1 before times[0]) at grid: values (..., m)."""
-    pos = np.searchsorted(times, grid, side="left") - 1
-    padded = np.concatenate([np.ones(values.shape[:-1] + (1,)), values], axis=-1)
-    return padded[..., pos + 1]
-
-
-class _CensoringFit:
-    """Per-arm censoring survival ``G_a(t | x)`` from training rows (internal)."""
-
-    def __init__(self, kind: str, penalizer: float = 0.01):
-        self.kind, self.penalizer = kind, penalizer
-
-    def fit(self, x, y, delta, a):
-        from lifelines import CoxPHFitter, KaplanMeierFitter
-
-        self.fits_ = {}
-        for arm in ARMS:
-            m = a == arm
-            cens = 1.0 - delta[m]
-            if cens.sum() == 0:  # no censoring observed in this arm: G = 1
-                self.fits_[arm] = None
-                continue
-            if self.kind == "km":
-                kmf = KaplanMeierFitter().fit(y[m], cens)
-                sf = kmf.survival_function_
-                self.fits_[arm] = ("km", sf.index.to_numpy(float), sf.iloc[:, 0].to_numpy(float))
-            else:
-                keep = x[m].std(axis=0) > 0
-                frame = pd.DataFrame(x[m][:, keep], columns=[f"x{j}" for j in range(int(keep.sum()))])
-                frame["_y"], frame["_c"] = y[m], cens
-                cph = CoxPHFitter(penalizer=self.penalizer).fit(frame, "_y", "_c")
-                h0 = cph.baseline_cumulative_hazard_
-                self.fits_[arm] = ("cox", h0.index.to_numpy(float), h0.iloc[:, 0].to_numpy(float), cph, keep)
-        return self
-
-    def left_survival(self, x, grid, arm) -> np.ndarray:
-        """``G_a(t_k- | x_i)`` (n, K)."""
-        fit = self.fits_[arm]
-        n = x.shape[0]
-        if fit is None:
-            return np.ones((n, grid.size))
-        if fit[0] == "km":
-            _, times, surv = fit
-            return np.broadcast_to(_step_left(times, surv, grid), (n, grid.size)).copy()
-        _, times, h0, cph, keep = fit
-        frame = pd.DataFrame(x[:, keep], columns=[f"x{j}" for j in range(int(keep.sum()))])
-        ph = cph.predict_partial_hazard(frame).to_numpy(float)
-        pos = np.searchsorted(times, grid, side="left") - 1
-        h_left = np.where(pos >= 0, h0[np.maximum(pos, 0)], 0.0)
-        return np.exp(-ph[:, None] * h_left[None, :])
 
 
 def _is_parametric_propensity(spec) -> bool:

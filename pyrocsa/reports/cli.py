@@ -102,12 +102,13 @@ def _probability(v: str) -> float:
 
 
 def _alpha_arg(v: str):
-    if v == "auto":
-        return "auto"
+    if v in ("auto", "nn-proxy"):
+        return v
     try:
         return _non_negative(v)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0 or 'auto', got '{v}'") from None
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, 'auto' or 'nn-proxy', got '{v}'") \
+            from None
 
 
 # -- paths: checked before any work -------------------------------------------------------------------------
@@ -623,7 +624,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_columns(f)
     f.add_argument("--out", required=True, help="model directory to write")
     f.add_argument("--alpha", type=_alpha_arg, default=0.0,
-                   help="IPM weight (default 0), or 'auto' (validation grid search)")
+                   help="IPM weight (default 0), 'auto' (grid search by the doubly robust "
+                        "effect score on validation rows) or 'nn-proxy' (the paper's proxy rule)")
     f.add_argument("--epochs", type=_positive_int, default=150, help="maximum training epochs (default 150)")
     f.add_argument("--no-informative-censoring", action="store_true", help="plain CSA (no censoring model)")
     f.add_argument("--seed", type=_seed, default=0)
