@@ -76,6 +76,21 @@ def test_round_trip_and_format_version(saved, frame):
     np.testing.assert_array_equal(a.t1, b.t1)
 
 
+def test_summary_of_a_loaded_model_counts_the_training_events(saved, tmp_path, capsys):
+    """A loaded model keeps no training rows; its summary still reports the training events it was fitted
+    on (not 0), and a file written before the count was saved says so instead of inventing one."""
+    model, path = saved
+    assert model.n_events_ == int(model.data_.delta.sum()) > 0
+    loaded = CSA.load(path)
+    assert loaded.n_events_ == model.n_events_
+    loaded.print_summary()
+    assert f"events (train) = {model.n_events_}" in capsys.readouterr().out
+    old = _copy(saved, tmp_path)
+    _edit_config(old, lambda cfg: cfg["fitted"].pop("n_events"))
+    CSA.load(old).print_summary()
+    assert "events (train) = not recorded" in capsys.readouterr().out
+
+
 def test_missing_directory_and_files(saved, tmp_path):
     _load_fails(tmp_path / "nowhere", "missing")
     for f in ("config.json", "preprocessing.json", "weights.pt"):

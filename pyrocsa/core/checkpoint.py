@@ -186,6 +186,7 @@ def _write_single(est, d: Path) -> None:
         "treated_value": enc(est.treated_value_, "treated_value"),
         "treatment_levels": None if levels is None else [enc(v, "treatment level") for v in levels],
         "n_train": int(est.n_train_), "n_valid": int(est.n_valid_),
+        "n_events": None if getattr(est, "n_events_", None) is None else int(est.n_events_),
         "max_duration_": getattr(est, "max_duration_", None),
     }
     config = {"format_version": FORMAT_VERSION, "class": type(est).__name__, "params": _params_json(est),
@@ -437,6 +438,8 @@ def _load_single(cls, d: Path, device, config=None, version=None):
     est.alpha_scores_ = fit["alpha_scores_"]
     est.history_ = history
     est.n_train_, est.n_valid_ = fit["n_train"], fit["n_valid"]
+    n_events = fit.get("n_events")  # absent in files written before 2026-12-03
+    est.n_events_ = int(n_events) if _number(n_events) and n_events >= 0 else None
     md = fit.get("max_duration_")
     est.max_duration_ = float(md) if _number(md) and math.isfinite(md) and md > 0 else None
     est.members_ = None

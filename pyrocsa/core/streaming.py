@@ -170,6 +170,7 @@ class ParquetScan:
     buffer_rows: int
     train: ParquetRows = None
     valid: ParquetRows = None
+    n_train_events: int = 0
 
     @property
     def n_features(self) -> int:
@@ -393,4 +394,5 @@ def scan_parquet(path, duration_col, event_col, treatment_col, covariates=None, 
                        levels, n_train, n_valid, mean, sd if sd > 1e-6 else 1.0, ymax, units, seed,
                        float(valid_fraction), int(buffer_rows))
     scan.train, scan.valid = ParquetRows(scan, "train"), ParquetRows(scan, "valid")
+    scan.n_train_events = events
     return scan

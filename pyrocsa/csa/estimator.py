@@ -251,6 +251,7 @@ class CSA(CounterfactualSurvivalModel):
         self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
         self.treated_value_ = train.treated_value
         self.n_train_, self.n_valid_ = len(train), len(valid)
+        self.n_events_ = int(train.delta.sum())
         self.max_duration_ = float(train.y.max())
         self.fitted_ = True
         return self
@@ -314,6 +315,7 @@ class CSA(CounterfactualSurvivalModel):
         self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
         self.treated_value_ = scan.treated_value
         self.n_train_, self.n_valid_ = scan.n_train, scan.n_valid
+        self.n_events_ = int(scan.n_train_events)
         self.max_duration_ = scan.max_duration
         self.fitted_ = True
         return self
@@ -475,13 +477,14 @@ class CSA(CounterfactualSurvivalModel):
             f"{'treatment col':>22} = '{self.treatment_col_}' (treated = {self.treated_value_!r})",
             f"{'covariates':>22} = {len(self.data_.covariates)} columns -> {self.data_.x.shape[1]} features",
             f"{'train / valid rows':>22} = {self.n_train_} / {self.n_valid_}",
-            f"{'events (train)':>22} = {int(self.data_.delta.sum())}",
+            f"{'events (train)':>22} = "
+            f"{'not recorded' if getattr(self, 'n_events_', None) is None else self.n_events_}",
             f"{'time scale':>22} = {self.time_scale_:.{decimals}f}",
             f"{'alpha':>22} = {self.alpha_:g}",
             f"{'epochs':>22} = {len(h)} (best {best['epoch']}, valid loss {best['valid_loss']:.{decimals}f})",
         ]
         if self.alpha_scores_:
-            scores = ", ".join(f"{a:g}: {s:.{decimals}g}" for a, s in self.alpha_scores_.items())
+            scores = ", ".join(f"{a:g}: {s:.6g}" for a, s in self.alpha_scores_.items())
             rule = "nn-proxy" if self.alpha == "nn-proxy" else "dr"
             lines.append(f"{'alpha scores (' + rule + ')':>22} = {scores}")
         comps = [k[len("valid_"):] for k in best if k.startswith("valid_") and k != "valid_loss"]
