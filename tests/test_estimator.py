@@ -363,6 +363,15 @@ def test_one_se_rule_keeps_the_smallest_alpha_the_data_cannot_tell_from_the_best
     assert one_se_choice({0.0: base, 100.0: base - 2.0}) == 100.0
 
 
+def test_alpha_auto_names_the_event_column_when_an_arm_has_no_events(data):
+    from pyrocsa.errors import DataError
+
+    df = data.copy()
+    df.loc[df["treatment"] == 1, "event"] = 0
+    with pytest.raises(DataError, match="event column 'event': arm 1 has 0 event"):
+        CSA(alpha="auto", seed=0, **dict(SMALL, max_epochs=1)).fit(df, "time", "event", "treatment")
+
+
 def test_alpha_nn_proxy_is_the_papers_rule(data):
     """alpha="nn-proxy": the paper's grid, scored by the factual + nearest-neighbour proxy loss."""
     from pyrocsa.csa.alpha import proxy_counterfactuals, validation_score

@@ -150,7 +150,12 @@ def select_alpha(fit, loss, train: SurvivalData, valid: SurvivalData, grid, seed
     if rule == "dr":
         horizon = selection_horizon(train)
         rows = [tuple(v.double().numpy() for v in (d.x, d.y, d.delta, d.a)) for d in (train, valid)]
-        phi = rmst_difference_pseudo_outcomes(rows[0], rows[1], horizon)
+        try:
+            phi = rmst_difference_pseudo_outcomes(rows[0], rows[1], horizon)
+        except Exception as err:  # lifelines' ConvergenceError or a degenerate arm
+            raise ValueError(f"the doubly robust effect score of alpha selection could not fit its Cox "
+                             f"nuisance models on the training rows ({type(err).__name__}: {err}); pass a "
+                             "number for alpha, or alpha='nn-proxy'") from None
     else:
         y_cf, d_cf = proxy_counterfactuals(train, valid)
     scores, errors, fits = {}, {}, {}

@@ -26,7 +26,7 @@ from pyrocsa.core.training import auto_batch_size, fit_module
 from pyrocsa.csa.losses import OBJECTIVES, CSALoss
 from pyrocsa.csa.model import CSAModel
 from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
-from pyrocsa.errors import check_positive_int, check_seed
+from pyrocsa.errors import DataError, check_positive_int, check_seed
 
 __all__ = ["CSA"]
 
@@ -236,6 +236,14 @@ class CSA(CounterfactualSurvivalModel):
             from pyrocsa.csa.alpha import select_alpha
 
             grid = ALPHA_GRID if isinstance(self.alpha, str) else [float(v) for v in self.alpha]
+            if self.alpha != "nn-proxy":
+                for arm in (0, 1):
+                    n_ev = int(train.delta[train.a == arm].sum())
+                    if n_ev < 2:
+                        raise DataError(f"event column '{event_col}': arm {arm} has {n_ev} event(s) in the "
+                                        f"training rows; alpha={self.alpha!r} scores each fit's effects with "
+                                        "a Cox model of each arm's events, which needs at least 2: pass a "
+                                        "number for alpha, or alpha='nn-proxy'")
             result = select_alpha(lambda alpha: self._fit_one(train, valid, alpha, time_scale),
                                   self._loss(0.0), train, valid, grid, seed=self.seed or 0,
                                   rule="nn-proxy" if self.alpha == "nn-proxy" else "dr")
