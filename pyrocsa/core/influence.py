@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["SURVIVAL_FLOOR", "aipcw_pseudo_outcomes", "integrate_steps", "step_left", "ArmSurvivalFit",
-           "rmst_difference_pseudo_outcomes"]
+__all__ = ["SURVIVAL_FLOOR", "aipcw_pseudo_outcomes", "integrate_steps", "step_values", "step_left",
+           "ArmSurvivalFit", "rmst_difference_pseudo_outcomes"]
 
 #: floor of S_a(u | x) in the denominators of the EIF (a model that says "impossible" at a time where a
 #: subject is still at risk would otherwise divide by zero; the numerators carry S(t) <= S(u) so the
@@ -79,12 +79,18 @@ def integrate_steps(values: np.ndarray, grid: np.ndarray, horizon: float) -> np.
     return widths[0] + values @ widths[1:]
 
 
-
-def step_left(times: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Left limits f(t-) of right-continuous steps (value 1 before times[0]) at grid: values (..., m)."""
-    pos = np.searchsorted(times, grid, side="left") - 1
+def step_values(times: np.ndarray, values: np.ndarray, grid: np.ndarray, side: str = "right") -> np.ndarray:
+    """A right-continuous step function (value 1 before ``times[0]``, ``values[..., j]`` from ``times[j]``)
+    at ``grid``: its values f(t) (``side="right"``) or left limits f(t-) (``side="left"``).
+    values (..., m) -> (..., len(grid))."""
+    pos = np.searchsorted(times, grid, side=side) - 1
     padded = np.concatenate([np.ones(values.shape[:-1] + (1,)), values], axis=-1)
     return padded[..., pos + 1]
+
+
+def step_left(times: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Left limits f(t-) of :func:`step_values` at ``grid``."""
+    return step_values(times, values, grid, side="left")
 
 
 class ArmSurvivalFit:
@@ -139,7 +145,7 @@ class ArmSurvivalFit:
             return np.ones((n, grid.size))
         if fit[0] == "km":
             _, times, surv = fit
-            steps = step_left(times, surv, grid) if side == "left" else _step_right(times, surv, grid)
+            steps = step_values(times, surv, grid, side)
             return np.broadcast_to(steps, (n, grid.size)).copy()
         _, times, h0, cph, keep = fit
         frame = pd.DataFrame(x[:, keep], columns=[f"x{j}" for j in range(int(keep.sum()))])
@@ -147,13 +153,6 @@ class ArmSurvivalFit:
         pos = np.searchsorted(times, grid, side=side) - 1
         h = np.where(pos >= 0, h0[np.maximum(pos, 0)], 0.0)
         return np.exp(-ph[:, None] * h[None, :])
-
-
-def _step_right(times: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Right-continuous steps f(t) (value 1 before times[0]) at grid: values (..., m)."""
-    pos = np.searchsorted(times, grid, side="right") - 1
-    padded = np.concatenate([np.ones(values.shape[:-1] + (1,)), values], axis=-1)
-    return padded[..., pos + 1]
 
 
 def rmst_difference_pseudo_outcomes(fit_rows, eval_rows, horizon: float, propensity_clip: float = 0.01,

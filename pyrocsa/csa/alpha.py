@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from lifelines.exceptions import ConvergenceError
 from sklearn.neighbors import NearestNeighbors
 
 from pyrocsa.core.influence import rmst_difference_pseudo_outcomes
@@ -152,7 +153,7 @@ def select_alpha(fit, loss, train: SurvivalData, valid: SurvivalData, grid, seed
         rows = [tuple(v.double().numpy() for v in (d.x, d.y, d.delta, d.a)) for d in (train, valid)]
         try:
             phi = rmst_difference_pseudo_outcomes(rows[0], rows[1], horizon)
-        except Exception as err:  # lifelines' ConvergenceError or a degenerate arm
+        except (ConvergenceError, np.linalg.LinAlgError, ValueError) as err:  # a degenerate arm
             raise ValueError(f"the doubly robust effect score of alpha selection could not fit its Cox "
                              f"nuisance models on the training rows ({type(err).__name__}: {err}); pass a "
                              "number for alpha, or alpha='nn-proxy'") from None

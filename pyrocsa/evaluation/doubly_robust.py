@@ -76,7 +76,7 @@ MAX_PROPENSITY_C_STATISTIC = 0.99
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the influence-function core (pure numpy, no model)
+# intervals (the influence-function core itself is pyrocsa.core.influence)
 # ---------------------------------------------------------------------------------------------------------
 def _wald(phi: np.ndarray, level: float) -> dict:
     """Estimate, SE, Wald interval and two-sided p-value (H0: 0) from pseudo-outcomes phi (n,)."""
