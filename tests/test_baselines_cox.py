@@ -316,6 +316,7 @@ def test_cox_tlearner_samples_reproduce_each_arms_survival(potential_outcomes_mo
     assert po.t0.shape == po.t1.shape == (400, 150)
     assert list(po.index) == list(new.index)
     assert po.observed is not None and list(po.observed["treatment"]) == list(new["a"])
+    assert po.follow_up == pytest.approx(df["time"].max())  # ite() warns on draws beyond it
     check = np.quantile(df["time"], [0.2, 0.4, 0.6, 0.8])
     for arm, draws in ((0, po.t0), (1, po.t1)):
         km = KaplanMeierFitter().fit(draws.ravel(), np.ones(draws.size))  # no censoring among draws

@@ -58,6 +58,9 @@ def fitted(data):
 
 def test_fit_attributes_and_sampling(fitted, data):
     est = fitted
+    # the draws know the longest training duration, beyond which ite() / ate() extrapolate
+    assert fitted.sample_potential_outcomes(data.iloc[:5], num_samples=3, seed=0).follow_up == \
+        pytest.approx(fitted.max_duration_)
     assert est.fitted_ and isinstance(est.model_, CSAModel) and est.model_.informative_censoring
     assert est.alpha_ == 1.0 and est.alpha_scores_ is None
     assert len(est.history_) >= 1 and {"epoch", "train_loss", "valid_loss", "train_event", "valid_censoring",

@@ -149,3 +149,29 @@ def test_copy_false_shares_float64_arrays_and_copy_true_protects_them():
     assert np.shares_memory(shared.t0, t0) and np.shares_memory(shared.c1, t1)
     with pytest.raises(ValueError, match="t1"):
         PotentialOutcomes(t0, -t1, copy=False)
+
+
+def test_expected_lifetime_warns_when_draws_rest_on_the_tail_beyond_follow_up():
+    import warnings
+
+    rng = np.random.default_rng(0)
+    t0 = rng.exponential(1.0, (200, 30))
+    t1 = rng.exponential(2.0, (200, 30))
+    # follow-up 5: P(T1 > 5) = exp(-2.5) ~ 8%, P(T0 > 5) < 1%: below the 10% share, no warning
+    po = PotentialOutcomes(t0, t1, follow_up=5.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        po.ite(), po.ate(), po.rmst_difference(3.0)
+    # follow-up 2: P(T1 > 2) = exp(-1) ~ 37% -> both expected-lifetime estimands warn, naming the shares
+    po = PotentialOutcomes(t0, t1, follow_up=2.0)
+    with pytest.warns(UserWarning, match=r"ite\(\): .*\(A=1\) of the draws lie beyond the longest follow-up"):
+        po.ite()
+    with pytest.warns(UserWarning, match=r"ate\(\)"):
+        po.ate()
+    # without follow_up nothing is known about the tail: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PotentialOutcomes(t0, t1).ite()
+    for bad in (0.0, -1.0, float("nan"), float("inf"), True, "5"):
+        with pytest.raises(ValueError, match="follow_up"):
+            PotentialOutcomes(t0, t1, follow_up=bad)

@@ -211,6 +211,7 @@ class TLearnerBase(CounterfactualSurvivalModel):
             self.models_[arm] = self._fit_arm(x[m], y[m], delta[m], seed=arm)
             self.end_time_[arm] = float(y[m].max())
         self.data_ = data
+        self.max_duration_ = float(y.max())
         self.fitted_ = True
         return self
 
@@ -252,7 +253,7 @@ class TLearnerBase(CounterfactualSurvivalModel):
         t1 = self.survival_curves(df, 1).sample(num_samples, rng1)
         return PotentialOutcomes(t0, t1, index=df.index, observed=observed_frame(self.data_, df),
                                  covariates=covariate_frame(self.data_.preprocessor, df),
-                                 model_name=self.name)
+                                 model_name=self.name, follow_up=getattr(self, "max_duration_", None))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -369,6 +369,7 @@ class NeuralBaseline(CounterfactualSurvivalModel):
         self.model_ = model.to(resolve_device(self.device)).eval()
         self.history_, self.alpha_ = history, self.alpha
         self.data_, self.preprocessor_ = train, train.preprocessor
+        self.max_duration_ = float(train.y.max())
         self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
         self.treated_value_ = train.treated_value
         self.n_train_, self.n_valid_ = len(train), len(valid)
@@ -399,7 +400,7 @@ class NeuralBaseline(CounterfactualSurvivalModel):
         return PotentialOutcomes(draws["t0"], draws["t1"], index=df.index,
                                  observed=observed_frame(self.data_, df),
                                  covariates=covariate_frame(self.preprocessor_, df), model_name=self.name,
-                                 copy=False)
+                                 follow_up=getattr(self, "max_duration_", None), copy=False)
 
 
 class _AFTBase(NeuralBaseline):

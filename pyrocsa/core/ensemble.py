@@ -384,7 +384,8 @@ def sample_members(members, df: pd.DataFrame, num_samples: int = 200, seed: int 
     name = first.model_name or type(members[0]).__name__
     return PotentialOutcomes(arrays["t0"], arrays["t1"], index=first.index, c0=arrays["c0"],
                              c1=arrays["c1"], chains=k, observed=first.observed, covariates=first.covariates,
-                             model_name=f"{name} ensemble (K={k})" if k > 1 else name, copy=False)
+                             model_name=f"{name} ensemble (K={k})" if k > 1 else name,
+                             follow_up=first.follow_up, copy=False)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -8,11 +8,16 @@ estimator's ``sample_potential_outcomes``.  Its methods are thin wrappers over t
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from pyrocsa.core import estimands as _est
 from pyrocsa.errors import renamed_argument
+
+#: ite() / ate() warn when more than this share of either arm's draws lies beyond the longest follow-up
+_EXTRAPOLATION_SHARE = 0.10
 
 __all__ = ["PotentialOutcomes"]
 
@@ -38,18 +43,23 @@ class PotentialOutcomes:
         Numeric covariates, one row per subject (same index); stored as ArviZ ``constant_data``.
     model_name : str, optional
         Name of the model that produced the samples.
+    follow_up : float, optional
+        The longest duration the model was fitted on (duration unit). Draws beyond it come from the model's
+        extrapolated tail, so :meth:`ite` and :meth:`ate` (expected-lifetime differences) warn when more
+        than 10% of either arm's draws lie beyond it; RMST and survival differences inside follow-up do not
+        depend on the tail. The estimators set it.
     copy : bool
         Copy the arrays (default). ``copy=False`` keeps float64 arrays as given (no second copy of
         S x N x 4 draws: 6.4 GB at 200 x 1M); the estimators use it for the draws they just made.
 
     Attributes: ``t0``, ``t1``, ``c0``, ``c1`` (float64 arrays; copies unless ``copy=False``),
     ``index`` (pd.Index), ``num_samples`` (S), ``n_subjects`` (N), ``chains``, ``observed``, ``covariates``,
-    ``model_name``.
+    ``model_name``, ``follow_up``.
     """
 
     def __init__(self, t0, t1, index=None, c0=None, c1=None, chains: int = 1,
                  observed: pd.DataFrame | None = None, covariates: pd.DataFrame | None = None,
-                 model_name: str | None = None, copy: bool = True):
+                 model_name: str | None = None, follow_up: float | None = None, copy: bool = True):
         self._copy = bool(copy)
         self.t0 = self._own(_est.as_samples(t0, "t0"))
         self.t1 = self._own(_est.as_samples(t1, "t1"))
@@ -65,6 +75,12 @@ class PotentialOutcomes:
             raise ValueError(f"chains={chains} does not divide num_samples={s} into equal blocks")
         self.chains = int(chains)
         self.model_name = model_name
+        if follow_up is not None:
+            if isinstance(follow_up, bool) or not isinstance(follow_up, (int, float, np.number)) \
+                    or not np.isfinite(follow_up) or follow_up <= 0:
+                raise ValueError(f"follow_up must be a finite number > 0 or None, got {follow_up!r}")
+            follow_up = float(follow_up)
+        self.follow_up = follow_up
         self.index = self._resolve_index(index, observed, covariates, n)
         self.observed = self._check_observed(observed)
         self.covariates = self._check_covariates(covariates)
@@ -161,12 +177,27 @@ class PotentialOutcomes:
         return None if self.observed is None else self.observed["time"].to_numpy()
 
     # -- estimands ---------------------------------------------------------------------------------------
+    def _warn_extrapolation(self, what: str) -> None:
+        """Warn when the expected lifetime rests on the extrapolated tail (``follow_up``)."""
+        if self.follow_up is None:
+            return
+        beyond = [float(np.mean(t > self.follow_up)) for t in (self.t0, self.t1)]
+        if max(beyond) > _EXTRAPOLATION_SHARE:
+            warnings.warn(f"{what}: {beyond[0]:.0%} (A=0) and {beyond[1]:.0%} (A=1) of the draws lie beyond "
+                          f"the longest follow-up ({self.follow_up:.4g}), where they come from the model's "
+                          "extrapolated tail; the expected lifetime is then an extrapolation -- read "
+                          "rmst_difference() or survival_difference() inside follow-up instead",
+                          UserWarning, stacklevel=3)
+
     def ite(self) -> np.ndarray:
-        """ITE(x) = E[T1 - T0 | x], the per-subject mean over samples of t1 - t0: (N,), duration unit."""
+        """ITE(x) = E[T1 - T0 | x], the per-subject mean over samples of t1 - t0: (N,), duration unit.
+        Warns when the draws rest on the tail beyond ``follow_up``."""
+        self._warn_extrapolation("ite()")
         return _est.ite(self.t0, self.t1)
 
     def ate(self) -> float:
-        """Average of :meth:`ite` over subjects."""
+        """Average of :meth:`ite` over subjects (warns as :meth:`ite`)."""
+        self._warn_extrapolation("ate()")
         return _est.ate(self.t0, self.t1)
 
     def rmst_difference(self, horizon: float) -> np.ndarray:

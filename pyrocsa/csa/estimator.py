@@ -371,6 +371,7 @@ class CSA(CounterfactualSurvivalModel):
         return PotentialOutcomes(draws["t0"], draws["t1"], index=df.index, c0=draws.get("c0"),
                                  c1=draws.get("c1"), observed=observed,
                                  covariates=covariate_frame(self.preprocessor_, df), model_name=self.name,
+                                 follow_up=getattr(self, "max_duration_", None),
                                  copy=False)
 
     def _predict(self, x: torch.Tensor, num_samples: int, seed, chunk_size) -> dict[str, np.ndarray]:
