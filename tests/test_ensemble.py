@@ -115,6 +115,8 @@ def test_sample_members_shapes_and_blocks(cohort, members):
         np.testing.assert_array_equal(po.c1[5 * k:5 * (k + 1)], own.c1)
     # the members' networks differ, so do their blocks
     assert not np.allclose(po.t0[:5].mean(0), po.t0[5:].mean(0))
+    # the ensemble's follow-up is the longest any member was trained on
+    assert po.follow_up == max(est.max_duration_ for est in members)
 
 
 def test_sample_members_inference_data_chains(cohort, members):

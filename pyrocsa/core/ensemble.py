@@ -349,6 +349,13 @@ class Ensemble(CounterfactualSurvivalModel):
 # ---------------------------------------------------------------------------------------------------------
 # sampling
 # ---------------------------------------------------------------------------------------------------------
+def _longest_follow_up(outs) -> float | None:
+    """The longest training duration over the members' draws (each member saw its own resample), or None
+    when a member does not know its own."""
+    values = [o.follow_up for o in outs]
+    return None if any(v is None for v in values) else max(values)
+
+
 def sample_members(members, df: pd.DataFrame, num_samples: int = 200, seed: int | None = None):
     """Draw ``num_samples / K`` potential outcomes per subject from each of the K members.
 
@@ -385,7 +392,7 @@ def sample_members(members, df: pd.DataFrame, num_samples: int = 200, seed: int 
     return PotentialOutcomes(arrays["t0"], arrays["t1"], index=first.index, c0=arrays["c0"],
                              c1=arrays["c1"], chains=k, observed=first.observed, covariates=first.covariates,
                              model_name=f"{name} ensemble (K={k})" if k > 1 else name,
-                             follow_up=first.follow_up, copy=False)
+                             follow_up=_longest_follow_up(outs), copy=False)
 
 
 # ---------------------------------------------------------------------------------------------------------
