@@ -33,12 +33,17 @@ def test_planar_inverse_to_1e6_including_extreme_slopes(spread):
     c, w, m = planar_params(torch.randn(n, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
                             * spread)
     layer = PlanarLayer(c, w, m)
-    x = torch.randn(n, dtype=torch.float64) * 4
+    x = torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed(14)) * 4
     assert (layer.inv(layer(x)) - x).abs().max() < 1e-6
-    # float32 too: the root is found in float64 and returned in the input dtype
+    # float32 too: the root is found in float64 and returned in the input dtype. Rounding y to float32
+    # (relative 6e-8) moves the root by about 6e-8 |y| / (dy/dx), and a layer with c near -1 has slope
+    # near 0.001, so the forward error is bounded after scaling by the local slope (64 ulp of slack).
     layer32 = PlanarLayer(c.float(), w.float(), m.float())
     x32 = x.float()
-    assert (layer32.inv(layer32(x32)) - x32).abs().max() < 1e-4 * (1 + x32.abs().max())
+    y32 = layer32(x32)
+    slope = layer.log_abs_det_jacobian(x, layer(x)).exp()
+    forward = (layer32.inv(y32).double() - x).abs() * slope
+    assert (forward < 64 * 6e-8 * (1 + y32.double().abs())).all()
 
 
 def test_planar_log_det_matches_autograd_and_inverse_gradient_is_implicit():
