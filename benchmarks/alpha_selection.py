@@ -55,7 +55,7 @@ def _row_losses(model, valid, y, d, a):
         for kind in m.kinds():
             observed = d if kind == "t" else 1.0 - d
             for arm in (0, 1):
-                lp = m.time_dist(r, arm, kind).censored_log_prob(y, observed).double()
+                lp = m.time_dist(r, valid.x, arm, kind).censored_log_prob(y, observed).double()
                 total = total - torch.where((a > 0.5) == bool(arm), lp, torch.zeros_like(lp))
     return total.numpy()
 

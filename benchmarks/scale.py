@@ -70,12 +70,22 @@ def _timed_fit(args, data, rank_out=None):
         spent["s"] = time.perf_counter() - t0
         return out
 
+    real_start = estimator.fit_start
+
+    def timed_start(*a, **k):
+        t0 = time.perf_counter()
+        out = real_start(*a, **k)
+        spent["start_s"] = time.perf_counter() - t0
+        return out
+
     estimator.fit_module = timed
+    estimator.fit_start = timed_start
     m = CSA(max_epochs=args.epochs, patience=args.epochs + 1, ensemble_size=1, alpha=args.alpha,
             batch_size=args.batch_size, seed=0, verbose=False, device="cpu")
     m.fit(data, "time", "event", "treatment")
     res = {"rank": distributed.rank(), "world": distributed.world_size(), "n_train": m.n_train_,
            "n_valid": m.n_valid_, "epochs": len(m.history_), "fit_s": spent["s"],
+           "start_s": spent.get("start_s", 0.0),
            "rows_per_s": m.n_train_ * len(m.history_) / spent["s"], "peak_mb": _peak_mb(),
            "threads": torch.get_num_threads(), "batch": m.batch_size_,
            "valid_factual": m.history_[-1]["valid_factual"]}
@@ -247,15 +257,16 @@ def main() -> None:
               "--batch-size", str(args.batch_size)]
     lines = [f"threads in all: {args.threads}; epochs: {args.epochs}; alpha: {args.alpha}; batch: "
              f"{args.batch_size}; load average at start: {os.getloadavg()[0]:.2f}", "",
-             "| N | processes | source | train rows | batch | epochs | s in fit_module | train rows/s | "
-             "peak RSS MB (sum of ranks) |", "|---|---|---|---|---|---|---|---|---|"]
+             "| N | processes | source | train rows | batch | Cox start s | epochs | s in fit_module | "
+             "train rows/s | peak RSS MB (sum of ranks) |", "|---|---|---|---|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
     for n in args.n:
         runs = [(k, "frame") for k in args.nproc] + ([(1, "parquet")] if args.parquet else [])
         for k, src in runs:
             r = _run(["--task", "train", "--n", str(n), "--nproc", str(k), *common]
                      + (["--parquet"] if src == "parquet" else []))
-            line = (f"| {n} | {k} | {src} | {r['n_train']} | {r.get('batch', '')} | {r['epochs']} | "
+            line = (f"| {n} | {k} | {src} | {r['n_train']} | {r.get('batch', '')} | "
+                    f"{r.get('start_s', 0.0):.1f} | {r['epochs']} | "
                     f"{r['fit_s']:.1f} | "
                     f"{r['rows_per_s']:,.0f} | {r['peak_mb']:,.0f} |")
             lines.append(line)

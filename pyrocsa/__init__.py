@@ -35,7 +35,7 @@ from importlib import import_module
 
 from pyrocsa.data.frame import Preprocessor, SurvivalData, stratified_split
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: the layers, lowest first: a module under ``pyrocsa.<layer>`` may import ``pyrocsa.<other>`` only when
 #: ``other`` comes no later in this tuple (checked by tests/test_layout.py)

@@ -169,9 +169,10 @@ def test_weibull_fit_recovers_the_true_quantiles():
     errors = []
     for q in (0.25, 0.5, 0.75):
         true_q = np.exp(0.5 * grid["x"].to_numpy()) * (-np.log(1 - q)) ** (1 / 1.5)
-        r = est.model_.representation(torch.as_tensor(est.preprocessor_.transform(grid), dtype=torch.float32))
+        xg = torch.as_tensor(est.preprocessor_.transform(grid), dtype=torch.float32)
+        r = est.model_.representation(xg)
         for arm in (0, 1):
-            law = est.model_.time_dist(r, arm)
+            law = est.model_.time_dist(r, xg, arm)
             pred = law.icdf(torch.full((7,), q)).detach().numpy()
             errors.append(np.abs(pred / true_q - 1))
     assert np.mean(errors) < 0.12, np.mean(errors)
@@ -432,17 +433,43 @@ def test_auto_batch_size_is_256_on_small_cohorts_and_scales_on_large(tmp_path):
         CSA(batch_size="big")
 
 
-def test_sampling_never_inverts_the_flows(fitted, data, monkeypatch):
-    """Sampling runs the flows forward only: Predictive's initialisation passes used to invert every layer
-    by Newton root finding (a quarter of the sampling time) for values that are then recomputed."""
+def test_sampling_never_inverts_the_flows_per_draw(fitted, data, monkeypatch):
+    """Sampling runs the flows forward for every draw: Predictive's initialisation passes used to invert
+    every layer by Newton root finding (a quarter of the sampling time) for values that are then
+    recomputed. The only inversions left are the end-of-follow-up knots, one value per subject and law
+    (:class:`pyrocsa.csa.distributions.EndOfFollowUp`), never one per draw."""
     from pyrocsa.csa import flows
 
-    calls = []
+    sizes = []
     real = flows.PlanarLayer._root
-    monkeypatch.setattr(flows.PlanarLayer, "_root", lambda self, y: calls.append(1) or real(self, y))
+    monkeypatch.setattr(flows.PlanarLayer, "_root", lambda self, y: sizes.append(y.numel()) or real(self, y))
     po = fitted.sample_potential_outcomes(data.iloc[:50], num_samples=8, seed=2)
-    assert calls == [] and np.isfinite(po.t0).all()
+    assert sizes and max(sizes) <= 50 and np.isfinite(po.t0).all()
     again = fitted.sample_potential_outcomes(data.iloc[:50], num_samples=8, seed=2)
     np.testing.assert_array_equal(po.t1, again.t1)
+    calls = []
+    monkeypatch.setattr(flows.PlanarLayer, "_root", lambda self, y: calls.append(1) or real(self, y))
     fitted.score(data.iloc[:50])  # scoring does invert (the exact likelihood): the spy sees it
     assert calls
+
+
+def test_end_of_follow_up_is_the_longest_training_duration_and_no_training_row_reaches_it(fitted):
+    """The laws' end piece starts at the largest training duration, so the likelihood that trained the
+    model is the flows' own: scoring the training rows with and without the piece gives the same value."""
+    import copy
+
+    from pyrocsa.csa.losses import CSALoss
+
+    model = fitted.model_
+    assert float(model.end_of_follow_up) == pytest.approx(fitted.max_duration_)
+    train = fitted.data_
+    tensors = (train.x, train.a, train.y, train.delta)
+    without = copy.deepcopy(model)
+    without.end_of_follow_up.fill_(float("inf"))
+    with torch.no_grad():
+        ended, _ = CSALoss("likelihood").factual_terms(model.eval(), *tensors)
+        flows_only, _ = CSALoss("likelihood").factual_terms(without.eval(), *tensors)
+    for name in ended:
+        assert float(ended[name]) == pytest.approx(float(flows_only[name]), rel=1e-5)
+    # the paper's objective keeps the paper's flows everywhere
+    assert not CSA(objective="paper")._new_model(3, end_of_follow_up=5.0).end_of_follow_up.isfinite()

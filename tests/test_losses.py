@@ -93,7 +93,7 @@ def test_paper_objective_scores_one_reparameterised_draw_per_subject():
     # the same draws by hand: the factual arm's rsample, divided by the time scale
     torch.manual_seed(3)
     r = m.representation(x)
-    t = torch.where(a > 0.5, m.time_dist(r, 1).rsample(), m.time_dist(r, 0).rsample()) / m.time_scale
+    t = torch.where(a > 0.5, m.time_dist(r, x, 1).rsample(), m.time_dist(r, x, 0).rsample()) / m.time_scale
     assert comps["event"] == pytest.approx(float(event_loss(t, Y / m.time_scale, DELTA).mean()), rel=1e-5)
 
 

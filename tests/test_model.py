@@ -62,7 +62,7 @@ def test_trace_log_likelihood_is_the_right_censored_likelihood():
     for i in range(6):
         arm = int(a[i])
         for kind, observed in (("t", d[i]), ("c", 1 - d[i])):
-            law = m.time_dist(r, arm, kind)
+            law = m.time_dist(r, x, arm, kind)
             lp = law.log_prob(y)[i] if observed > 0.5 else law.log_survival(y)[i]
             expected += float(lp)
     assert float(tr.log_prob_sum()) == pytest.approx(expected, rel=1e-5)
@@ -86,7 +86,7 @@ def test_conditioning_a_potential_outcome_and_predictive_shapes():
     fixed = torch.full((9,), 42.0)
     tr = poutine.trace(poutine.condition(m, {"t1": fixed})).get_trace(x)
     assert torch.equal(tr.nodes["t1"]["value"], fixed)
-    law = m.time_dist(m.representation(x), 1)
+    law = m.time_dist(m.representation(x), x, 1)
     assert torch.allclose(tr.nodes["t1"]["fn"].log_prob(fixed), law.log_prob(fixed))
 
 
@@ -130,7 +130,7 @@ def test_bad_model_arguments():
         CSAModel(2, flow_layers=-1)
     m = small_model(informative=False)
     with pytest.raises(ValueError, match="censoring"):
-        m.time_dist(m.representation(torch.randn(2, 3)), 0, "c")
+        m.time_dist(m.representation(torch.randn(2, 3)), torch.randn(2, 3), 0, "c")
     with pytest.raises(ValueError, match="scoring"):
         m(torch.randn(2, 3), duration=torch.ones(2))
     with pytest.raises(ValueError, match=r"\(N, p\)"):

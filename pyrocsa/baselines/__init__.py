@@ -2,8 +2,8 @@
 
 * :class:`CoxPHWeighted` -- CoxPH-Uniform / CoxPH-IPW / CoxPH-OW marginal hazard ratios;
 * :class:`CoxTLearner` -- a Cox model per arm, sampling potential outcomes from its survival functions;
-* :class:`RandomSurvivalForestTLearner` -- a random survival forest per arm (needs scikit-survival,
-  ``pip install pyrocsa[trees]``), in place of the paper's Surv-BART;
+* :class:`RandomSurvivalForestTLearner` -- a random survival forest per arm (scikit-survival), in place
+  of the paper's Surv-BART;
 * :class:`AFTWeibull`, :class:`AFTLogNormal` -- IPM-regularised neural AFT models (Pyro likelihoods);
 * :class:`SR` -- the deterministic regression with CSA's accuracy objective + IPM;
 * :class:`PropensityModel`, :func:`ipw_weights`, :func:`overlap_weights` -- the propensity weights.

@@ -12,11 +12,10 @@
 
 Tail beyond follow-up: a Breslow (or forest) survival curve is only defined up to the end of follow-up
 ``t_end`` (the arm's largest training duration). Past it, :class:`SurvivalCurves` continues each subject's
-cumulative hazard with a Weibull tail, ``H(t) = H(t_end) (t / t_end)^k``, continuous at ``t_end``; the shape
-``k`` is the log-log slope of the subject's own cumulative hazard over the second half of follow-up,
-``k = log(H(t_end) / H(t_end/2)) / log 2`` (clipped to [0.5, 5]; ``k = 1``, a constant hazard, when
-``H(t_end/2) = 0``). This keeps a rising (e.g. Gompertz) or falling hazard rising or falling instead of
-forcing it constant; it only matters for draws beyond follow-up and for RMST horizons past ``t_end``.
+cumulative hazard by the package's end-of-follow-up rule (:mod:`pyrocsa.core.tail`): a Weibull piece
+``H(t) = H(t_end) (t / t_end)^k``, continuous at ``t_end``, whose shape is the log-log slope of the
+subject's own cumulative hazard over the second half of follow-up. It only matters for draws beyond
+follow-up and for RMST horizons past ``t_end``.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from scipy.special import gammainc
 
 from pyrocsa.baselines.propensity import NORMALIZATIONS, PropensityModel, ipw_weights, overlap_weights
 from pyrocsa.core.base import CounterfactualSurvivalModel
+from pyrocsa.core.tail import LOG_HALF, TAIL_SHAPE_RANGE
 from pyrocsa.data.frame import (
     SurvivalData,
     covariate_frame,
@@ -45,8 +45,6 @@ __all__ = ["CoxPHWeighted", "CoxTLearner", "SurvivalCurves", "TLearnerBase", "WE
 
 #: weighting schemes of :class:`CoxPHWeighted` and the paper's names for them
 WEIGHTINGS = {"uniform": "CoxPH-Uniform", "ipw": "CoxPH-IPW", "overlap": "CoxPH-OW"}
-
-_TAIL_SHAPE_RANGE = (0.5, 5.0)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -104,8 +102,8 @@ class SurvivalCurves:
             h_mid = -np.log(self._step(np.array([self.end_time / 2.0]))[:, 0])
         ok = (h_mid > 0) & np.isfinite(h_end)
         shape = np.ones_like(h_end)
-        shape[ok] = np.log(h_end[ok] / h_mid[ok]) / np.log(2.0)
-        self.tail_shape = np.clip(shape, *_TAIL_SHAPE_RANGE)
+        shape[ok] = np.log(h_end[ok] / h_mid[ok]) / LOG_HALF
+        self.tail_shape = np.clip(shape, *TAIL_SHAPE_RANGE)
         # a subject with no hazard at all within follow-up (S = 1 throughout, possible for a forest whose
         # leaves hold no events) borrows the median end-of-follow-up hazard of the others, constant tail.
         zero = h_end <= 0

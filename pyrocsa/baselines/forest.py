@@ -10,8 +10,8 @@ function (the ensemble average of the leaves' Kaplan-Meier curves). Potential ou
 curves by inverse transform with the same :class:`pyrocsa.baselines.cox.SurvivalCurves` helper as the Cox
 T-learner (same Weibull tail beyond follow-up), and ``rmst`` integrates them exactly.
 
-scikit-survival is an optional dependency: ``pip install "pyrocsa[trees]"`` (or ``pip install
-scikit-survival``).
+scikit-survival is a core requirement since pyrocsa 0.3 (CSA's lasso-Cox start uses it); the ``trees``
+extra is kept for old install commands.
 """
 
 from __future__ import annotations

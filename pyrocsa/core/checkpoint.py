@@ -47,10 +47,11 @@ from pyrocsa.errors import DataError, ModelFileError
 
 __all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "save_estimator", "load_estimator", "FittedData"]
 
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (3,)
-#: versions written by pyrocsa before the exact-likelihood generators (another network: refit)
-_OLD_GENERATOR_VERSIONS = (1, 2)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (4,)
+#: versions written by an older pyrocsa whose CSA generators this one no longer has (refit): 1-2 had noise
+#: MLPs without a density, 3 a Normal base without the Cox-nesting heads (linear term, outer layers)
+_OLD_GENERATOR_VERSIONS = (1, 2, 3)
 _FILES = ("config.json", "preprocessing.json", "weights.pt")
 _MEMBER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -239,8 +240,8 @@ def _check_header(config, cls, d: Path) -> int:
         raise _fail(d, f"config.json must hold a JSON object, got {type(config).__name__}")
     version = config.get("format_version")
     if not isinstance(version, bool) and version in _OLD_GENERATOR_VERSIONS:
-        raise _fail(d, f"format_version {version} was written by an older pyrocsa whose generators (noise "
-                       "MLPs without a density) this version no longer has; refit the model")
+        raise _fail(d, f"format_version {version} was written by an older pyrocsa whose generators this "
+                       "version no longer has; refit the model")
     if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise _fail(d, f"unsupported format_version {version!r} in config.json (this pyrocsa reads "
                        f"{', '.join(map(str, READABLE_VERSIONS))})")

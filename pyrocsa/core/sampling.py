@@ -18,8 +18,9 @@ built on it):
 
 How: each site whose law is a :class:`~torch.distributions.TransformedDistribution` is reparameterised
 (``poutine.reparam`` with :class:`pyro.infer.reparam.TransformReparam`) into its base-noise site
-``"<site>_base"`` and a deterministic transform. The base noise is Normal(0, 1) made from uniforms
-u = (2h + 1) / 2^25, h a 24-bit counter-based hash (:func:`counter_uniforms`, Wellons' "lowbias32" integer
+``"<site>_base"`` and a deterministic transform. The base noise (standard Normal or standard Gumbel, as
+the site's base law) is made from uniforms u = (2h + 1) / 2^25, h a 24-bit counter-based hash
+(:func:`counter_uniforms`, Wellons' "lowbias32" integer
 mixer) of (seed, site, draw, position), and is passed to ``Predictive`` as ``posterior_samples``. Sites with
 another law are drawn from torch's RNG seeded per chunk (not chunk-invariant).
 """
@@ -35,7 +36,7 @@ from pyro import poutine
 from pyro.infer import Predictive
 from pyro.infer.reparam import TransformReparam
 
-__all__ = ["predictive_draws", "counter_uniforms", "counter_normals", "fresh_seed"]
+__all__ = ["predictive_draws", "counter_uniforms", "counter_normals", "counter_gumbels", "fresh_seed"]
 
 _M32 = 0xFFFFFFFF
 
@@ -82,6 +83,16 @@ def counter_normals(seed: int, stream: int, draws: torch.Tensor, positions: torc
     return 2.0 ** 0.5 * torch.erfinv(_centred(seed, stream, draws, positions))
 
 
+def counter_gumbels(seed: int, stream: int, draws: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Standard (maximum) Gumbel variates from :func:`counter_uniforms`: -log(-log u), computed in float64,
+    finite (-2.9 < g < 17.4)."""
+    u = counter_uniforms(seed, stream, draws, positions).double()
+    return (-torch.log(-torch.log(u))).float()
+
+
+_BASE_NOISE = {"normal": counter_normals, "gumbel": counter_gumbels}
+
+
 def _stream(site: str) -> int:
     """The noise stream of a site: the potential outcomes of one quantity share it ("t0"/"t1" -> "t",
     "c0"/"c1" -> "c"), so the two arms' draws are coupled through one base noise per subject and draw."""
@@ -101,12 +112,13 @@ class _LatentTransformReparam(TransformReparam):
 
 
 def predictive_draws(model, x: torch.Tensor, sites, num_samples: int, seed=None, chunk: int = 4096,
-                     model_args=(), noise_sites=()) -> dict[str, np.ndarray]:
+                     model_args=(), noise_sites=(), noise: str = "normal") -> dict[str, np.ndarray]:
     """Draws of ``sites`` from ``pyro.infer.Predictive(model, num_samples, parallel=True)`` on chunks of
     ``chunk`` rows of x (N, p): {site: (num_samples, N) float64}.
 
-    ``noise_sites``: the sites (default: none) whose law is a TransformedDistribution with a
-    Normal(0, 1) base, given counter-based noise (module docstring). ``seed``: int or None (fresh).
+    ``noise_sites``: the sites (default: none) whose law is a TransformedDistribution, given counter-based
+    base noise (module docstring) of the law ``noise``: ``"normal"`` (a Normal(0, 1) base) or ``"gumbel"``
+    (a Gumbel(0, 1) base). ``seed``: int or None (fresh).
     ``model_args``: extra positional arguments after x (each (N, ...) tensors, chunked with x).
     Sites that do not vary over samples (deterministic) are broadcast.
     """
@@ -115,6 +127,9 @@ def predictive_draws(model, x: torch.Tensor, sites, num_samples: int, seed=None,
     seed = fresh_seed() if seed is None else int(seed)
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer or None, got {seed}")
+    if noise not in _BASE_NOISE:
+        raise ValueError(f"noise must be one of {sorted(_BASE_NOISE)}, got {noise!r}")
+    base_noise = _BASE_NOISE[noise]
     sites = list(sites)
     noise_sites = list(noise_sites)
     reparam = poutine.reparam(model, config={s: _LatentTransformReparam() for s in noise_sites})
@@ -129,7 +144,7 @@ def predictive_draws(model, x: torch.Tensor, sites, num_samples: int, seed=None,
             by_stream = {}  # the arms of one quantity share a stream: hash it once
             for s in noise_sites:
                 if _stream(s) not in by_stream:
-                    by_stream[_stream(s)] = counter_normals(seed, _stream(s), draws, pos).to(dev)
+                    by_stream[_stream(s)] = base_noise(seed, _stream(s), draws, pos).to(dev)
             noise = {f"{s}_base": by_stream[_stream(s)] for s in noise_sites}
             predictive = Predictive(reparam, posterior_samples=noise or None,
                                     num_samples=None if noise else num_samples, return_sites=sites,
@@ -137,7 +152,8 @@ def predictive_draws(model, x: torch.Tensor, sites, num_samples: int, seed=None,
             args = tuple(a[start:start + chunk].to(dev) for a in model_args)
             pred = predictive(xb, *args)
             for s in sites:
-                v = pred[s].detach().to("cpu", torch.float64)
+                # a draw far in the Gumbel tail can underflow float32 to 0: keep times positive
+                v = pred[s].detach().to("cpu", torch.float64).clamp_min(1e-300)
                 v = v.expand(num_samples, *v.shape[-1:]) if v.dim() == 1 else v.reshape(num_samples, -1)
                 out[s][:, start:start + xb.shape[0]] = v.numpy()
     for s, v in out.items():

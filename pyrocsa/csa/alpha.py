@@ -105,8 +105,9 @@ def effect_errors(model, valid: SurvivalData, pseudo_outcomes: np.ndarray, horiz
     model.eval()
     dev = next(model.parameters()).device
     with torch.no_grad():
-        r = model.representation(valid.x.to(dev))
-        tau = model.time_dist(r, 1).rmst(horizon) - model.time_dist(r, 0).rmst(horizon)
+        x = valid.x.to(dev)
+        r = model.representation(x)
+        tau = model.time_dist(r, x, 1).rmst(horizon) - model.time_dist(r, x, 0).rmst(horizon)
     return (tau.double().cpu().numpy() - pseudo_outcomes) ** 2
 
 

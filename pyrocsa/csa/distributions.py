@@ -1,68 +1,166 @@
-"""Time-to-event distributions with an exact density: a conditional planar flow on the log-time scale, and
-its right-censored likelihood, as Pyro distributions.
+"""Time-to-event distributions with an exact density: a planar flow on the log-time scale over a Gumbel base
+noise, and its right-censored likelihood, as Pyro distributions.
 
 :class:`FlowTime` is a :class:`pyro.distributions.TransformedDistribution`:
 
-    eps ~ Normal(0, 1)                                       base noise, batch shape (N,)
-    z   = P_K(... P_1(eps))                                  1-D planar layers (:class:`PlanarLayer`)
-    T   = exp(loc + scale * z)                               affine map, then exp (duration unit)
+    g   ~ Gumbel(0, 1)                                       base noise, batch shape (N,)
+    z   = P_K(... P_1(-g))                                   conditional 1-D planar layers (PlanarLayer)
+    v   = loc + scale * z                                    affine map (per subject)
+    u   = O_J(... O_1(v))                                    outer planar layers (shared by the subjects)
+    T   = exp(shift + spread * u)                            log-time standardisation (duration unit)
 
-with per-subject parameters (loc, scale > 0 and the layers' (c, w, m), all of batch shape (N,)). Every
-layer is strictly increasing, so
+with per-subject parameters (loc, scale > 0 and the conditional layers' (c, w, m), all of batch shape
+(N,)) and outer layers whose parameters broadcast. Every map is strictly increasing in -g, so T is a
+decreasing function of g and
 
-    log f(t) = log phi(eps(t)) - sum_k log P_k'(.) - log scale - log t,
-    S(t)     = 1 - Phi(eps(t)) = Phi(-eps(t)),
+    S(t)     = P(G < g(t)) = exp(-exp(-g(t))),
+    log f(t) = -g(t) - exp(-g(t)) - log |dt / dg|,
 
-where eps(t) is the inverse map (closed form except the planar layers, which are inverted by bisection to
-float precision, :mod:`pyrocsa.flows`). :class:`RightCensored` wraps such a law with the event indicators
-of the rows: its ``log_prob(y)`` is log f(y) for events and log S(y) for censored rows, the right-censored
-log-likelihood, so ``pyro.sample("t", RightCensored(law, event), obs=duration)`` scores survival data.
+where g(t) is the inverse map (closed form except the planar layers, which are inverted by safeguarded
+Newton to float precision, :mod:`pyrocsa.csa.flows`).
+
+Beyond the end of follow-up ``end`` (the largest training duration, when given), the law follows the
+package's end-of-follow-up rule (:mod:`pyrocsa.core.tail`): log H(t) continues linearly in log t from
+(log end, log H(end)) with the subject's own log-log slope over [end / 2, end], clipped to [0.5, 5]. No
+training time lies past ``end``, so the likelihood of the training data is the flow's own; the piece fixes
+what draws and expected lifetimes do where the data say nothing (without it the outer layers, which fitted
+the baseline hazard within follow-up, revert to the base Weibull shape past their last bend).
+
+Why this family: -g is the standard minimum extreme-value law, so with identity layers T is Weibull
+(shape 1 / (spread * scale), scale exp(shift + spread * loc)), and with identity conditional layers and a
+constant scale the model is a Cox proportional-hazards model whatever the outer layers are:
+
+    log H(t | x) = O^{-1}((log t - shift) / spread) / scale - loc(x) / scale,
+
+the outer layers being the baseline cumulative hazard and -loc(x) / scale the log hazard ratio. The
+conditional layers and the covariate-dependent scale then let the hazards depart from proportionality.
+
+:class:`RightCensored` wraps such a law with the event indicators of the rows: its ``log_prob(y)`` is log f(y)
+for events and log S(y) for censored rows, the right-censored log-likelihood, so
+``pyro.sample("t", RightCensored(law, event), obs=duration)`` scores survival data.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from pyro import distributions as dist
-from torch.distributions import AffineTransform, ExpTransform, constraints
+from torch.distributions import AffineTransform, ComposeTransform, ExpTransform, Transform, constraints
 
+from pyrocsa.core.tail import LOG_HALF, TAIL_SHAPE_RANGE
 from pyrocsa.csa.flows import PlanarLayer
 
-__all__ = ["FlowTime", "RightCensored"]
+__all__ = ["FlowTime", "RightCensored", "EndOfFollowUp"]
 
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+class EndOfFollowUp(Transform):
+    """log H -> log t: the flow ``inner`` up to ``log_end``, then the end-of-follow-up Weibull piece.
+
+    ``inner`` maps x = log H(t) (batch (N,)) to log t. With x_e = inner^-1(log_end), x_h = inner^-1(log_end -
+    log 2) and k = clip((x_e - x_h) / log 2, 0.5, 5) per subject (:mod:`pyrocsa.core.tail`):
+
+        f(x) = inner(x)                     for x <= x_e,
+        f(x) = log_end + (x - x_e) / k      for x >  x_e,
+
+    continuous and strictly increasing. The knots (x_e, k) cost two inversions of ``inner`` and are
+    computed once, and only when a value lies past the end (the training likelihood never needs them).
+    """
+
+    domain = constraints.real
+    codomain = constraints.real
+    bijective = True
+    sign = +1
+
+    def __init__(self, inner: list, log_end: torch.Tensor, like: torch.Tensor, cache_size: int = 0):
+        super().__init__(cache_size=cache_size)
+        self.inner = ComposeTransform(list(inner))
+        self.log_end = torch.as_tensor(log_end, dtype=like.dtype, device=like.device)
+        self.like = like
+        self._knots = None
+
+    def __eq__(self, other):
+        return other is self
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        new = EndOfFollowUp(self.inner.parts, self.log_end, self.like, cache_size)
+        new._knots = self._knots
+        return new
+
+    def knots(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x_e, k), each of the batch shape of ``like``: log H at the end of follow-up and the tail shape."""
+        if self._knots is None:
+            z = self.log_end.expand(self.like.shape)
+            x_end = self.inner.inv(z)
+            x_half = self.inner.inv(z - LOG_HALF)
+            k = ((x_end - x_half) / LOG_HALF).clamp(*TAIL_SHAPE_RANGE)
+            self._knots = (x_end, k)
+        return self._knots
+
+    def _call(self, x):
+        y = self.inner(x)
+        x_end, k = self.knots()
+        return torch.where(x > x_end, self.log_end + (x - x_end) / k, y)
+
+    def _inverse(self, y):
+        x = self.inner.inv(y)
+        past = y > self.log_end
+        if not bool(past.any()):
+            return x
+        x_end, k = self.knots()
+        return torch.where(past, x_end + k * (y - self.log_end), x)
+
+    def log_abs_det_jacobian(self, x, y):
+        ladj = self.inner.log_abs_det_jacobian(x, y)
+        past = y > self.log_end
+        if not bool(past.any()):
+            return ladj
+        _, k = self.knots()
+        return torch.where(past, -torch.log(k).expand_as(ladj), ladj)
 
 
 class FlowTime(dist.TransformedDistribution):
-    """T = exp(loc + scale * P_K(...P_1(eps))), eps ~ Normal(0, 1); an exact, positive time law.
+    """T = exp(shift + spread * O(loc + scale * P(-g))), g ~ Gumbel(0, 1); an exact, positive time law.
 
     Parameters
     ----------
-    loc, scale : tensors (N,), the location and scale (> 0) of log T after the planar layers.
-    layers : sequence of (c, w, m) tensors, each (N,) (see :class:`pyrocsa.flows.PlanarLayer`).
+    loc, scale : tensors (N,), the location and scale (> 0) of the conditional part (standardised log-time).
+    layers : sequence of (c, w, m) tensors, each (N,): the conditional planar layers P
+        (see :class:`pyrocsa.csa.flows.PlanarLayer`).
+    outer : sequence of (c, w, m) tensors (broadcastable, usually scalars): the outer planar layers O.
+    shift, spread : the log-time standardisation (floats or 0-d tensors; spread > 0).
+    end : the end of follow-up (duration unit; float or 0-d tensor), past which the law follows the
+        end-of-follow-up piece (:class:`EndOfFollowUp`); ``None`` or inf: the flow everywhere.
     """
 
     arg_constraints = {}
     support = constraints.positive
 
-    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, layers=(), validate_args=None):
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, layers=(), outer=(), shift=0.0, spread=1.0,
+                 end=None, validate_args=None):
         loc, scale = torch.broadcast_tensors(loc, scale)
-        base = dist.Normal(torch.zeros_like(loc), torch.ones_like(loc))
+        base = dist.Gumbel(torch.zeros_like(loc), torch.ones_like(loc))
         self.loc, self.scale = loc, scale
         self.layers = [PlanarLayer(c, w, m) for c, w, m in layers]
-        transforms = [*self.layers, AffineTransform(loc, scale), ExpTransform()]
+        self.outer = [PlanarLayer(c, w, m) for c, w, m in outer]
+        flow = [*self.layers, AffineTransform(loc, scale), *self.outer, AffineTransform(shift, spread)]
+        end = float("inf") if end is None else end
+        if not bool(torch.isinf(torch.as_tensor(end))):
+            if not float(end) > 0:
+                raise ValueError(f"end must be a positive time or None, got {float(end)!r}")
+            flow = [EndOfFollowUp(flow, torch.as_tensor(end).log(), loc)]
+        transforms = [AffineTransform(0.0, -1.0), *flow, ExpTransform()]
         super().__init__(base, transforms, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(FlowTime, _instance)
-        new.loc, new.scale, new.layers = self.loc, self.scale, self.layers
+        new.loc, new.scale, new.layers, new.outer = self.loc, self.scale, self.layers, self.outer
         return super().expand(batch_shape, _instance=new)
 
     # -- the inverse map, once, for density and survival together -------------------------------------
     def to_base(self, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(eps, log |d t / d eps|) for times ``value`` (...): the base noise that maps to each time and
-        the log-Jacobian of the forward map there (differentiable in the value and the parameters)."""
+        """(g, log |d t / d g|) for times ``value`` (...): the base noise that maps to each time and the
+        log-Jacobian of the forward map there (differentiable in the value and the parameters)."""
         y, ladj = value, torch.zeros(())
         for t in reversed(self.transforms):
             x = t.inv(y)
@@ -70,29 +168,38 @@ class FlowTime(dist.TransformedDistribution):
             y = x
         return y, ladj
 
+    @staticmethod
+    def _base_log_density(g: torch.Tensor) -> torch.Tensor:
+        return -g - torch.exp(-g)
+
+    @staticmethod
+    def _base_log_survival(g: torch.Tensor) -> torch.Tensor:
+        """log S(t) at the base value g(t): T decreases in g, so S = P(G < g) = exp(-exp(-g))."""
+        return -torch.exp(-g)
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        eps, ladj = self.to_base(value)
-        return -0.5 * eps * eps - _LOG_SQRT_2PI - ladj
+        g, ladj = self.to_base(value)
+        return self._base_log_density(g) - ladj
 
     def log_survival(self, value: torch.Tensor) -> torch.Tensor:
-        """log S(t) = log P(T > t) = log Phi(-eps(t)), stable far into the tail."""
-        eps, _ = self.to_base(value)
-        return torch.special.log_ndtr(-eps)
+        """log S(t) = log P(T > t) = -exp(-g(t)), exact far into the tail."""
+        return self._base_log_survival(self.to_base(value)[0])
 
     def cdf(self, value: torch.Tensor) -> torch.Tensor:
-        return torch.special.ndtr(self.to_base(value)[0])
+        return -torch.expm1(self.log_survival(value))
 
     def icdf(self, q: torch.Tensor) -> torch.Tensor:
-        x = torch.special.ndtri(torch.as_tensor(q, dtype=self.loc.dtype, device=self.loc.device))
+        q = torch.as_tensor(q, dtype=self.loc.dtype, device=self.loc.device)
+        x = -torch.log(-torch.log1p(-q))  # the g with P(T <= t(g)) = P(G >= g) = q
         for t in self.transforms:
             x = t(x)
         return x
 
     def censored_log_prob(self, value: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
         """log f(value) where ``event`` is 1, log S(value) where it is 0, from one inversion."""
-        eps, ladj = self.to_base(value)
-        log_f = -0.5 * eps * eps - _LOG_SQRT_2PI - ladj
-        return torch.where(event > 0.5, log_f, torch.special.log_ndtr(-eps))
+        g, ladj = self.to_base(value)
+        log_f = self._base_log_density(g) - ladj
+        return torch.where(event > 0.5, log_f, self._base_log_survival(g))
 
     @property
     def median(self) -> torch.Tensor:

@@ -23,6 +23,7 @@ from pyrocsa.core.device import resolve_device
 from pyrocsa.core.ensemble import Ensemble
 from pyrocsa.core.sampling import predictive_draws
 from pyrocsa.core.training import auto_batch_size, fit_module
+from pyrocsa.csa.cox_start import fit_start
 from pyrocsa.csa.losses import OBJECTIVES, CSALoss
 from pyrocsa.csa.model import CSAModel
 from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
@@ -38,6 +39,7 @@ _SHARED_ATTRS = ("data_", "preprocessor_", "duration_col_", "event_col_", "treat
 #: the alpha grid of ``alpha="auto"`` (the paper's)
 ALPHA_GRID = (0.0, 0.1, 1.0, 10.0, 100.0)
 _CLIP_NORM = 10.0
+_START_ROWS = 20_000  # rows of a streamed Parquet dataset that the Cox start sees (pyrocsa.csa.cox_start)
 
 
 def _is_auto(batch_size) -> bool:
@@ -62,7 +64,8 @@ class CSA(CounterfactualSurvivalModel):
     objective : ``"likelihood"`` (default; the right-censored log-likelihood) or ``"paper"`` (eqs. 8-11,
         for the paper's tables; see also :meth:`paper`).
     hidden : encoder widths (the representation has ``hidden[-1]`` dims; each arm head one such layer).
-    flow_layers : planar layers per time law (0 = a log-normal AFT per arm with covariate-dependent scale).
+    flow_layers : K, conditional planar layers per time law and K outer layers per head (0 = a Weibull
+        model per arm, loc and scale from the covariates).
     dropout : dropout on every hidden layer (default 0.2; measured against 0 and 0.1 on actg-Synthetic
         seeds 0-1 and the ACTG calibration, and against 0 on designs (b), (c) of benchmarks/design_suite.py:
         without it the likelihood overfits within ~10 epochs).
@@ -163,12 +166,17 @@ class CSA(CounterfactualSurvivalModel):
                f"alpha={self.alpha!r}, objective={self.objective!r})"
 
     # -- building blocks -----------------------------------------------------------------------------
-    def _new_model(self, n_features: int, time_scale: float = 1.0, log_time_scale: float = 1.0) -> CSAModel:
-        """A fresh model; ``time_scale`` (duration unit) and ``log_time_scale`` standardise log-time (loaded
-        models overwrite both from their saved buffers)."""
+    def _new_model(self, n_features: int, time_scale: float = 1.0, log_time_scale: float = 1.0,
+                   end_of_follow_up: float | None = None) -> CSAModel:
+        """A fresh model; ``time_scale`` (duration unit) and ``log_time_scale`` standardise log-time, and
+        ``end_of_follow_up`` (the largest training duration) is where the laws' end piece starts; only the
+        likelihood objective uses it, the paper's objective keeps the paper's flows (loaded models overwrite
+        all three from their saved buffers)."""
+        end = end_of_follow_up if self.objective == "likelihood" else None
         return CSAModel(n_features, self.informative_censoring, hidden=tuple(int(h) for h in self.hidden),
                         flow_layers=self.flow_layers, dropout=self.dropout,
-                        log_time_loc=float(np.log(time_scale)), log_time_scale=log_time_scale)
+                        log_time_loc=float(np.log(time_scale)), log_time_scale=log_time_scale,
+                        end_of_follow_up=end)
 
     def _loss(self, alpha: float, train: SurvivalData | None = None) -> CSALoss:
         """The objective with weight ``alpha`` on the IPM."""
@@ -180,15 +188,24 @@ class CSA(CounterfactualSurvivalModel):
             torch.manual_seed(self.seed)
         log_y = train.y.double().log()
         sd = float(log_y.std()) if len(log_y) > 1 else 1.0
-        model = self._new_model(train.x.shape[1], time_scale, sd if sd > 1e-6 else 1.0)
+        model = self._new_model(train.x.shape[1], time_scale, sd if sd > 1e-6 else 1.0,
+                                float(train.y.max()))
         tensors = (train.x, train.a, train.y, train.delta)
         vtensors = (valid.x, valid.a, valid.y, valid.delta)
         self.batch_size_ = auto_batch_size(len(train.y)) if _is_auto(self.batch_size) else self.batch_size
+        self._start(model, tensors, vtensors)
         history = fit_module(model, self._loss(alpha, train), tensors, vtensors, batch_size=self.batch_size_,
                              lr=self.lr, max_epochs=self.max_epochs, patience=self.patience,
                              clip_norm=_CLIP_NORM, seed=self.seed, device=self.device,
                              verbose=self.verbose, desc=f"{self.name} alpha={alpha:g}", monitor="factual")
         return model, history
+
+    def _start(self, model: CSAModel, train: tuple, valid: tuple) -> None:
+        """The likelihood fit starts every head at a lasso Cox model with its baseline fitted
+        (:func:`pyrocsa.csa.cox_start.fit_start`); the paper's objective starts from zero, as the paper."""
+        self.start_ = None
+        if self.objective == "likelihood":
+            self.start_ = fit_start(model.to(resolve_device(self.device)), train, valid, seed=self.seed or 0)
 
     # -- fitting ---------------------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
@@ -307,9 +324,11 @@ class CSA(CounterfactualSurvivalModel):
         self.time_scale_ = scan.time_scale
         if self.seed is not None:
             torch.manual_seed(self.seed)
-        model = self._new_model(scan.n_features, scan.time_scale, scan.log_y_sd)
+        model = self._new_model(scan.n_features, scan.time_scale, scan.log_y_sd, scan.max_duration)
         self.batch_size_ = (auto_batch_size(scan.train.n_rows) if _is_auto(self.batch_size)
                             else self.batch_size)
+        self._start(model, next(scan.train.chunks(rows=_START_ROWS)),
+                    next(scan.valid.chunks(rows=_START_ROWS)))
         history = fit_module(model, self._loss(self.alpha_), scan.train, scan.valid,
                              batch_size=self.batch_size_, lr=self.lr, max_epochs=self.max_epochs,
                              patience=self.patience, clip_norm=_CLIP_NORM, seed=self.seed,
@@ -331,7 +350,7 @@ class CSA(CounterfactualSurvivalModel):
     # -- sampling ---------------------------------------------------------------------------------------
     def _chunk_size(self, num_samples: int, memory_mb: float = 256.0) -> int:
         """Subjects per sampling chunk: about ``memory_mb`` of float32 temporaries per chunk."""
-        per = num_samples * 4 * (4 if self.informative_censoring else 2) * (3 * self.flow_layers + 8)
+        per = num_samples * 4 * (4 if self.informative_censoring else 2) * (3 * self.flow_layers + 10)
         return max(1, int(memory_mb * 2**20 // per))
 
     def sample_potential_outcomes(self, df: pd.DataFrame, num_samples: int = 200, seed: int | None = None,
@@ -377,7 +396,8 @@ class CSA(CounterfactualSurvivalModel):
     def _predict(self, x: torch.Tensor, num_samples: int, seed, chunk_size) -> dict[str, np.ndarray]:
         sites = ["t0", "t1"] + (["c0", "c1"] if self.model_.informative_censoring else [])
         chunk = int(chunk_size) if chunk_size is not None else self._chunk_size(num_samples)
-        return predictive_draws(self.model_, x, sites, num_samples, seed, chunk, noise_sites=sites)
+        return predictive_draws(self.model_, x, sites, num_samples, seed, chunk, noise_sites=sites,
+                                noise="gumbel")
 
     # -- exact functions of the fitted laws ------------------------------------------------------------
     def _covariate_tensor(self, df) -> torch.Tensor:
@@ -426,13 +446,14 @@ class CSA(CounterfactualSurvivalModel):
         dev = next(model.parameters()).device
         out = np.empty((len(times), len(df)))
         with torch.no_grad():
-            r = model.representation(x.to(dev))
+            x = x.to(dev)
+            r = model.representation(x)
             t = torch.as_tensor(times, dtype=torch.float32, device=dev).clamp_min(1e-30).unsqueeze(-1)
             treated = torch.as_tensor(arms, device=dev)
             for arm in (0, 1):
                 rows = treated == bool(arm)
                 if bool(rows.any()):
-                    law = model.time_dist(r[rows], arm, kind)
+                    law = model.time_dist(r[rows], x[rows], arm, kind)
                     ls = law.log_survival(t.expand(-1, int(rows.sum())))
                     out[:, rows.cpu().numpy()] = ls.exp().cpu().numpy()
         out[np.asarray(times) <= 0] = 1.0

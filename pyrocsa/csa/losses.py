@@ -101,8 +101,8 @@ class CSALoss:
         ys = y / scale
 
         def factual(kind):
-            return torch.where(treated, model.time_dist(r, 1, kind).rsample(),
-                               model.time_dist(r, 0, kind).rsample()) / scale
+            return torch.where(treated, model.time_dist(r, x, 1, kind).rsample(),
+                               model.time_dist(r, x, 0, kind).rsample()) / scale
 
         t = factual("t")
         terms = {"event": event_loss(t, ys, delta).mean()}

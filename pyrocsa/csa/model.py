@@ -4,23 +4,30 @@ event- and censoring-time densities.
 Generative story, for N subjects with preprocessed covariates x (N, p):
 
     r        = Phi(x)                                       encoder, site "representation" (N, k)
-    theta_a  = h_a(r),  a in {0, 1}                         per-arm head: (loc, log scale, K planar layers)
+    theta_a  = h_a(r, x),  a in {0, 1}                      per-arm head: loc (network + linear in x),
+                                                            log scale, K conditional planar layers, and K
+                                                            outer planar layers of its own
     t_a      ~ FlowTime(theta_a)                            sites "t0", "t1": potential event times
-    kappa_a  = g_a(r)                                       per-arm censoring head (CSA-INFO only)
+    kappa_a  = g_a(r, x)                                    per-arm censoring head (CSA-INFO only)
     c_a      ~ FlowTime(kappa_a)                            sites "c0", "c1": potential censoring times
     t, c     = t_A, c_A                                     sites "t", "c" (when the treatment A is given)
 
-FlowTime (:class:`pyrocsa.distributions.FlowTime`) is log T = loc + scale * P_K(...P_1(eps)), eps ~
-Normal(0, 1), with 1-D planar layers whose parameters depend on r (a conditional flow, so the *shape* of
-the time law, not only its location and scale, varies with the covariates). All sites sit inside
-``pyro.plate("subjects", N)``; times are in the data's duration unit.
+FlowTime (:class:`pyrocsa.csa.distributions.FlowTime`) is log T = shift + spread * O(loc + scale * P(-g)),
+g ~ Gumbel(0, 1): with the conditional layers P at the identity and a constant scale it is a Cox model
+whose baseline hazard is the outer layers O and whose log hazard ratio is -loc(x) / scale; the conditional
+layers, whose parameters depend on r, let the *shape* of the time law vary with the covariates. Each head's
+location has a linear term beta_a' x beside the network, so the Cox model with a linear predictor is
+inside the family exactly (the estimator starts it there: :mod:`pyrocsa.csa.cox_start`). All sites sit
+inside ``pyro.plate("subjects", N)``; times are in the data's duration unit. Past the end of follow-up (the
+largest training duration) each law continues by the package's end-of-follow-up rule
+(:mod:`pyrocsa.core.tail`), which no training time reaches.
 
 Scoring data: with ``duration`` and ``event`` given, the same sites are observed. Arm a's event site scores
 the rows that received arm a (``poutine.mask``) with the right-censored likelihood
-(:class:`pyrocsa.distributions.RightCensored`): log f_a(y | x) for events, log S_a(y | x) for censored
+(:class:`pyrocsa.csa.distributions.RightCensored`): log f_a(y | x) for events, log S_a(y | x) for censored
 rows; CSA-INFO's censoring site mirrors it (log density of the censoring time for censored rows, log
 survival of C for events). The trace's ``log_prob_sum()`` is the log-likelihood that
-:class:`pyrocsa.losses.CSALoss` trains, so the model that samples is the model that is fitted.
+:class:`pyrocsa.csa.losses.CSALoss` trains, so the model that samples is the model that is fitted.
 
 Counterfactuals: without data the model samples both arms; ``poutine.condition`` / ``Predictive`` work as on
 any Pyro model, and a user's model can call this one as a sub-model and use ``"t1"`` downstream.
@@ -44,29 +51,51 @@ _LOG_SCALE_RANGE = (-7.0, 3.0)  # scale of log-time in standardised units: e^-7 
 
 
 class ArmHead(nn.Module):
-    """One arm's conditional flow parameters from the representation r (..., k).
+    """One arm's flow parameters from the representation r (..., k) and the covariates x (..., p).
 
     One hidden block (``hidden`` units, LeakyReLU) and a linear output of 2 + 3K numbers: loc, log scale
-    and K unconstrained planar triples. The output layer starts at zero: loc = 0, scale = 1 and identity
-    layers, i.e. the standardised log-time is Normal(0, 1) for every subject at initialisation.
+    and K unconstrained planar triples; a linear term ``linear`` (p -> 1) added to loc; and K outer planar
+    triples ``outer`` (K, 3) that do not depend on the subject. Every output starts at zero: loc = 0,
+    scale = 1 and identity layers, i.e. the standardised log-time is a minimum-Gumbel law (T Weibull) for
+    every subject at initialisation.
     """
 
-    def __init__(self, r_dim: int, hidden: int, flow_layers: int, dropout: float = 0.0,
+    def __init__(self, r_dim: int, n_features: int, hidden: int, flow_layers: int, dropout: float = 0.0,
                  batch_norm: bool = False):
         super().__init__()
         self.flow_layers = int(flow_layers)
+        self.linear = nn.Linear(int(n_features), 1)
         self.block = _Block(r_dim, int(hidden), dropout, batch_norm, 0.2)
         self.out = nn.Linear(int(hidden), 2 + 3 * self.flow_layers)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.outer = nn.Parameter(torch.zeros(self.flow_layers, 3))
+        for layer in (self.linear, self.out):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
-    def forward(self, r: torch.Tensor):
-        """Returns ``(loc (...,), scale (...,), [(c, w, m), ...])`` in standardised log-time units."""
+    def forward(self, r: torch.Tensor, x: torch.Tensor):
+        """Returns ``(loc (...,), scale (...,), [(c, w, m), ...] conditional, [(c, w, m), ...] outer)`` in
+        standardised log-time units."""
         h = self.out(self.block(r))
-        loc, log_scale = h[..., 0], h[..., 1].clamp(*_LOG_SCALE_RANGE)
+        loc = h[..., 0] + self.linear(x)[..., 0]
+        log_scale = h[..., 1].clamp(*_LOG_SCALE_RANGE)
         raw = h[..., 2:].reshape(*h.shape[:-1], self.flow_layers, 3)
         layers = [planar_params(raw[..., k, :]) for k in range(self.flow_layers)]
-        return loc, log_scale.exp(), layers
+        outer = [planar_params(self.outer[k]) for k in range(self.flow_layers)]
+        return loc, log_scale.exp(), layers, outer
+
+    def freeze_linear(self) -> None:
+        """Fix the linear term at its current value: its weight and bias become buffers (same
+        ``state_dict`` keys), so no optimiser moves them and Pyro's handlers do not try to register
+        them as parameters."""
+        for name in ("weight", "bias"):
+            value = getattr(self.linear, name).detach().clone()
+            delattr(self.linear, name)
+            self.linear.register_buffer(name, value)
+
+    def unconditional_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters that do not depend on the subject (output and linear biases, outer layers): what
+        the baseline stage of :mod:`pyrocsa.csa.cox_start` fits."""
+        return [self.out.bias, self.linear.bias, self.outer]
 
 
 class CSAModel(PyroModule):
@@ -78,18 +107,22 @@ class CSAModel(PyroModule):
     informative_censoring : add the per-arm censoring generators (CSA-INFO).
     hidden : encoder widths; the representation has ``hidden[-1]`` dimensions and each arm head one
         hidden layer of that width.
-    flow_layers : K, planar layers per time law.
+    flow_layers : K, conditional planar layers per time law (and K outer layers per head).
     dropout, batch_norm : regularisation of every hidden layer. Batch normalisation is off by default:
         measured on ACTG (benchmarks/calibration_km.py) its train/eval mismatch shifted the marginal
         survival by up to 0.07 from the Kaplan-Meier, and it lowered the validation likelihood on
         actg-Synthetic.
     log_time_loc, log_time_scale : the standardisation of log-time (mean and SD of the training
         log-durations); the heads work in standardised units, the sites in the duration unit.
+    end_of_follow_up : the largest training duration (duration unit; buffer ``end_of_follow_up``), past
+        which every time law follows the end-of-follow-up piece (:mod:`pyrocsa.core.tail`); ``None``
+        (inf): the flows everywhere. The estimator sets it for the likelihood objective.
     """
 
     def __init__(self, n_features: int, informative_censoring: bool = True, hidden=(100, 100),
                  flow_layers: int = 4, dropout: float = 0.2, batch_norm: bool = False,
-                 log_time_loc: float = 0.0, log_time_scale: float = 1.0):
+                 log_time_loc: float = 0.0, log_time_scale: float = 1.0,
+                 end_of_follow_up: float | None = None):
         super().__init__()
         if n_features < 1:
             raise ValueError(f"n_features must be >= 1, got {n_features}")
@@ -104,14 +137,19 @@ class CSAModel(PyroModule):
         k = self.encoder.out_dim
         width = int(tuple(hidden)[-1]) if len(tuple(hidden)) else 100
 
-        def heads():
-            return nn.ModuleList([ArmHead(k, width, flow_layers, dropout, batch_norm) for _ in range(2)])
+        def arm_heads():
+            return nn.ModuleList([ArmHead(k, n_features, width, flow_layers, dropout, batch_norm)
+                                  for _ in range(2)])
 
-        self.event_heads = heads()
+        self.event_heads = arm_heads()
         if self.informative_censoring:
-            self.censor_heads = heads()
+            self.censor_heads = arm_heads()
         self.register_buffer("log_time_loc", torch.tensor(float(log_time_loc)))
         self.register_buffer("log_time_scale", torch.tensor(float(log_time_scale)))
+        end = float("inf") if end_of_follow_up is None else float(end_of_follow_up)
+        if not end > 0:
+            raise ValueError(f"end_of_follow_up must be a positive time or None, got {end_of_follow_up!r}")
+        self.register_buffer("end_of_follow_up", torch.tensor(end))
 
     @property
     def time_scale(self) -> float:
@@ -123,14 +161,21 @@ class CSAModel(PyroModule):
         """r = Phi(x): (N, p) -> (N, k)."""
         return self.encoder(x)
 
-    def time_dist(self, r: torch.Tensor, arm: int, kind: str = "t") -> FlowTime:
-        """The law of T_arm (``kind="t"``) or C_arm (``"c"``) given r (N, k): a FlowTime, batch (N,)."""
+    def time_dist(self, r: torch.Tensor, x: torch.Tensor, arm: int, kind: str = "t") -> FlowTime:
+        """The law of T_arm (``kind="t"``) or C_arm (``"c"``) given r (N, k) and x (N, p): a FlowTime,
+        batch (N,)."""
         if kind == "c" and not self.informative_censoring:
             raise ValueError("this model has no censoring generators (informative_censoring=False)")
         heads = self.event_heads if kind == "t" else self.censor_heads
-        loc, scale, layers = heads[arm](r)
-        sd = self.log_time_scale
-        return FlowTime(self.log_time_loc + sd * loc, sd * scale, layers)
+        loc, scale, layers, outer = heads[arm](r, x)
+        return FlowTime(loc, scale, layers, outer, self.log_time_loc, self.log_time_scale,
+                        end=self.end_of_follow_up)
+
+    def heads(self):
+        """(kind, arm, head) for every time law of the model."""
+        for kind in self.kinds():
+            for arm in (0, 1):
+                yield kind, arm, (self.event_heads if kind == "t" else self.censor_heads)[arm]
 
     def kinds(self) -> tuple[str, ...]:
         return ("t", "c") if self.informative_censoring else ("t",)
@@ -157,7 +202,7 @@ class CSAModel(PyroModule):
             for kind in self.kinds():
                 for arm in (0, 1):
                     name = f"{kind}{arm}"
-                    law = self.time_dist(r, arm, kind)
+                    law = self.time_dist(r, x, arm, kind)
                     if scoring:
                         observed = event if kind == "t" else 1.0 - event
                         with poutine.mask(mask=(treatment > 0.5) == bool(arm)):
