@@ -62,24 +62,18 @@ def _timed_fit(args, data, rank_out=None):
     from pyrocsa.csa import estimator
 
     spent = {}
-    real = estimator.fit_module
 
-    def timed(*a, **k):
-        t0 = time.perf_counter()
-        out = real(*a, **k)
-        spent["s"] = time.perf_counter() - t0
-        return out
+    def timed(fn, key):
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            out = fn(*a, **k)
+            spent[key] = time.perf_counter() - t0
+            return out
+        return wrapper
 
-    real_start = estimator.fit_start
-
-    def timed_start(*a, **k):
-        t0 = time.perf_counter()
-        out = real_start(*a, **k)
-        spent["start_s"] = time.perf_counter() - t0
-        return out
-
-    estimator.fit_module = timed
-    estimator.fit_start = timed_start
+    real, real_start = estimator.fit_module, estimator.fit_start
+    estimator.fit_module = timed(real, "s")
+    estimator.fit_start = timed(real_start, "start_s")
     m = CSA(max_epochs=args.epochs, patience=args.epochs + 1, ensemble_size=1, alpha=args.alpha,
             batch_size=args.batch_size, seed=0, verbose=False, device="cpu")
     m.fit(data, "time", "event", "treatment")
