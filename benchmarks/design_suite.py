@@ -210,6 +210,14 @@ def run_one(dname, seed, mname, extra, alpha):
     return row
 
 
+def report(row: dict, label: str, csv: str | None = None) -> None:
+    """Print one fit's line and, with ``csv``, append its row to that file."""
+    print(f"  {label}: RMST_PEHE {row['RMST_PEHE']:.3f} ATEerr {row['RMST_ATEerr']:.3f} "
+          f"cov {row['cov0']:.2f}/{row['cov1']:.2f} {row['seconds']:.1f}s", flush=True)
+    if csv:
+        pd.DataFrame([row]).to_csv(csv, mode="a", index=False, header=not os.path.exists(csv))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--designs", nargs="+", default=list("abcdef"))
@@ -234,12 +242,7 @@ def main():
                 for seed in args.seeds:
                     row = run_one(dname, seed, mname, extra, al)
                     rows.append(row)
-                    print(f"  ({dname}) {mname} alpha={alpha} seed {seed}: RMST_PEHE {row['RMST_PEHE']:.3f} "
-                          f"ATEerr {row['RMST_ATEerr']:.3f} cov {row['cov0']:.2f}/{row['cov1']:.2f} "
-                          f"{row['seconds']:.1f}s", flush=True)
-                    if args.csv:
-                        pd.DataFrame([row]).to_csv(args.csv, mode="a", index=False,
-                                                   header=not os.path.exists(args.csv))
+                    report(row, f"({dname}) {mname} alpha={alpha} seed {seed}", args.csv)
     df = pd.DataFrame(rows)
     table = summarise(df)
     print(table)

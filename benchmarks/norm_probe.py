@@ -1,0 +1,100 @@
+"""Probe (issue 15): is the IPM's gain on the design suite a balancing effect or a penalty on the size of
+the representation? Adds ``weight * mean_i ||r_i||^2`` (the minibatch representation's mean squared norm)
+to the training loss of CSA-INFO at alpha = 0, through a wrapper of :class:`pyrocsa.csa.losses.CSALoss`
+(no package option), and scores each fit as ``design_suite.py`` does.
+
+    OMP_NUM_THREADS=1 python3 benchmarks/norm_probe.py --designs b e --seeds 0 1 2 3 4 5 --weights 0.1 1 \
+        --csv benchmarks/results/norm_probe.csv
+    OMP_NUM_THREADS=1 python3 benchmarks/norm_probe.py --actg --seeds 0 1 ... 19 --weights 1
+
+``--actg`` runs ``calibration_km.py``'s evaluation (sup |S - KM| per arm on the ACTG RCT, D-calibration)
+instead of the design suite.
+
+Early stopping still monitors the validation factual loss (the likelihood without the penalty), as it
+does with the IPM. Prints one line per fit and a table of means over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import pandas as pd
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import design_suite as ds  # noqa: E402
+
+from pyrocsa.csa import losses  # noqa: E402
+
+_CALL = losses.CSALoss.__call__
+WEIGHT = {"value": 0.0}
+
+
+def _penalised(self, model, x, a, y, delta):
+    total, comps = _CALL(self, model, x, a, y, delta)
+    if WEIGHT["value"] > 0:
+        r = model.representation(x)
+        penalty = r.pow(2).sum(-1).mean()
+        total = total + WEIGHT["value"] * penalty
+        comps["norm"] = float(penalty.detach())
+        comps["total"] = float(total.detach())
+    return total, comps
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--designs", nargs="+", default=["b", "e"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--weights", type=float, nargs="+", default=[0.1, 1.0])
+    ap.add_argument("--csv", default=None)
+    ap.add_argument("--actg", action="store_true", help="ACTG calibration against Kaplan-Meier instead")
+    args = ap.parse_args()
+    losses.CSALoss.__call__ = _penalised
+    if args.actg:
+        return actg(args)
+    rows = []
+    for dname in args.designs:
+        for weight in args.weights:
+            WEIGHT["value"] = weight
+            for seed in args.seeds:
+                row = ds.run_one(dname, seed, "csa", {}, 0.0)
+                row["model"] = f"csa + {weight:g} |r|^2"
+                row["weight"] = weight
+                rows.append(row)
+                ds.report(row, f"({dname}) weight {weight:g} seed {seed}", args.csv)
+    df = pd.DataFrame(rows)
+    table = df.groupby(["design", "weight"])[["RMST_PEHE", "RMST_ATEerr", "cov0", "cov1", "seconds"]].mean()
+    print(table.round(3).to_string())
+
+
+def actg(args):
+    import warnings
+
+    import calibration_km as ck
+    import torch
+
+    from pyrocsa import datasets
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    frame = datasets.load_actg()[list(datasets.ACTG_BASELINE) + list(ck.COLS)]
+    rows = []
+    for weight in args.weights:
+        WEIGHT["value"] = weight
+        for seed in args.seeds:
+            row = ck.evaluate("csa", seed, {}, frame)
+            row["weight"] = weight
+            rows.append(row)
+            print(f"  ACTG weight {weight:g} seed {seed}: sup0 {row['sup0']:.3f} sup1 {row['sup1']:.3f} "
+                  f"Dcal_p {row['Dcal_p']:.3f} ({row['seconds']:.1f} s)", flush=True)
+            if args.csv:
+                pd.DataFrame([row]).to_csv(args.csv, mode="a", index=False,
+                                           header=not os.path.exists(args.csv))
+    df = pd.DataFrame(rows)
+    summary = df.groupby("weight")[["sup0", "sup1", "Dcal_p", "seconds"]].agg(["mean", "max"])
+    print(summary.round(4).to_string())
+
+
+if __name__ == "__main__":
+    main()
