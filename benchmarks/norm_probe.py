@@ -8,7 +8,10 @@ to the training loss of CSA-INFO at alpha = 0, through a wrapper of :class:`pyro
     OMP_NUM_THREADS=1 python3 benchmarks/norm_probe.py --actg --seeds 0 1 ... 19 --weights 1
 
 ``--actg`` runs ``calibration_km.py``'s evaluation (sup |S - KM| per arm on the ACTG RCT, D-calibration)
-instead of the design suite.
+instead of the design suite; ``--synthetic`` runs ``csa_actg_synthetic.py --configs likelihood`` (the
+paper's actg-Synthetic split; first weight only):
+
+    OMP_NUM_THREADS=1 python3 benchmarks/norm_probe.py --synthetic --seeds 0 1 2 3 4 --weights 1
 
 Early stopping still monitors the validation factual loss (the likelihood without the penalty), as it
 does with the IPM. Prints one line per fit and a table of means over seeds.
@@ -49,10 +52,17 @@ def main():
     ap.add_argument("--weights", type=float, nargs="+", default=[0.1, 1.0])
     ap.add_argument("--csv", default=None)
     ap.add_argument("--actg", action="store_true", help="ACTG calibration against Kaplan-Meier instead")
+    ap.add_argument("--synthetic", action="store_true", help="actg-Synthetic (csa_actg_synthetic.py) instead")
     args = ap.parse_args()
     losses.CSALoss.__call__ = _penalised
     if args.actg:
         return actg(args)
+    if args.synthetic:
+        import csa_actg_synthetic
+
+        WEIGHT["value"] = args.weights[0]
+        sys.argv = ["csa_actg_synthetic.py", "--configs", "likelihood", "--seeds", *map(str, args.seeds)]
+        return csa_actg_synthetic.main()
     rows = []
     for dname in args.designs:
         for weight in args.weights:
