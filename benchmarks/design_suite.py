@@ -56,9 +56,9 @@ class Design:
         self.rmst0, self.rmst1, self.horizon, self.covariates = rmst0, rmst1, horizon, covariates
 
 
-def _covariates(rng, p):
-    x = rng.standard_normal((N, p))
-    x[:, 6:10] = (rng.random((N, 4)) < 0.5) - 0.5
+def _covariates(rng, p, n):
+    x = rng.standard_normal((n, p))
+    x[:, 6:10] = (rng.random((n, 4)) < 0.5) - 0.5
     return x
 
 
@@ -69,7 +69,7 @@ def _rmst_from_survival(surv):
 
 def _finish(rng, x, a, t0, t1, rmst0, rmst1, c=None, horizon=HORIZON):
     if c is None:
-        c = np.minimum(6.0, rng.uniform(0.5, 12.0, N))
+        c = np.minimum(6.0, rng.uniform(0.5, 12.0, len(x)))
     t = np.where(a == 1, t1, t0)
     frame = pd.DataFrame(x, columns=[f"x{j + 1}" for j in range(x.shape[1])])
     frame["time"] = np.minimum(t, c)
@@ -78,8 +78,8 @@ def _finish(rng, x, a, t0, t1, rmst0, rmst1, c=None, horizon=HORIZON):
     return Design(frame, t0, t1, rmst0, rmst1, horizon, [f"x{j + 1}" for j in range(x.shape[1])])
 
 
-def _weibull_nonlinear(rng, p=10, confounded=False, informative=False):
-    x = _covariates(rng, p)
+def _weibull_nonlinear(rng, n, p=10, confounded=False, informative=False):
+    x = _covariates(rng, p, n)
     x1, x2, x3, x4, x5 = (x[:, j] for j in range(5))
     k = 1.4
     # log of the Weibull scale (time units): nonlinear prognostic part and a nonlinear heterogeneous effect
@@ -87,42 +87,43 @@ def _weibull_nonlinear(rng, p=10, confounded=False, informative=False):
     tau = 0.35 + 0.35 * np.tanh(2 * x4) - 0.25 * x1 * x5
     log_s = (f, f + tau)
     logit = 2.5 * (x1 + x3) if confounded else 0.4 * x1 - 0.3 * x2
-    a = (rng.random(N) < special.expit(logit)).astype(int)
-    t0, t1 = (np.exp(ls) * rng.weibull(k, N) for ls in log_s)
+    a = (rng.random(n) < special.expit(logit)).astype(int)
+    t0, t1 = (np.exp(ls) * rng.weibull(k, n) for ls in log_s)
     s = [np.exp(-(GRID[None, :] / np.exp(ls)[:, None]) ** k) for ls in log_s]
     c = None
     if informative:
         # Weibull-Cox censoring whose rate depends on covariates and arm (independent of T given X, A)
         log_sc = 1.3 - 0.5 * x1 + 0.4 * x4 * (2 * a - 1) - 0.4 * a
-        c = np.minimum(6.0, np.exp(log_sc) * rng.weibull(1.2, N))
+        c = np.minimum(6.0, np.exp(log_sc) * rng.weibull(1.2, n))
     return _finish(rng, x, a, t0, t1, _rmst_from_survival(s[0]), _rmst_from_survival(s[1]), c)
 
 
-def design(name: str, seed: int) -> Design:
+def design(name: str, seed: int, n: int = N) -> Design:
+    """Design ``name`` (a-f) drawn with ``n`` subjects by ``seed``."""
     rng = np.random.default_rng([seed, ord(name)])
     if name == "a":
         from pyrocsa.simulate import simulate
 
-        sim = simulate(n=N, seed=seed)
+        sim = simulate(n=n, seed=seed)
         r0, r1 = sim.rmst(1000.0)
         return Design(sim.frame, sim.t0, sim.t1, r0, r1, 1000.0, list(sim.covariates))
     if name == "b":
-        x = _covariates(rng, 10)
+        x = _covariates(rng, 10, n)
         mu = 0.5 + 0.4 * x[:, 0] - 0.3 * x[:, 1] + 0.25 * x[:, 2] + 0.2 * x[:, 6]
         mus, sds = (mu, mu + 0.3 + 0.2 * x[:, 3]), (0.9, 0.55)
-        a = (rng.random(N) < special.expit(0.4 * x[:, 0] - 0.3 * x[:, 1])).astype(int)
-        t0, t1 = (np.exp(m + s * rng.standard_normal(N)) for m, s in zip(mus, sds))
+        a = (rng.random(n) < special.expit(0.4 * x[:, 0] - 0.3 * x[:, 1])).astype(int)
+        t0, t1 = (np.exp(m + s * rng.standard_normal(n)) for m, s in zip(mus, sds))
         surv = [stats.norm.sf((np.log(np.maximum(GRID, 1e-300))[None, :] - m[:, None]) / s)
                 for m, s in zip(mus, sds)]
         return _finish(rng, x, a, t0, t1, _rmst_from_survival(surv[0]), _rmst_from_survival(surv[1]))
     if name == "c":
-        return _weibull_nonlinear(rng)
+        return _weibull_nonlinear(rng, n)
     if name == "d":
-        return _weibull_nonlinear(rng, informative=True)
+        return _weibull_nonlinear(rng, n, informative=True)
     if name == "e":
-        return _weibull_nonlinear(rng, confounded=True)
+        return _weibull_nonlinear(rng, n, confounded=True)
     if name == "f":
-        return _weibull_nonlinear(rng, p=100)
+        return _weibull_nonlinear(rng, n, p=100)
     raise ValueError(f"unknown design {name!r}")
 
 
@@ -185,8 +186,8 @@ def model_rmst(model, test, horizon):
     raise TypeError(type(model))
 
 
-def run_one(dname, seed, mname, extra, alpha):
-    d = design(dname, seed)
+def run_one(dname, seed, mname, extra, alpha, n=N):
+    d = design(dname, seed, n)
     split = stratified_split(d.frame, "event", "treatment", seed=seed)
     tr, va, te = (d.frame.iloc[split[k]] for k in ("train", "valid", "test"))
     model = make_model(mname, seed, extra, alpha)
@@ -227,6 +228,7 @@ def main():
     ap.add_argument("--extra", default="", help="extra CSA kwargs")
     ap.add_argument("--out", default=None)
     ap.add_argument("--csv", default=None, help="append raw rows to this CSV")
+    ap.add_argument("--n", type=int, default=N, help=f"subjects per cohort (default {N})")
     args = ap.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
@@ -240,7 +242,7 @@ def main():
             for alpha in (args.alphas if mname == "csa" else ["-"]):
                 al = alpha if alpha in ("auto", "-") else float(alpha)
                 for seed in args.seeds:
-                    row = run_one(dname, seed, mname, extra, al)
+                    row = run_one(dname, seed, mname, extra, al, n=args.n)
                     rows.append(row)
                     report(row, f"({dname}) {mname} alpha={alpha} seed {seed}", args.csv)
     df = pd.DataFrame(rows)
@@ -251,7 +253,8 @@ def main():
             fh.write(f"# Design suite\n\n`OMP_NUM_THREADS=1 python3 benchmarks/design_suite.py "
                      f"--designs {' '.join(args.designs)} --seeds {' '.join(map(str, args.seeds))} --models "
                      f"{' '.join(args.models)} --alphas {' '.join(args.alphas)}"
-                     f"{' --extra ' + repr(args.extra) if args.extra else ''}`\n\n{table}\n")
+                     f"{' --extra ' + repr(args.extra) if args.extra else ''}"
+                     f"{f' --n {args.n}' if args.n != N else ''}`\n\n{table}\n")
 
 
 def summarise(df: pd.DataFrame) -> str:
