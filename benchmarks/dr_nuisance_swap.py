@@ -4,7 +4,9 @@ On replicates of the ``dr_coverage.py`` design, :class:`pyrocsa.DoublyRobust` is
 T-learner outcome model (5 folds; fold seed ``--fold-seed``, default the replicate seed as in
 ``dr_coverage.py``). The one-step RMST-ATE interval width (days) is then recomputed from its pseudo-outcomes
 with the fitted nuisances, with the true S_a(t | x), with the true propensity, and with both. The censoring
-model is always the cross-fitted Cox one. It also prints the largest |pseudo-outcome - mean|::
+model is always the package's fitted one (a Cox model per arm, fitted on all rows since 2026-12-03; the
+first table in the results file predates that and used the cross-fitted fold fits). It also prints the
+largest |pseudo-outcome - mean|::
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python3 benchmarks/dr_nuisance_swap.py 1010 1011 1017 [--fold-seed 0]
 
