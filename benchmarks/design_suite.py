@@ -204,7 +204,7 @@ def _with_true_features(d: Design) -> Design:
 def run_one(dname, seed, mname, extra, alpha, n=N):
     d, label = design(dname, seed, n), mname
     if mname.endswith("-oracle"):
-        if dname not in "cdef":
+        if dname not in ("c", "d", "e", "f"):
             raise ValueError(f"{mname} needs a design with known nonlinear terms (c-f), not {dname!r}")
         d, mname = _with_true_features(d), mname.removesuffix("-oracle")
     split = stratified_split(d.frame, "event", "treatment", seed=seed)
