@@ -1,6 +1,6 @@
 """How ``alpha="auto"`` chooses the IPM weight, one row per alpha of the grid, on the design suite.
 
-    OMP_NUM_THREADS=1 python3 benchmarks/alpha_selection.py [--designs e f] [--seeds 0 1 2]
+    OMP_NUM_THREADS=1 python3 -m benchmarks.alpha_selection [--designs e f] [--seeds 0 1 2]
         [--grid 0 0.1 1 10 100] [--out FILE.md] [--csv FILE]
 
 For each design and seed (the split of ``design_suite.py``) one CSA-INFO model is fitted per alpha of the
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -33,11 +32,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from design_suite import design, model_rmst  # noqa: E402
-
 import pyrocsa  # noqa: E402
+from benchmarks.design_suite import design, model_rmst  # noqa: E402
 from pyrocsa.core.influence import rmst_difference_pseudo_outcomes  # noqa: E402
 from pyrocsa.csa.alpha import effect_errors, one_se_choice, proxy_counterfactuals, selection_horizon  # noqa: E402,E501
 from pyrocsa.csa.estimator import ALPHA_GRID  # noqa: E402
@@ -139,7 +135,7 @@ def main():
     df = pd.DataFrame(rows)
     if args.csv:
         df.to_csv(args.csv, index=False)
-    cmd = (f"`OMP_NUM_THREADS=1 python3 benchmarks/alpha_selection.py --designs {' '.join(args.designs)} "
+    cmd = (f"`OMP_NUM_THREADS=1 python3 -m benchmarks.alpha_selection --designs {' '.join(args.designs)} "
            f"--seeds {' '.join(map(str, args.seeds))} --grid {' '.join(f'{g:g}' for g in args.grid)}`")
     text = "# alpha selection, one fit per alpha\n\n" + cmd + "\n\n" + summarise(df) + "\n"
     print(text)

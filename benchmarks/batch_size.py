@@ -1,9 +1,9 @@
 """Does a larger minibatch change what CSA-INFO learns at large N? (issue 18: ``batch_size="auto"``)
 
-    OMP_NUM_THREADS=1 python3 benchmarks/batch_size.py --n 100000 --batches 256 664 4096 --seeds 1 2
+    OMP_NUM_THREADS=1 python3 -m benchmarks.batch_size --n 100000 --batches 256 664 4096 --seeds 1 2
 
 Each row: a CSA-INFO fit (constructor defaults but ``batch_size``; max_epochs 80, patience 10) on N rows of
-``benchmarks/scale.py: cohort`` (log-normal event times, log T_a ~ Normal(5.5 + 0.3 a + 0.3 x0 - 0.2 x1,
+``benchmarks.scale.cohort`` (log-normal event times, log T_a ~ Normal(5.5 + 0.3 a + 0.3 x0 - 0.2 x1,
 0.8^2), confounded arm, log-normal censoring), scored on 5000 fresh subjects against the closed-form truth:
 RMST@600 PEHE (root mean squared error of the per-subject RMST difference), RMST ATE error, the RMSE of
 RMST_0, and the best validation loss (negative log-likelihood per row). Prints a markdown table; ``--out``
@@ -13,19 +13,14 @@ also writes it.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import norm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from scale import cohort  # noqa: E402
-
-from pyrocsa import CSA  # noqa: E402
+from benchmarks.scale import cohort
+from pyrocsa import CSA
 
 HORIZON = 600.0
 

@@ -1,6 +1,6 @@
 """Calibration against the trial's Kaplan-Meier: the mean of a model's S_a(t | x) over arm a's patients.
 
-    OMP_NUM_THREADS=1 python3 benchmarks/calibration_km.py [--seeds 0 1 2] [--extra 'dropout=0.2']
+    OMP_NUM_THREADS=1 python3 -m benchmarks.calibration_km [--seeds 0 1 2] [--extra 'dropout=0.2']
         [--models csa cox aft] [--out benchmarks/results/calibration_km.md]
 
 On the ACTG 175 RCT subset (arms 0 vs 1, ``ACTG_BASELINE`` covariates, 1054 patients), each model is fitted
@@ -168,7 +168,7 @@ def main():
     if args.out:
         with open(args.out, "w") as fh:
             fh.write("# Calibration against the ACTG Kaplan-Meier\n\n`OMP_NUM_THREADS=1 python3 "
-                     f"benchmarks/calibration_km.py --seeds {' '.join(map(str, args.seeds))}"
+                     f"python3 -m benchmarks.calibration_km --seeds {' '.join(map(str, args.seeds))}"
                      f"{' --extra ' + repr(args.extra) if args.extra else ''}`\n\n{table}\n")
     if args.plot:
         plot(plot_data, args.plot)

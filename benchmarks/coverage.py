@@ -1,6 +1,6 @@
 """Does the ensemble's 95% interval of the RMST-difference ATE cover the truth? (issue "Honest uncertainty")
 
-    OMP_NUM_THREADS=1 python3 benchmarks/coverage.py [--replicates 20] [--ensemble-size 5] [--epochs N]
+    OMP_NUM_THREADS=1 python3 -m benchmarks.coverage [--replicates 20] [--ensemble-size 5] [--epochs N]
                                                      [--n 2000] [--cox-boot 40] [--small] [--quick]
 
 Scenario (pyrocsa.simulate.simulate): N subjects from the ACTG covariates, Gompertz-Cox event times with a
@@ -40,13 +40,14 @@ import torch  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 from lifelines.exceptions import ConvergenceError  # noqa: E402
 
+from benchmarks.common import RESULTS as _RESULTS  # noqa: E402
 from pyrocsa.baselines.cox import CoxTLearner  # noqa: E402
 from pyrocsa.core.ensemble import effect_intervals, fit_members, sample_members, stratified_bootstrap  # noqa: E402
 from pyrocsa.csa.estimator import CSA  # noqa: E402
 from pyrocsa.metrics import interval_coverage, pehe  # noqa: E402
 from pyrocsa.simulate import simulate  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = str(_RESULTS)
 COLS = ("time", "event", "treatment")
 
 
@@ -204,7 +205,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message=".*dropping constant covariate.*")
-    command = "python3 benchmarks/coverage.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python3 -m benchmarks.coverage " + " ".join(sys.argv[1:] if argv is None else argv)
     rows = []
     for r in range(args.replicates):
         row = run_replicate(r, args)

@@ -1,6 +1,6 @@
 """CSA / CSA-INFO on the paper's actg-Synthetic split: causal, factual and uncertainty metrics.
 
-    OMP_NUM_THREADS=1 python3 benchmarks/csa_actg_synthetic.py --seeds 0 1 [--configs likelihood paper]
+    OMP_NUM_THREADS=1 python3 -m benchmarks.csa_actg_synthetic --seeds 0 1 [--configs likelihood paper]
         [--max-epochs N] [--alpha 1.0|auto] [--extra 'lr=1e-3,early_noise=True']
 
 Rows: the oracle (true conditional means / RMSTs / laws), a constant (the true ATE for everyone), then one

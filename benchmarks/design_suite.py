@@ -1,6 +1,6 @@
 """A suite of simulated designs with exact ground truth: where does CSA-INFO beat a Cox or forest T-learner?
 
-    OMP_NUM_THREADS=1 python3 benchmarks/design_suite.py [--designs a b c d e f] [--seeds 0 1 2]
+    OMP_NUM_THREADS=1 python3 -m benchmarks.design_suite [--designs a b c d e f] [--seeds 0 1 2]
         [--models csa cox rsf] [--extra 'dropout=0.2'] [--alphas 0 1 auto] [--out FILE.md] [--csv FILE]
         [--n 2000]
 
@@ -269,7 +269,7 @@ def main():
     print(table)
     if args.out:
         with open(args.out, "w") as fh:
-            fh.write(f"# Design suite\n\n`OMP_NUM_THREADS=1 python3 benchmarks/design_suite.py "
+            fh.write(f"# Design suite\n\n`OMP_NUM_THREADS=1 python3 -m benchmarks.design_suite "
                      f"--designs {' '.join(args.designs)} --seeds {' '.join(map(str, args.seeds))} --models "
                      f"{' '.join(args.models)} --alphas {' '.join(args.alphas)}"
                      f"{' --extra ' + repr(args.extra) if args.extra else ''}"

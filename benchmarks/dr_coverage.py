@@ -40,10 +40,10 @@ coverage with its Wilson 95% interval, mean width, seconds), and the DR rows of 
 their shared replicates, are printed and written to ``benchmarks/results/dr_coverage.md``
 (``dr_coverage_confounded.md``).
 
-    OMP_NUM_THREADS=1 python3 benchmarks/dr_coverage.py --reps 60 --boot 40 --boot-reps 10 \
+    OMP_NUM_THREADS=1 python3 -m benchmarks.dr_coverage --reps 60 --boot 40 --boot-reps 10 \
         --outcome-model cox
-    OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_coverage.py --reps 3 --outcome-model csa
-    OMP_NUM_THREADS=1 python3 benchmarks/dr_coverage.py --design confounded --reps 200 --seed0 2000 \
+    OMP_NUM_THREADS=1 python3 -m benchmarks.dr_coverage --reps 3 --outcome-model csa
+    OMP_NUM_THREADS=1 python3 -m benchmarks.dr_coverage --design confounded --reps 200 --seed0 2000 \
         --outcome-model km --no-bootstrap
 """
 
@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.common import RESULTS  # noqa: E402
 
 #: the simulator design of the coverage study (see the module docstring)
 DESIGN = dict(confounding=0.5, eta=-1.0, a=0.0, b=1.0, standardise_propensity=True, nonlinear=1.0,
@@ -149,7 +149,7 @@ def outcome_factory(name: str):
 
 def run_dr(frame, covs, outcome: str, horizon: float, folds: int, seed: int) -> tuple[list[dict], object]:
     from pyrocsa import DoublyRobust
-    from pyrocsa.evaluation.doubly_robust import _integrate_steps
+    from pyrocsa.core.influence import integrate_steps
 
     factory, label = outcome_factory(outcome)
     t = time.perf_counter()
@@ -159,7 +159,7 @@ def run_dr(frame, covs, outcome: str, horizon: float, folds: int, seed: int) -> 
             frame, DURATION, EVENT, TREATMENT, covariates=covs)
         res = dr.rmst_difference(horizon)
     secs = time.perf_counter() - t
-    plug = {a: _integrate_steps(dr.outcome_survival_[a], dr.grid_, horizon).mean() for a in (0, 1)}
+    plug = {a: integrate_steps(dr.outcome_survival_[a], dr.grid_, horizon).mean() for a in (0, 1)}
     rows = [dict(method=f"DR ({label})", estimate=res["estimate"], se=res["se"], lower=res["lower"],
                  upper=res["upper"], seconds=secs, n_clipped=dr.n_clipped_),
             dict(method=f"plug-in ({label}, cross-fitted)", estimate=plug[1] - plug[0], se=np.nan,
@@ -350,7 +350,7 @@ def main(argv=None) -> int:
             f"Design `{args.design}`: `{design}`, N = {args.n}, {args.folds} folds; {conf_text}; "
             f"truth {truth:.2f} days (closed form, "
             f"population of the 2139 ACTG 175 rows). Bias, RMSE, width in days.\n\n"
-            f"Commands: `OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_coverage.py --reps R --seed0 S "
+            f"Commands: `OMP_NUM_THREADS=1 python3 -m benchmarks.dr_coverage --reps R --seed0 S "
             f"--outcome-model cox|csa|km [--no-bootstrap | --boot 40 --boot-reps K] [--cache FILE]`, the "
             f"replicates of parallel runs (their --cache files) concatenated into "
             f"`results/dr_coverage_<outcome>.csv`; this table: `... --summary-only`. Seeds per row: "

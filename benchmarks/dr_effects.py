@@ -6,7 +6,7 @@ Data sets (``--datasets``):
   randomised, so no truth but the unadjusted Kaplan-Meier is valid);
 * ``sim-censoring``: the simulator with covariate- and arm-dependent (Weibull-Cox) censoring and a
   logistic propensity on age and cd40, linear outcome (N = 2000, seed ``--seed``);
-* ``sim-nonlinear``: the coverage study's design (``benchmarks/dr_coverage.py``: nonlinear confounding,
+* ``sim-nonlinear``: the coverage study's design (``python3 -m benchmarks.dr_coverage``: nonlinear confounding,
   nonlinear heterogeneous effect, covariate- and arm-dependent censoring; N = 2000).
 
 Estimands: the RMST difference at ``--horizon`` (default 1000 days) and the survival difference at the same
@@ -28,7 +28,7 @@ Prints a markdown table (estimate, 95% interval, width, truth where known, secon
 ``benchmarks/results/<--out>.md`` (default ``dr_effects.md``), with the ACTG checks of issue 16.
 The simulated designs: ``--datasets sim-censoring sim-nonlinear --out dr_effects_sim``.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_effects.py
+    OMP_NUM_THREADS=1 python3 -m benchmarks.dr_effects
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dr_coverage import DESIGN  # noqa: E402
+from benchmarks.common import RESULTS
+from benchmarks.dr_coverage import DESIGN
 
-RESULTS = Path(__file__).resolve().parent / "results"
 Z = float(stats.norm.ppf(0.975))
 
 SIM_CENSORING = dict(confounding=0.5, eta=-1.0, a=0.0, b=1.0, standardise_propensity=True, nonlinear=0.0,
@@ -309,7 +308,7 @@ def main(argv=None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     tab.to_csv(RESULTS / f"{args.out}.csv", index=False)
     lines = [f"# Population effects at {args.horizon:g} days: DR vs pytmle vs IPW Kaplan-Meier", "",
-             "Command: `OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/dr_effects.py " +
+             "Command: `OMP_NUM_THREADS=1 python3 -m benchmarks.dr_effects " +
              " ".join(a for a in (argv or sys.argv[1:])) + "`", "",
              "RMST difference in days, survival difference as a probability (treated - control); 95% "
              "intervals; seconds = wall time of the method on this data set (2 shared CPU cores). "

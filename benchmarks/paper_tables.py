@@ -1,8 +1,8 @@
 """Tables 1 and 4 of the CSA paper (Chapfuwa et al., CHIL 2021), re-measured with pyrocsa, with the
 published figures next to ours.
 
-    OMP_NUM_THREADS=1 python3 benchmarks/paper_tables.py --quick      # CI: 1 seed, few epochs, minutes
-    OMP_NUM_THREADS=1 python3 benchmarks/paper_tables.py --seeds 0 1 2   # full: results/paper_tables.md
+    OMP_NUM_THREADS=1 python3 -m benchmarks.paper_tables --quick      # CI: 1 seed, few epochs, minutes
+    OMP_NUM_THREADS=1 python3 -m benchmarks.paper_tables --seeds 0 1 2   # full: results/paper_tables.md
 
 Datasets (same split, seeds, estimands and training budget for every method; nothing tuned per method):
 
@@ -60,6 +60,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 import pyrocsa  # noqa: E402
+from benchmarks.common import RESULTS  # noqa: E402
 from pyrocsa import metrics  # noqa: E402
 from pyrocsa.baselines.cox import CoxPHWeighted, CoxTLearner  # noqa: E402
 from pyrocsa.baselines.neural import SR, AFTLogNormal, AFTWeibull  # noqa: E402
@@ -69,7 +70,6 @@ from pyrocsa.estimands import population_hazard_ratio  # noqa: E402
 from pyrocsa.simulate import authors_gompertz_cox  # noqa: E402
 
 TAU = 1000.0  # RMST horizon (days)
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # --- the paper's published figures (Table 1: actg-Synthetic; Table 4: actg) ------------------------------
 # keys: pehe, ate, hr = (hr, lower, upper), c = (C0, C1), cov, slope = (slope0, slope1)
@@ -463,7 +463,7 @@ def config(args) -> dict:
 
 
 def _command() -> str:
-    return " ".join(["OMP_NUM_THREADS=1 python3 benchmarks/paper_tables.py"] + sys.argv[1:])
+    return " ".join(["OMP_NUM_THREADS=1 python3 -m benchmarks.paper_tables"] + sys.argv[1:])
 
 
 def _jsonable(obj):

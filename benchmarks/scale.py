@@ -1,7 +1,7 @@
 """Scale: training rows/s per epoch (validation included) and peak memory, for 1 and K processes on CPU, and
 sampling seconds, on simulated cohorts (issue 18).
 
-    python3 benchmarks/scale.py --n 2000 20000 100000 --epochs 2 --nproc 1 2 [--sample-n 100000]
+    python3 -m benchmarks.scale --n 2000 20000 100000 --epochs 2 --nproc 1 2 [--sample-n 100000]
         [--draws 200] [--threads 2] [--alpha 0] [--batch-size auto] [--parquet] [--profile N] [--out FILE.md]
 
 Every measurement runs in a fresh Python process (so ``ru_maxrss`` is that run's peak):
@@ -33,8 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's pyrocsa, not an installed one
 
 
 def cohort(n: int, seed: int = 0, p: int = 10) -> pd.DataFrame:

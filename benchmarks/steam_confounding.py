@@ -1,6 +1,6 @@
 """Does a covariate generator keep the confounding of actg-Synthetic? A check with the simulator's own law.
 
-    OMP_NUM_THREADS=1 python3 benchmarks/steam_confounding.py [--reps 10]
+    OMP_NUM_THREADS=1 python3 -m benchmarks.steam_confounding [--reps 10]
 
 On the authors' training split, covariates X come from (a) the real rows, (b) a Gaussian copula or (c)
 sequential trees fitted on them; treatment A ~ Bernoulli(pi(X)) from the same logistic propensity model

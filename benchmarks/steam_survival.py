@@ -1,6 +1,6 @@
 """STEAM-survival vs a generic generator on ACTG 175 (arms 0 vs 1) and actg-Synthetic.
 
-    OMP_NUM_THREADS=1 python3 benchmarks/steam_survival.py [--quick] [--runs 5]
+    OMP_NUM_THREADS=1 python3 -m benchmarks.steam_survival [--quick] [--runs 5]
         [--outcome-model weibull|csa-info] [--csa-epochs 40] [--generators steam generic bootstrap]
         [--datasets actg actg-synthetic] [--covariates-only]
 
@@ -33,12 +33,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from benchmarks.common import RESULTS  # noqa: E402
 from pyrocsa.data import stratified_split  # noqa: E402
 from pyrocsa.steam import GenericCohort, SyntheticCohort, WeibullOutcomeModel  # noqa: E402
 from pyrocsa.steam.metrics import evaluate_cohort  # noqa: E402
 
 HORIZON = 1000.0  # days: RMST horizon of U_PEHE (both datasets follow subjects up to ~1231-1313 days)
-RESULTS = Path(__file__).resolve().parent / "results"
 
 COLUMNS = [  # (metric key, table header, higher is better?)
     ("alpha_precision", "P_alpha", True), ("beta_recall", "R_beta", True),
@@ -134,7 +134,7 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(summary: pd.DataFrame, raw: pd.DataFrame, args) -> str:
     lines = [f"# STEAM-survival vs generic generator ({'quick' if args.quick else 'full'} run)", "",
-             f"Command: `OMP_NUM_THREADS=1 python3 benchmarks/steam_survival.py {args.argv}`", "",
+             f"Command: `OMP_NUM_THREADS=1 python3 -m benchmarks.steam_survival {args.argv}`", "",
              f"{int(summary['runs'].max())} runs (stratified 80/20 splits, seeds 0..), mean +/- 95% "
              f"t-interval half-width. RMST horizon {HORIZON:g} days; "
              f"U_PEHE learners: {', '.join(args.learners)}. "
@@ -295,7 +295,7 @@ def main(argv=None):
         out = Path(args.out) if args.out else RESULTS / "steam_covariates.md"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(f"# Covariate generator fidelity\n\nCommand: `OMP_NUM_THREADS=1 python3 "
-                       f"benchmarks/steam_survival.py {args.argv}`\n\n" + text)
+                       f"-m benchmarks.steam_survival {args.argv}`\n\n" + text)
         print(f"written {out}")
         return
     try:

@@ -25,10 +25,9 @@ modules import each other (``tests/test_layout.py`` walks every import, function
 7. :mod:`pyrocsa.reports`    -- plots (``reports.plotting``) and the command line (``reports.cli``)
 
 Above every layer sit the public names: this package's ``CSA``, ``Ensemble``, ``SurvivalData``, ...
-(``__all__``), the stable namespaces :mod:`pyrocsa.datasets`, :mod:`pyrocsa.simulate`, :mod:`pyrocsa.metrics`,
-:mod:`pyrocsa.estimands`, :mod:`pyrocsa.plotting`, and the deprecated module paths of pyrocsa <= 0.2
-(``pyrocsa.model``, ``pyrocsa.estimator``, ...; each warns once and is the moved module itself). Nothing
-inside the layers imports them.
+(``__all__``) and the stable namespaces :mod:`pyrocsa.datasets`, :mod:`pyrocsa.simulate`,
+:mod:`pyrocsa.metrics`, :mod:`pyrocsa.estimands`, :mod:`pyrocsa.plotting` (plain re-exports of their layers'
+public names). Nothing inside the layers imports them. ``python -m pyrocsa`` is the command line.
 """
 
 from importlib import import_module
@@ -47,15 +46,9 @@ _LAZY = {
     "PotentialOutcomes": "pyrocsa.core.outcomes",
     "DoublyRobust": "pyrocsa.evaluation.doubly_robust",
 }
-#: namespaces reachable as attributes (``pyrocsa.metrics``): the stable ones, and the layers' homes of the
-#: old ones (no deprecation warning for attribute access)
-_MODULES = {"datasets": "pyrocsa.datasets", "simulate": "pyrocsa.simulate", "metrics": "pyrocsa.metrics",
-            "estimands": "pyrocsa.estimands", "plotting": "pyrocsa.plotting",
-            "baselines": "pyrocsa.baselines",
-            "steam": "pyrocsa.steam", "errors": "pyrocsa.errors", "checkpoint": "pyrocsa.core.checkpoint",
-            "doubly_robust": "pyrocsa.evaluation.doubly_robust", "data": "pyrocsa.data",
-            "core": "pyrocsa.core", "csa": "pyrocsa.csa", "evaluation": "pyrocsa.evaluation",
-            "reports": "pyrocsa.reports"}
+#: namespaces reachable as attributes (``pyrocsa.metrics``) without an explicit import: the stable ones and
+#: the layers
+_NAMESPACES = frozenset({"datasets", "simulate", "metrics", "estimands", "plotting"}) | frozenset(LAYERS)
 
 __all__ = ["SurvivalData", "Preprocessor", "stratified_split", "CSA", "Ensemble", "PotentialOutcomes",
            "DoublyRobust", "LAYERS", "__version__"]
@@ -64,6 +57,6 @@ __all__ = ["SurvivalData", "Preprocessor", "stratified_split", "CSA", "Ensemble"
 def __getattr__(name):
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
-    if name in _MODULES:
-        return import_module(_MODULES[name])
+    if name in _NAMESPACES:
+        return import_module(f"pyrocsa.{name}")
     raise AttributeError(f"module 'pyrocsa' has no attribute {name!r}")

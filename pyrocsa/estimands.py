@@ -1,6 +1,4 @@
-"""Stable public name of :mod:`pyrocsa.core.estimands` (its home in the layered layout)."""
+"""Stable public namespace: the public names of :mod:`pyrocsa.core.estimands`, re-exported."""
 
-from pyrocsa._alias import alias
-from pyrocsa.core import estimands as _module
-
-alias(__name__, _module, deprecated=False)
+from pyrocsa.core.estimands import *  # noqa: F401,F403
+from pyrocsa.core.estimands import __all__  # noqa: F401

@@ -1,6 +1,4 @@
-"""Stable public name of :mod:`pyrocsa.evaluation.metrics` (its home in the layered layout)."""
+"""Stable public namespace: the public names of :mod:`pyrocsa.evaluation.metrics`, re-exported."""
 
-from pyrocsa._alias import alias
-from pyrocsa.evaluation import metrics as _module
-
-alias(__name__, _module, deprecated=False)
+from pyrocsa.evaluation.metrics import *  # noqa: F401,F403
+from pyrocsa.evaluation.metrics import __all__  # noqa: F401

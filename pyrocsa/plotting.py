@@ -1,6 +1,4 @@
-"""Stable public name of :mod:`pyrocsa.reports.plotting` (its home in the layered layout)."""
+"""Stable public namespace: the public names of :mod:`pyrocsa.reports.plotting`, re-exported."""
 
-from pyrocsa._alias import alias
-from pyrocsa.reports import plotting as _module
-
-alias(__name__, _module, deprecated=False)
+from pyrocsa.reports.plotting import *  # noqa: F401,F403
+from pyrocsa.reports.plotting import __all__  # noqa: F401

@@ -1,6 +1,4 @@
-"""Stable public name of :mod:`pyrocsa.data.simulate` (its home in the layered layout)."""
+"""Stable public namespace: the public names of :mod:`pyrocsa.data.simulate`, re-exported."""
 
-from pyrocsa._alias import alias
-from pyrocsa.data import simulate as _module
-
-alias(__name__, _module, deprecated=False)
+from pyrocsa.data.simulate import *  # noqa: F401,F403
+from pyrocsa.data.simulate import __all__  # noqa: F401

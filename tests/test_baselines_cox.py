@@ -1,8 +1,6 @@
 """Cox baselines: propensity weights, CoxPH-Uniform/IPW/OW hazard ratios, the Cox T-learner and the shared
 survival-curve sampler."""
 
-import sys
-import types
 import warnings
 
 import numpy as np
@@ -16,22 +14,11 @@ from pyrocsa.datasets import ACTG_BASELINE, load_actg, load_actg_synthetic
 
 
 @pytest.fixture
-def potential_outcomes_module(monkeypatch):
-    """pyrocsa.outcomes if it is importable, else a minimal stand-in that records its arguments."""
-    try:
-        import pyrocsa.outcomes as mod  # noqa: F401
-        return mod
-    except ImportError:  # pragma: no cover - only while outcomes.py is being written
-        mod = types.ModuleType("pyrocsa.outcomes")
+def potential_outcomes_module():
+    """The module whose PotentialOutcomes every estimator returns."""
+    import pyrocsa.core.outcomes as mod
 
-        class PotentialOutcomes:
-            def __init__(self, t0, t1, index=None, observed=None, covariates=None, model_name=None, **kw):
-                self.t0, self.t1, self.index, self.observed = t0, t1, index, observed
-                self.covariates, self.model_name = covariates, model_name
-
-        mod.PotentialOutcomes = PotentialOutcomes
-        monkeypatch.setitem(sys.modules, "pyrocsa.outcomes", mod)
-        return mod
+    return mod
 
 
 def confounded_null(n, seed):

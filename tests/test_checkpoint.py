@@ -1,5 +1,5 @@
-"""Saved models (:mod:`pyrocsa.checkpoint`): every broken directory raises one ModelFileError that names the
-directory and the problem (never torch's or json's own message), and saving is atomic."""
+"""Saved models (:mod:`pyrocsa.core.checkpoint`): every broken directory raises one ModelFileError that
+names the directory and the problem (never torch's or json's own message), and saving is atomic."""
 
 import json
 import shutil

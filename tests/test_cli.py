@@ -103,10 +103,10 @@ def test_bad_column_names_the_column(files, capsys):
 
 def test_console_script_help_without_traceback():
     for cmd in ([], ["demo"], ["fit"], ["predict"], ["simulate"], ["synthesize"], ["evaluate"]):
-        res = subprocess.run([sys.executable, "-m", "pyrocsa.cli", *cmd, "--help"], capture_output=True,
+        res = subprocess.run([sys.executable, "-m", "pyrocsa", *cmd, "--help"], capture_output=True,
                              text=True, timeout=120)
         assert res.returncode == 0 and "usage: pyrocsa" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "pyrocsa.cli", "fit", "missing.csv", "--duration", "t",
+    res = subprocess.run([sys.executable, "-m", "pyrocsa", "fit", "missing.csv", "--duration", "t",
                           "--event", "e", "--treatment", "a", "--out", "m"], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr
@@ -175,7 +175,7 @@ def test_bad_options_are_one_line_before_training(files, tmp_path, capsys, extra
 def test_non_finite_loss_is_one_line(files, tmp_path, capsys, monkeypatch):
     from pyrocsa import CSA
 
-    def diverge(self, *args, **kwargs):  # what pyrocsa.training raises when a loss turns NaN
+    def diverge(self, *args, **kwargs):  # what pyrocsa.core.training raises when a loss turns NaN
         raise RuntimeError("non-finite training loss (nan) at epoch 3; lower the learning rate")
 
     monkeypatch.setattr(CSA, "fit", diverge)
@@ -249,7 +249,7 @@ def test_console_script_never_prints_a_traceback(tmp_path):
     root = str(Path(pyrocsa.__file__).resolve().parent.parent)  # this checkout, from any working directory
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
     for argv in cases:
-        res = subprocess.run([sys.executable, "-m", "pyrocsa.cli", *argv], capture_output=True, text=True,
+        res = subprocess.run([sys.executable, "-m", "pyrocsa", *argv], capture_output=True, text=True,
                              timeout=120, cwd=tmp_path, env=env)
         assert res.returncode == 2, (argv, res.stderr)
         assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr

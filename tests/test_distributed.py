@@ -1,4 +1,4 @@
-"""Data-parallel training (pyrocsa.distributed): 2 gloo processes on a tiny cohort.
+"""Data-parallel training (pyrocsa.core.distributed): 2 gloo processes on a tiny cohort.
 
 One spawn of two processes does three things (process start-up dominates the cost):
 1. one data-parallel step on a fixed global minibatch: the DDP-averaged gradient and the IPM must equal a

@@ -13,8 +13,8 @@ from scipy import optimize
 from pyrocsa import DoublyRobust
 from pyrocsa.baselines import CoxTLearner
 from pyrocsa.core.base import CounterfactualSurvivalModel
+from pyrocsa.core.influence import aipcw_pseudo_outcomes, step_left
 from pyrocsa.core.outcomes import PotentialOutcomes
-from pyrocsa.evaluation.doubly_robust import _step_left, aipcw_pseudo_outcomes
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def test_core_with_kaplan_meier_nuisances_is_kaplan_meier_and_greenwood():
     km = KaplanMeierFitter().fit(y, d)
     s = km.survival_function_at_times(grid).to_numpy()
     sfc = KaplanMeierFitter().fit(y, 1 - d).survival_function_
-    g = _step_left(sfc.index.to_numpy(float), sfc.iloc[:, 0].to_numpy(float), grid)
+    g = step_left(sfc.index.to_numpy(float), sfc.iloc[:, 0].to_numpy(float), grid)
     phi = aipcw_pseudo_outcomes(np.tile(s, (n, 1)), np.tile(g, (n, 1)), np.searchsorted(grid, y), d,
                                 np.ones(n))
     np.testing.assert_allclose(phi.mean(axis=0), s, atol=1e-12)
@@ -173,9 +173,9 @@ def _dr_bias(reps, n, horizon, **kwargs):
             warnings.simplefilter("ignore")
             dr = DoublyRobust(n_folds=2, seed=r, **kwargs).fit(df, **COLS, covariates=["x1", "x2"])
         est.append(dr.rmst_difference(horizon)["estimate"])
-        from pyrocsa.evaluation.doubly_robust import _integrate_steps
+        from pyrocsa.core.influence import integrate_steps
 
-        p = [_integrate_steps(dr.outcome_survival_[a], dr.grid_, horizon).mean() for a in (0, 1)]
+        p = [integrate_steps(dr.outcome_survival_[a], dr.grid_, horizon).mean() for a in (0, 1)]
         plug.append(p[1] - p[0])
     truth = _confounded_truth(horizon)
     return np.asarray(est) - truth, np.asarray(plug) - truth
@@ -248,11 +248,11 @@ def test_pluggable_nuisances_and_summary(capsys):
     np.testing.assert_allclose(dr.propensity_, np.clip(xfit, 0.01, 0.99), atol=0.02)
     assert np.abs(dr.propensity_ - ref.propensity_).max() > 1e-3  # and that is not the full-sample fit
     # the Cox censoring model per arm is fitted once on all rows too
+    from pyrocsa.core.influence import ArmSurvivalFit
     from pyrocsa.data.frame import Preprocessor
-    from pyrocsa.evaluation.doubly_robust import _CensoringFit
 
     x_all = Preprocessor().fit(df, covs).transform(df).astype(np.float64)
-    cf = _CensoringFit("cox").fit(x_all, ref.duration_, ref.event_, ref.treatment_)
+    cf = ArmSurvivalFit("cox").fit(x_all, ref.duration_, ref.event_, ref.treatment_)
     for arm in (0, 1):
         np.testing.assert_allclose(ref.censoring_survival_[arm],
                                    np.maximum(cf.left_survival(x_all, ref.grid_, arm), 0.01), rtol=1e-10)

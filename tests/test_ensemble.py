@@ -1,4 +1,4 @@
-"""Tests of pyrocsa.ensemble: stratified bootstrap, member fitting/sampling, between-member intervals.
+"""Tests of pyrocsa.core.ensemble: stratified bootstrap, member fitting/sampling, between-member intervals.
 
 Fits use a tiny CSA-INFO (n = 160, 2 epochs, widths <= 8) so that the file runs in well under a minute;
 they check shapes, bookkeeping and reproducibility, not model quality (benchmarks/coverage.py does that).
@@ -325,25 +325,3 @@ def test_effect_intervals_prob_is_a_deprecated_alias_of_level():
     assert new["level"] == new["prob"] == 0.8
     assert new["ate"]["upper"] - new["ate"]["lower"] < effect_intervals(po, 2000.0, hazard_ratio=False)[
         "ate"]["upper"] - effect_intervals(po, 2000.0, hazard_ratio=False)["ate"]["lower"]
-
-
-def test_deprecated_fit_members_with_a_config_dict_matches_the_prototype_form(cohort, members):
-    """pyrocsa.ensemble.fit_members(dict) (pyrocsa 0.2) fits the same members as the core function given
-    CSA(**dict); it still refuses a seed in the dict."""
-    import importlib
-    import sys
-
-    train, valid, test, covs = cohort
-    sys.modules.pop("pyrocsa.ensemble", None)
-    with pytest.warns(DeprecationWarning, match="pyrocsa.ensemble is deprecated"):
-        old = importlib.import_module("pyrocsa.ensemble")
-    with pytest.raises(ValueError, match="must not set 'seed'"):
-        old.fit_members(dict(TINY, seed=3), train, "time", "event", "treatment", val_df=valid, K=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        again = old.fit_members(TINY, train, "time", "event", "treatment", val_df=valid, covariates=covs, K=2,
-                                seed=0, n_jobs=1)
-    a = sample_members(members, test, num_samples=4, seed=0)
-    b = sample_members(again, test, num_samples=4, seed=0)
-    np.testing.assert_array_equal(a.t0, b.t0)
-    np.testing.assert_array_equal(a.c1, b.c1)

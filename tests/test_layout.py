@@ -1,5 +1,6 @@
 """The package layout: no import cycle between pyrocsa's modules, no import against the declared layer order
-(:data:`pyrocsa.LAYERS`), and the deprecated module paths of pyrocsa <= 0.2 still give the same objects.
+(:data:`pyrocsa.LAYERS`), no module at the top level but the layers and the stable namespaces, and the stable
+namespaces re-export their layers' public names.
 
 Imports are read with :mod:`ast` from every module's source -- top-level *and* function-level ones, and
 ``import_module("pyrocsa...")`` calls with a constant name -- so a lazy import that closes a circle fails
@@ -12,7 +13,6 @@ import ast
 import importlib
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -21,27 +21,6 @@ import pyrocsa
 
 PKG = Path(pyrocsa.__file__).parent
 
-#: old module path -> its home in the layered layout (each old path is an alias of the moved module)
-DEPRECATED = {
-    "pyrocsa.base": "pyrocsa.core.base",
-    "pyrocsa.nn": "pyrocsa.core.nn",
-    "pyrocsa.ipm": "pyrocsa.core.ipm",
-    "pyrocsa.training": "pyrocsa.core.training",
-    "pyrocsa.distributed": "pyrocsa.core.distributed",
-    "pyrocsa.sampling": "pyrocsa.core.sampling",
-    "pyrocsa.streaming": "pyrocsa.core.streaming",
-    "pyrocsa.inference_data": "pyrocsa.core.inference_data",
-    "pyrocsa.outcomes": "pyrocsa.core.outcomes",
-    "pyrocsa.checkpoint": "pyrocsa.core.checkpoint",
-    "pyrocsa.flows": "pyrocsa.csa.flows",
-    "pyrocsa.distributions": "pyrocsa.csa.distributions",
-    "pyrocsa.model": "pyrocsa.csa.model",
-    "pyrocsa.losses": "pyrocsa.csa.losses",
-    "pyrocsa.alpha": "pyrocsa.csa.alpha",
-    "pyrocsa.estimator": "pyrocsa.csa.estimator",
-    "pyrocsa.doubly_robust": "pyrocsa.evaluation.doubly_robust",
-    "pyrocsa.cli": "pyrocsa.reports.cli",
-}
 #: stable public namespaces (no warning) -> their home
 STABLE = {
     "pyrocsa.simulate": "pyrocsa.data.simulate",
@@ -101,8 +80,8 @@ GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
 
 
 def _layer(name: str) -> int:
-    """Index in pyrocsa.LAYERS; the public names (package root, stable namespaces, deprecated aliases) sit
-    above every layer."""
+    """Index in pyrocsa.LAYERS; the public names (package root, stable namespaces, ``__main__``) sit above
+    every layer."""
     parts = name.split(".")
     if len(parts) > 1 and parts[1] in pyrocsa.LAYERS:
         return pyrocsa.LAYERS.index(parts[1])
@@ -150,7 +129,7 @@ def test_the_walker_sees_lazy_and_relative_imports():
     planted = dict(GRAPH, **{"pyrocsa.data.frame": GRAPH["pyrocsa.data.frame"] | {"pyrocsa.data.simulate"}})
     assert ["pyrocsa.data.frame", "pyrocsa.data.simulate"] in _cycles(planted)
     assert _layer("pyrocsa.core.outcomes") < _layer("pyrocsa.evaluation.doubly_robust") \
-        < _layer("pyrocsa.cli")
+        < _layer("pyrocsa.metrics")
 
 
 def test_no_import_cycle():
@@ -168,71 +147,38 @@ def test_imports_follow_the_layer_order():
 
 def test_every_layer_module_is_in_a_declared_layer():
     """Nothing new lands at the top level unnoticed: the top-level modules are the declared layers, the
-    public namespaces and the deprecated aliases."""
+    stable namespaces and ``__main__`` -- no alias modules."""
     top = {n for n in MODULES if n.count(".") == 1}
-    known = {f"pyrocsa.{layer}" for layer in pyrocsa.LAYERS} | set(DEPRECATED) | set(STABLE) | {
-        "pyrocsa.datasets", "pyrocsa.ensemble", "pyrocsa._alias", "pyrocsa.baselines", "pyrocsa.steam"}
+    known = {f"pyrocsa.{layer}" for layer in pyrocsa.LAYERS} | set(STABLE) | {
+        "pyrocsa.datasets", "pyrocsa.baselines", "pyrocsa.steam", "pyrocsa.__main__"}
     assert top <= known, f"undeclared top-level modules: {sorted(top - known)}"
 
 
-def _fresh_import(name: str):
-    for key in [k for k in sys.modules if k == name]:
-        del sys.modules[key]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        module = importlib.import_module(name)
-    return module, [w for w in caught if issubclass(w.category, DeprecationWarning)]
+@pytest.mark.parametrize("name,home", sorted(STABLE.items()))
+def test_stable_namespaces_re_export_their_layer(name, home):
+    module, target = importlib.import_module(name), importlib.import_module(home)
+    assert module is not target and list(module.__all__) == list(target.__all__)
+    assert all(getattr(module, n) is getattr(target, n) for n in target.__all__)
+    from pyrocsa.data.actg import load_actg175
+    assert pyrocsa.datasets.load_actg175 is load_actg175
+    propensity = importlib.import_module("pyrocsa.baselines.propensity")
+    assert pyrocsa.steam.PropensityModel is propensity.PropensityModel
+    for n in pyrocsa.__all__:
+        assert getattr(pyrocsa, n) is not None
 
 
-@pytest.mark.parametrize("old,new", sorted(DEPRECATED.items()))
-def test_deprecated_module_paths_are_the_moved_modules(old, new):
-    module, caught = _fresh_import(old)
-    target = importlib.import_module(new)
-    assert module is target and sys.modules[old] is target
-    messages = [str(w.message) for w in caught]
-    assert any(old in m and new in m for m in messages), messages
-    names = getattr(target, "__all__", [n for n in vars(target) if not n.startswith("_")])
-    assert names and all(getattr(module, n) is getattr(target, n) for n in names)
+@pytest.mark.parametrize("old", ["pyrocsa.model", "pyrocsa.estimator", "pyrocsa.ensemble", "pyrocsa.cli",
+                                 "pyrocsa._alias"])
+def test_old_module_paths_are_gone(old):
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(old)
 
 
-@pytest.mark.parametrize("old,new", sorted(STABLE.items()))
-def test_stable_namespaces_do_not_warn(old, new):
-    module, caught = _fresh_import(old)
-    assert module is importlib.import_module(new)
-    assert not caught, [str(w.message) for w in caught]
-
-
-def test_from_imports_of_old_paths_work():
-    """The spellings used in pyrocsa <= 0.2 code and notebooks."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from pyrocsa import datasets, estimands, metrics, simulate
-        from pyrocsa.datasets.actg import ActgSynthetic, load_actg175
-        from pyrocsa.distributions import FlowTime
-        from pyrocsa.ensemble import effect_intervals, fit_members, sample_members
-        from pyrocsa.estimator import CSA
-        from pyrocsa.model import CSAModel
-        from pyrocsa.steam.treatment import PropensityModel
-        from pyrocsa.training import fit_module, resolve_device
-    from pyrocsa.baselines.propensity import PropensityModel as Merged
-    from pyrocsa.core.ensemble import effect_intervals as ei
-    from pyrocsa.csa.distributions import FlowTime as F
-    from pyrocsa.csa.estimator import CSA as C
-    from pyrocsa.csa.model import CSAModel as M
-    from pyrocsa.data.actg import load_actg175 as L
-    from pyrocsa.data.actg_synthetic import ActgSynthetic as A
-
-    assert (CSA, CSAModel, FlowTime, effect_intervals, PropensityModel, load_actg175, ActgSynthetic) == \
-        (C, M, F, ei, Merged, L, A)
-    assert pyrocsa.CSA is C and pyrocsa.steam.PropensityModel is Merged
-    assert callable(fit_members) and callable(sample_members) and callable(fit_module)
-    assert callable(resolve_device)
-    assert datasets.load_actg175 is L
-    assert simulate.simulate is importlib.import_module("pyrocsa.data.simulate").simulate
-    assert metrics.pehe is importlib.import_module("pyrocsa.evaluation.metrics").pehe
-    assert estimands.ate is importlib.import_module("pyrocsa.core.estimands").ate
-    for name in pyrocsa.__all__:
-        assert getattr(pyrocsa, name) is not None
+def test_python_m_pyrocsa_and_deprecation_warnings_as_errors():
+    """``python -m pyrocsa --help`` is the command line; ``import pyrocsa`` raises no DeprecationWarning."""
+    res = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-m", "pyrocsa", "--help"],
+                         capture_output=True, text=True, cwd=PKG.parent, timeout=120)
+    assert res.returncode == 0 and "usage: pyrocsa" in res.stdout, res.stderr
 
 
 def test_import_pyrocsa_is_light_and_acyclic_at_runtime():

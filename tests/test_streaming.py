@@ -1,4 +1,4 @@
-"""Fitting from Parquet (pyrocsa.streaming): one statistics pass, streamed row groups, the split."""
+"""Fitting from Parquet (pyrocsa.core.streaming): one statistics pass, streamed row groups, the split."""
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,5 @@
-"""Baselines of the CSA paper, all behind the :class:`pyrocsa.base.CounterfactualSurvivalModel` interface.
+"""Baselines of the CSA paper, all behind the :class:`pyrocsa.core.base.CounterfactualSurvivalModel`
+interface.
 
 * :class:`CoxPHWeighted` -- CoxPH-Uniform / CoxPH-IPW / CoxPH-OW marginal hazard ratios;
 * :class:`CoxTLearner` -- a Cox model per arm, sampling potential outcomes from its survival functions;

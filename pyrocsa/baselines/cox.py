@@ -6,7 +6,7 @@
   marginal hazard ratio ``HR = exp(beta)`` (eq. 12) with a robust (sandwich) 95% interval, and nothing else
   (no counterfactual samples), like the paper.
 * :class:`CoxTLearner` -- one penalised Cox model on the covariates per arm, the "what a user would
-  otherwise do" yardstick; implements :class:`pyrocsa.base.CounterfactualSurvivalModel`.
+  otherwise do" yardstick; implements :class:`pyrocsa.core.base.CounterfactualSurvivalModel`.
 * :class:`SurvivalCurves` -- per-subject step survival functions with exact RMST and vectorised
   inverse-transform sampling, shared by every T-learner baseline (also the random survival forest).
 

@@ -1,10 +1,11 @@
 """The paper's neural baselines (Chapfuwa et al., CHIL 2021, Appendix C and SM D.4): IPM-regularised
 AFT-Weibull, AFT-log-Normal and the deterministic semi-supervised regression (SR).
 
-All three share CSA's encoder ``r = Phi(x)`` (:class:`pyrocsa.nn.Encoder`, two layers of 100 units) and its
-balancing term ``alpha * IPM(Phi(x) | a=1, Phi(x) | a=0)`` (:func:`pyrocsa.ipm.wasserstein_ipm`), with one
-head per arm (twin networks ``h_0``, ``h_1`` on ``r``: a hidden block of ``head_hidden`` units, then a linear
-output). The paper's decoder figure is not in the text; one hidden layer of 100 units per arm is our choice.
+All three share CSA's encoder ``r = Phi(x)`` (:class:`pyrocsa.core.nn.Encoder`, two layers of 100 units) and
+its balancing term ``alpha * IPM(Phi(x) | a=1, Phi(x) | a=0)`` (:func:`pyrocsa.core.ipm.wasserstein_ipm`),
+with one head per arm (twin networks ``h_0``, ``h_1`` on ``r``: a hidden block of ``head_hidden`` units, then
+a linear output). The paper's decoder figure is not in the text; one hidden layer of 100 units per arm is our
+choice.
 
 AFT models (:class:`AFTModel`, a :class:`pyro.nn.PyroModule`). Each arm's head outputs the parameters of
 the event-time law on the duration unit, with a fitted time scale ``s`` (mean training duration) so that
@@ -29,10 +30,11 @@ eq. (22), ``delta |y - t| + (1 - delta) max(0, y - t)`` on the scaled time, plus
 identical copies (mean COV 0, as in the paper's tables).
 
 The estimators (:class:`AFTWeibull`, :class:`AFTLogNormal`, :class:`SR`) follow :class:`pyrocsa.CSA`'s
-conventions: ``fit(df, duration_col, event_col, treatment_col, val_df=None, covariates=None)`` (a stratified
-15% of ``df`` held out for early stopping when ``val_df`` is None), training through
-:func:`pyrocsa.training.fit_module` (Adam, minibatches of 200, early stopping on the validation loss), and
-``sample_potential_outcomes(df, num_samples, seed)`` returning :class:`pyrocsa.outcomes.PotentialOutcomes`.
+conventions: ``fit(df, duration_col, event_col, treatment_col, val_df=None, covariates=None)`` (a
+stratified 15% of ``df`` held out for early stopping when ``val_df`` is None), training
+through :func:`pyrocsa.core.training.fit_module` (Adam, minibatches of 200, early stopping on the validation
+loss), and ``sample_potential_outcomes(df, num_samples, seed)`` returning
+:class:`pyrocsa.core.outcomes.PotentialOutcomes`.
 """
 
 from __future__ import annotations
@@ -380,7 +382,7 @@ class NeuralBaseline(CounterfactualSurvivalModel):
                                   chunk_size: int | None = None, batch_size: int | None = None):
         """Draw potential times for each row of ``df`` through ``pyro.infer.Predictive`` (sites "t0",
         "t1"), ``chunk_size`` subjects at a time (default 4096;
-        ``batch_size=`` is its deprecated name). Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with
+        ``batch_size=`` is its deprecated name). Returns :class:`pyrocsa.core.outcomes.PotentialOutcomes` with
         arrays (num_samples, len(df)) in the duration unit; ``observed`` is set when ``df`` has the outcome
         columns."""
         num_samples = check_positive_int(num_samples, "num_samples")

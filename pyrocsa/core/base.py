@@ -1,7 +1,7 @@
 """The interface every pyrocsa estimator shares, so that methods are interchangeable in evaluation code.
 
 An estimator is fitted on a frame (lifelines style) and then yields samples of the potential outcomes of
-any frame of subjects as a :class:`pyrocsa.outcomes.PotentialOutcomes` (arrays of shape
+any frame of subjects as a :class:`pyrocsa.core.outcomes.PotentialOutcomes` (arrays of shape
 (num_samples, N)), on which every estimand and metric is computed.
 """
 

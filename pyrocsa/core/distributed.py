@@ -1,10 +1,10 @@
 """Data-parallel training with ``torch.distributed`` (DDP): helpers used by
-:func:`pyrocsa.training.fit_module` and :meth:`pyrocsa.CSA.fit` when a process group of more than one
+:func:`pyrocsa.core.training.fit_module` and :meth:`pyrocsa.CSA.fit` when a process group of more than one
 process is running.
 
 How a run is started
 --------------------
-* ``torchrun --nproc-per-node K -m pyrocsa.cli -- fit ...`` (the ``--`` keeps torchrun from reading
+* ``torchrun --nproc-per-node K -m pyrocsa -- fit ...`` (the ``--`` keeps torchrun from reading
   ``--event`` as its own option), or any script that calls ``CSA.fit``: torchrun sets ``WORLD_SIZE``,
   ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_from_env` (called by
   ``CSA.fit``) initialises the default process group from them (``init_method="env://"``).
@@ -107,7 +107,7 @@ def init_from_env(device=None) -> bool:
 
 
 def device_for(device=None) -> torch.device:
-    """The training device of this rank: as :func:`pyrocsa.training.resolve_device`, with CUDA mapped to
+    """The training device of this rank: as :func:`pyrocsa.core.training.resolve_device`, with CUDA mapped to
     ``cuda:LOCAL_RANK``."""
     from pyrocsa.core.device import resolve_device
 
@@ -219,7 +219,7 @@ class _GlobalBatchLoss(nn.Module):
 class DataParallel:
     """One rank's view of data-parallel training of ``module`` with ``loss_fn`` (see the module docstring).
 
-    ``loss_fn`` is a :class:`pyrocsa.losses.CSALoss` (its IPM is then computed on the gathered global
+    ``loss_fn`` is a :class:`pyrocsa.csa.losses.CSALoss` (its IPM is then computed on the gathered global
     minibatch) or any ``loss_fn(module, *batch) -> (loss, comps)`` (averaged across ranks, nothing gathered).
     """
 

@@ -12,7 +12,7 @@ bootstrap resample of the training rows, adds that layer:
 * :func:`fit_members` -- fit K copies of one estimator in parallel processes (joblib / loky, one torch
   thread per worker); the validation frame (early stopping) is shared, not resampled;
 * :func:`sample_members` -- draws from every member, concatenated into one
-  :class:`~pyrocsa.outcomes.PotentialOutcomes` with ``chains=K`` (member k = chain k), so
+  :class:`~pyrocsa.core.outcomes.PotentialOutcomes` with ``chains=K`` (member k = chain k), so
   ``to_inference_data()`` puts members on ArviZ's ``chain`` dimension and ``az.summary``'s ``r_hat`` across
   members reads as a model-disagreement flag (r_hat >> 1: members disagree beyond their own spread);
 * :func:`effect_intervals` -- population effects (ATE in expected lifetime, RMST difference at a horizon,
@@ -359,7 +359,7 @@ def _longest_follow_up(outs) -> float | None:
 def sample_members(members, df: pd.DataFrame, num_samples: int = 200, seed: int | None = None):
     """Draw ``num_samples / K`` potential outcomes per subject from each of the K members.
 
-    Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with ``t0``, ``t1`` (and ``c0``, ``c1`` for
+    Returns :class:`pyrocsa.core.outcomes.PotentialOutcomes` with ``t0``, ``t1`` (and ``c0``, ``c1`` for
     CSA-INFO) of shape (num_samples, len(df)), member k's draws in rows ``k*S/K : (k+1)*S/K``, and
     ``chains=K``. ``num_samples`` must be a multiple of K. ``seed`` derives one sampling seed per member.
     """
@@ -419,7 +419,7 @@ def effect_intervals(outcomes, horizon: float, level: float = 0.95, method: str 
 
     Parameters
     ----------
-    outcomes : :class:`~pyrocsa.outcomes.PotentialOutcomes` with ``chains = K >= 2`` (K member blocks).
+    outcomes : :class:`~pyrocsa.core.outcomes.PotentialOutcomes` with ``chains = K >= 2`` (K member blocks).
     horizon : RMST horizon (duration unit, > 0).
     level : interval level in (0, 1) (``prob=`` is its deprecated name).
     method : ``"t"`` (default; mean +- t_{K-1} s_K sqrt(1 + 1/K), see the module docstring) or
@@ -446,7 +446,7 @@ def effect_intervals(outcomes, horizon: float, level: float = 0.95, method: str 
 
     k = getattr(outcomes, "chains", None)
     if k is None or not hasattr(outcomes, "t0"):
-        raise ValueError("outcomes must be a pyrocsa.outcomes.PotentialOutcomes")
+        raise ValueError("outcomes must be a pyrocsa.core.outcomes.PotentialOutcomes")
     if k < 2:
         raise ValueError(f"outcomes has chains={k}: between-member intervals need an ensemble of K >= 2 "
                          "members (sample_members / CSA(ensemble_size=K))")

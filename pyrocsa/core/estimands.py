@@ -3,7 +3,7 @@
 Every function works on plain numpy arrays of samples of shape (S, N) -- S draws of the potential event
 time of each of N subjects, in the duration unit (e.g. days) -- and never on a particular model, so any
 estimator's samples (CSA, AFT, a single deterministic prediction with S = 1, or the ground truth) can be
-compared the same way. :class:`pyrocsa.outcomes.PotentialOutcomes` wraps these functions as methods.
+compared the same way. :class:`pyrocsa.core.outcomes.PotentialOutcomes` wraps these functions as methods.
 
 Estimands (SM B.1):
 

@@ -75,7 +75,7 @@ def _datasets(outcomes) -> dict[str, xr.Dataset]:
 
 
 def to_inference_data(outcomes):
-    """ArviZ container of a :class:`pyrocsa.outcomes.PotentialOutcomes` (see the module docstring).
+    """ArviZ container of a :class:`pyrocsa.core.outcomes.PotentialOutcomes` (see the module docstring).
 
     Returns ``arviz.InferenceData`` (arviz 0.x) or ``xarray.DataTree`` (arviz >= 1.0).  Save with
     ``.to_netcdf(path)`` and read back with ``arviz.from_netcdf(path)``.

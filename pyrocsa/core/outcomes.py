@@ -291,7 +291,7 @@ class PotentialOutcomes:
     # -- export --------------------------------------------------------------------------------------------
     def to_inference_data(self):
         """ArviZ container (posterior_predictive / observed_data / constant_data); see
-        :func:`pyrocsa.inference_data.to_inference_data`."""
+        :func:`pyrocsa.core.inference_data.to_inference_data`."""
         from pyrocsa.core.inference_data import to_inference_data
 
         return to_inference_data(self)

@@ -201,7 +201,7 @@ class ParquetScan:
 
 class ParquetRows:
     """The training or validation rows of a :class:`ParquetScan`, streamed (the protocol
-    :func:`pyrocsa.training.fit_module` reads: ``n_rows``, ``minibatches``, ``chunks``)."""
+    :func:`pyrocsa.core.training.fit_module` reads: ``n_rows``, ``minibatches``, ``chunks``)."""
 
     def __init__(self, scan: ParquetScan, part: str):
         if part not in ("train", "valid"):

@@ -65,7 +65,7 @@ def _evaluate(module, loss_fn, tensors, batch_size, seed):
 
 def _evaluate_valid(module, loss_fn, valid, batch_size, seed, parallel, dev):
     """:func:`_evaluate` on tensors or on each chunk of a streamed source (row-weighted), across the ranks
-    of ``parallel`` (a :class:`pyrocsa.distributed.DataParallel`) when given."""
+    of ``parallel`` (a :class:`pyrocsa.core.distributed.DataParallel`) when given."""
     def one(tensors):
         if parallel is not None:
             return parallel.evaluate(_evaluate, tensors, batch_size, seed)
@@ -98,7 +98,7 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
     loss_fn : ``loss_fn(module, *batch) -> (scalar tensor, dict of floats)``.
     train, valid : tuples of tensors with the same first dimension (rows); ``valid`` drives early stopping
         (the training loss is used when it is None). Either may instead be a streamed source
-        (:class:`pyrocsa.streaming.ParquetRows`: ``n_rows``, ``minibatches(batch_size, gen, min_last,
+        (:class:`pyrocsa.core.streaming.ParquetRows`: ``n_rows``, ``minibatches(batch_size, gen, min_last,
         device)`` yielding ``(tensors, row indices)`` and ``chunks(device)`` yielding tensors).
     batch_size, lr, betas, weight_decay : minibatch size and Adam settings (paper: 200, 3e-4, (0.9, 0.999)).
     max_epochs, patience, min_delta : stop after ``patience`` epochs without a validation improvement of
@@ -116,16 +116,17 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
 
     Data parallel: when a ``torch.distributed`` process group of W > 1 processes is initialised, every
     process calls this with the same data; each global minibatch is split across the processes, gradients
-    are averaged by DistributedDataParallel, a :class:`~pyrocsa.losses.CSALoss`'s IPM is computed on the
+    are averaged by DistributedDataParallel, a :class:`~pyrocsa.csa.losses.CSALoss`'s IPM is computed on the
     all-gathered global minibatch and the validation loss is reduced across processes
-    (:mod:`pyrocsa.distributed`). ``batch_size`` is the global minibatch. With one process nothing changes.
+    (:mod:`pyrocsa.core.distributed`). ``batch_size`` is the global minibatch. With one process nothing
+    changes.
     """
     from pyrocsa.core import distributed
 
     ddp = distributed.active()
     dev = distributed.device_for(device) if ddp else resolve_device(device)
     module.to(dev)
-    streamed = hasattr(train, "minibatches")  # a streamed source (pyrocsa.streaming), not tensors
+    streamed = hasattr(train, "minibatches")  # a streamed source (pyrocsa.core.streaming), not tensors
     if not streamed:
         train = tuple(t.to(dev) for t in train)
     if valid is not None and not hasattr(valid, "chunks"):

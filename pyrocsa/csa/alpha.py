@@ -101,7 +101,7 @@ def selection_horizon(train: SurvivalData) -> float:
 
 def effect_errors(model, valid: SurvivalData, pseudo_outcomes: np.ndarray, horizon: float) -> np.ndarray:
     """Per validation row, ``(tau(x_i) - phi_i)^2`` (N_valid,): ``tau`` the model's exact individual RMST
-    effect at ``horizon`` (:meth:`pyrocsa.distributions.FlowTime.rmst`), ``phi`` (N_valid,) the doubly
+    effect at ``horizon`` (:meth:`pyrocsa.csa.distributions.FlowTime.rmst`), ``phi`` (N_valid,) the doubly
     robust pseudo-outcomes. Duration unit squared."""
     model.eval()
     dev = next(model.parameters()).device

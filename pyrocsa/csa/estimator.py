@@ -50,7 +50,7 @@ class CSA(CounterfactualSurvivalModel):
     """Counterfactual survival analysis (Chapfuwa et al., CHIL 2021) with an exact-likelihood Pyro model.
 
     Each arm's event time, and for CSA-INFO each arm's censoring time, is a conditional planar flow on the
-    log-time scale over a learned representation r = Phi(x) (:class:`pyrocsa.model.CSAModel`), fitted by
+    log-time scale over a learned representation r = Phi(x) (:class:`pyrocsa.csa.model.CSAModel`), fitted by
     the right-censored log-likelihood plus ``alpha`` x a Wasserstein IPM between the arms' representations.
 
     Parameters
@@ -79,7 +79,7 @@ class CSA(CounterfactualSurvivalModel):
     seed : seeds weights, minibatches and (by default) draws; None = not seeded.
     device : "cpu", "cuda" or None (CUDA when available). verbose : progress bar (on a TTY).
 
-    Fitted attributes: ``model_`` (:class:`pyrocsa.model.CSAModel`), ``data_`` (training
+    Fitted attributes: ``model_`` (:class:`pyrocsa.csa.model.CSAModel`), ``data_`` (training
     :class:`SurvivalData`), ``preprocessor_``, ``history_`` (per-epoch dicts), ``alpha_``, ``alpha_scores_``
     (alpha -> validation score, lower is better, when a grid is searched), ``time_scale_`` (geometric mean
     training duration), ``members_`` and ``ensemble_`` (the :class:`Ensemble`, for ``ensemble_size > 1``).
@@ -220,12 +220,12 @@ class CSA(CounterfactualSurvivalModel):
 
         ``df`` may also be the path of a Parquet file or of a directory of Parquet files: preprocessing
         statistics come from one pass, training streams row groups (memory O(row group + buffer + model);
-        :mod:`pyrocsa.streaming`); ``val_df``, ensembles and alpha grids then need a frame instead.
+        :mod:`pyrocsa.core.streaming`); ``val_df``, ensembles and alpha grids then need a frame instead.
 
-        Data parallel (:mod:`pyrocsa.distributed`): under ``torchrun`` (``WORLD_SIZE`` > 1) or an initialised
-        process group, every process calls ``fit`` with the same data; training is split across them (DDP,
-        IPM on the gathered minibatch, validation reduced across processes) and every process ends with the
-        same weights. Ensemble members are then fitted one after another (``n_jobs`` is ignored)."""
+        Data parallel (:mod:`pyrocsa.core.distributed`): under ``torchrun`` (``WORLD_SIZE`` > 1) or an
+        initialised process group, every process calls ``fit`` with the same data; training is split across
+        them (DDP, IPM on the gathered minibatch, validation reduced across processes) and every process ends
+        with the same weights. Ensemble members are then fitted one after another (``n_jobs`` is ignored)."""
         from pyrocsa.core import distributed
 
         parallel = distributed.init_from_env(self.device)
@@ -304,7 +304,7 @@ class CSA(CounterfactualSurvivalModel):
 
     def _fit_parquet(self, path, duration_col, event_col, treatment_col, val_df, covariates, treated_value,
                      preprocessor):
-        """``fit`` on a Parquet file or directory, streamed (:mod:`pyrocsa.streaming`)."""
+        """``fit`` on a Parquet file or directory, streamed (:mod:`pyrocsa.core.streaming`)."""
         from pyrocsa.core.checkpoint import FittedData
         from pyrocsa.core.streaming import scan_parquet
 
@@ -359,9 +359,9 @@ class CSA(CounterfactualSurvivalModel):
 
         Runs ``pyro.infer.Predictive`` on the model (sites "t0", "t1" and, for CSA-INFO, "c0", "c1"),
         vectorised over draws and chunked over ``chunk_size`` subjects (default: ~256 MB per chunk).
-        Reproducibility (:mod:`pyrocsa.sampling`): the same ``seed`` gives the same draws, ``seed=None``
+        Reproducibility (:mod:`pyrocsa.core.sampling`): the same ``seed`` gives the same draws, ``seed=None``
         fresh ones on every call, and a subject's draws do not depend on the chunking or on the rows after
-        it. Returns :class:`pyrocsa.outcomes.PotentialOutcomes` with arrays (num_samples, N) in the
+        it. Returns :class:`pyrocsa.core.outcomes.PotentialOutcomes` with arrays (num_samples, N) in the
         duration unit. An ensemble splits the draws evenly across its K members (``chains=K``).
         ``batch_size`` is a deprecated alias of ``chunk_size``.
         """
@@ -527,7 +527,7 @@ class CSA(CounterfactualSurvivalModel):
         """Write ``path/`` with config.json, preprocessing.json and weights.pt (a state dict); an ensemble
         writes its config.json and one such directory per member (``member_0/`` ...). The directory is
         written atomically (a temporary sibling renamed into place); an existing ``path`` is replaced only
-        if it is empty or a saved model. See :mod:`pyrocsa.checkpoint`."""
+        if it is empty or a saved model. See :mod:`pyrocsa.core.checkpoint`."""
         self._check_fitted()
         from pyrocsa.core import distributed
 
@@ -542,5 +542,5 @@ class CSA(CounterfactualSurvivalModel):
     def load(cls, path, device=None) -> CSA:
         """Load a model written by :meth:`save`. The files are checked against the format before the weights
         are read (with ``torch.load(weights_only=True)``); any problem raises
-        :class:`pyrocsa.errors.ModelFileError` naming the directory. See :mod:`pyrocsa.checkpoint`."""
+        :class:`pyrocsa.errors.ModelFileError` naming the directory. See :mod:`pyrocsa.core.checkpoint`."""
         return load_estimator(cls, path, device=device)

@@ -2,7 +2,7 @@
 losses (eqs. 8-11), and the IPM balancing term (eq. 6), as one callable :class:`CSALoss`.
 
 Likelihood objective (``objective="likelihood"``, the default). The loss is the negative log-likelihood of
-the minibatch under :class:`pyrocsa.model.CSAModel`, read from the model's own Pyro trace
+the minibatch under :class:`pyrocsa.csa.model.CSAModel`, read from the model's own Pyro trace
 (``poutine.trace(model).get_trace(x, a, y, delta).log_prob_sum()``):
 
     event term      -(1/M) sum_i [ delta_i log f_{a_i}(y_i | x_i) + (1 - delta_i) log S_{a_i}(y_i | x_i) ]
@@ -24,12 +24,12 @@ An absolute error is minimised by a point mass at the conditional median, so thi
 reward spread (the paper's model is nearly deterministic); it is kept to reproduce the paper's tables.
 
 Either objective adds ``alpha`` x the Wasserstein IPM between the treated and control representations of
-the minibatch (:func:`pyrocsa.ipm.wasserstein_ipm`).
+the minibatch (:func:`pyrocsa.core.ipm.wasserstein_ipm`).
 
 Why a plain optimiser loop instead of ``pyro.infer.SVI``: there are no latent variables to infer (the model
 is fitted by maximum likelihood), the IPM is not part of a probabilistic model, and the loop needs
 train/eval switching, early stopping with best-weight restore, clipping and per-component history (see
-:mod:`pyrocsa.training`).
+:mod:`pyrocsa.core.training`).
 """
 
 from __future__ import annotations
@@ -68,10 +68,10 @@ class CSALoss:
     alpha : weight of the Wasserstein IPM between the treated and control representations (>= 0).
     tc_weight : weight of the paper's time-order loss (10) (``objective="paper"``, CSA-INFO only).
 
-    ``model`` is a :class:`pyrocsa.model.CSAModel`; ``x`` (M, p), ``a``, ``y``, ``delta`` (M,) float tensors,
-    ``y`` in the duration unit. Components (floats): ``event``, ``censoring`` (CSA-INFO), ``time_order``
-    (paper), ``ipm`` (alpha > 0), ``factual`` (everything but the IPM: what early stopping monitors) and
-    ``total``.
+    ``model`` is a :class:`pyrocsa.csa.model.CSAModel`; ``x`` (M, p), ``a``, ``y``, ``delta`` (M,) float
+    tensors, ``y`` in the duration unit. Components (floats): ``event``, ``censoring`` (CSA-INFO),
+    ``time_order`` (paper), ``ipm`` (alpha > 0), ``factual`` (everything but the IPM: what early stopping
+    monitors) and ``total``.
     """
 
     def __init__(self, objective: str = "likelihood", alpha: float = 0.0, tc_weight: float = 1.0):

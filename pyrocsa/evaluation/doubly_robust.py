@@ -57,15 +57,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pyrocsa.core.estimands import plugin_adjusted_survival  # noqa: F401 (re-export: its home until 0.2)
-from pyrocsa.core.influence import SURVIVAL_FLOOR, aipcw_pseudo_outcomes  # noqa: F401 (re-export)
-from pyrocsa.core.influence import ArmSurvivalFit as _CensoringFit
-from pyrocsa.core.influence import integrate_steps as _integrate_steps
-from pyrocsa.core.influence import step_left as _step_left  # noqa: F401 (tests)
+from pyrocsa.core.influence import ArmSurvivalFit, aipcw_pseudo_outcomes, integrate_steps
 from pyrocsa.data.frame import MIN_ROWS, Preprocessor, validate_outcome_columns
 from pyrocsa.errors import check_level
 
-__all__ = ["DoublyRobust", "aipcw_pseudo_outcomes", "plugin_adjusted_survival"]
+__all__ = ["DoublyRobust"]
 
 ARMS = (0, 1)
 _CENSORING_CHOICES = ("cox", "km", "outcome_model")
@@ -351,7 +347,7 @@ class DoublyRobust:
                 pre.fit(frame, covariates)
             x_all = pre.transform(frame).astype(np.float64)
             if full_cens:
-                cf = _CensoringFit(cens_kind).fit(x_all, y, delta, a)
+                cf = ArmSurvivalFit(cens_kind).fit(x_all, y, delta, a)
                 for arm in ARMS:
                     cens[arm][:] = cf.left_survival(x_all, grid, arm)
             if full_prop:
@@ -382,7 +378,7 @@ class DoublyRobust:
                 cens[0][test] = _empirical_rows(po.c0, grid, left=True)
                 cens[1][test] = _empirical_rows(po.c1, grid, left=True)
             elif not full_cens:
-                cf = _CensoringFit(cens_kind).fit(x_tr, y[train], delta[train], a[train])
+                cf = ArmSurvivalFit(cens_kind).fit(x_tr, y[train], delta[train], a[train])
                 for arm in ARMS:
                     cens[arm][test] = cf.left_survival(x_te, grid, arm)
             if not full_prop:
@@ -466,7 +462,7 @@ class DoublyRobust:
         return {arm: self.pseudo_outcomes_[arm][:, k] for arm in ARMS}
 
     def _pseudo_rmst(self, horizon: float) -> dict:
-        return {arm: _integrate_steps(self.pseudo_outcomes_[arm], self.grid_, horizon) for arm in ARMS}
+        return {arm: integrate_steps(self.pseudo_outcomes_[arm], self.grid_, horizon) for arm in ARMS}
 
     def _contrast(self, phi: dict, level: float, what: str, at: float, clip01: bool) -> dict:
         out = _wald(phi[1] - phi[0], level)

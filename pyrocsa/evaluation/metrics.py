@@ -4,7 +4,7 @@ Factual metrics (need observed durations/events): :func:`c_index`, :func:`calibr
 :func:`mean_cov`, :func:`d_calibration`.  Causal metrics (need the true potential outcomes, i.e.
 (semi-)synthetic data): :func:`pehe`, :func:`ate_error`, :func:`true_hazard_ratio`.  Baseline HR:
 :func:`cox_hazard_ratio`.  Uncertainty: :func:`interval_coverage`, :func:`coverage_curve`,
-:func:`d_calibration`.  Helpers taking a :class:`pyrocsa.outcomes.PotentialOutcomes`:
+:func:`d_calibration`.  Helpers taking a :class:`pyrocsa.core.outcomes.PotentialOutcomes`:
 :func:`c_index_per_arm`, :func:`calibration_slope_per_arm`.
 
 Samples are arrays (S, N) (S draws for each of N subjects); durations in any positive unit (e.g. days).

@@ -5,7 +5,7 @@ Commands (``pyrocsa COMMAND --help`` for each):
 * ``demo``       -- the README's main job: CSA-INFO on the shipped ACTG trial (HR beside the trial's Cox HR)
                     and on actg-Synthetic (PEHE / ATE beside the truth); writes plots.
 * ``fit``        -- CSV/Parquet in, column names as options, model directory out (``--nproc K``: K
-                    data-parallel processes; or launch with ``torchrun ... -m pyrocsa.cli fit``).
+                    data-parallel processes; or launch with ``torchrun ... -m pyrocsa fit``).
 * ``predict``    -- model + CSV -> CSV of per-subject ITE mean and HDI, plus a netCDF InferenceData.
 * ``simulate``   -- the paper's Gompertz-Cox simulator to CSV (with ground-truth columns).
 * ``synthesize`` -- STEAM-style synthetic cohort from a CSV.
@@ -387,8 +387,8 @@ def _fit_and_save(args, df: pd.DataFrame) -> None:
 
 
 def _fit_rank(args) -> None:
-    """One process of ``pyrocsa fit --nproc K`` (started by :func:`pyrocsa.distributed.spawn`): errors end
-    the process with the command line's exit code and one line on stderr, naming the rank."""
+    """One process of ``pyrocsa fit --nproc K`` (started by :func:`pyrocsa.core.distributed.spawn`): errors
+    end the process with the command line's exit code and one line on stderr, naming the rank."""
     debug = bool(getattr(args, "debug", False))
     with warnings.catch_warnings():
         if not debug:

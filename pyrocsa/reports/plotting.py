@@ -77,7 +77,7 @@ def _empirical_survival(samples: np.ndarray, grid: np.ndarray) -> np.ndarray:
 def plot_population_survival(outcomes, ax=None, times=None, level: float | None = None,
                              time_unit: str = "days", band: float | None = None):
     """Population survival S_a(t) = mean over subjects of P(T_a > t | x) for each arm, from the sampled
-    potential outcomes of ``outcomes`` (a :class:`pyrocsa.outcomes.PotentialOutcomes`).
+    potential outcomes of ``outcomes`` (a :class:`pyrocsa.core.outcomes.PotentialOutcomes`).
 
     The line is the average over all draws; the band is the pointwise central ``level`` interval
     (default 0.9; ``band=`` is its deprecated name) of the
@@ -115,9 +115,9 @@ def plot_adjusted_survival(source, ax=None, level: float = 0.95, times=None, km:
     each arm's Kaplan-Meier of the observed data (dashed, lifelines).
 
     ``source`` is a fitted :class:`pyrocsa.DoublyRobust` (doubly robust curve, influence-function band;
-    :meth:`~pyrocsa.DoublyRobust.adjusted_survival`) or a :class:`pyrocsa.outcomes.PotentialOutcomes`
+    :meth:`~pyrocsa.DoublyRobust.adjusted_survival`) or a :class:`pyrocsa.core.outcomes.PotentialOutcomes`
     (plug-in curve of the draws, band over members or draws;
-    :meth:`~pyrocsa.outcomes.PotentialOutcomes.adjusted_survival`). The Kaplan-Meier comes from the data
+    :meth:`~pyrocsa.core.outcomes.PotentialOutcomes.adjusted_survival`). The Kaplan-Meier comes from the data
     the estimator was fitted on, from ``outcomes.observed``, or from ``df`` with the three column names;
     ``km=False`` leaves it out. In a randomised trial both should agree; under confounding they should not.
     """

@@ -41,7 +41,8 @@ __all__ = ["SyntheticCohort", "GenericCohort", "WeibullOutcomeModel"]
 
 @dataclass
 class _Draws:
-    """Potential event (t0, t1) and censoring (c0, c1) times, each (S, N), when pyrocsa.outcomes is absent."""
+    """Potential event (t0, t1) and censoring (c0, c1) times, each (S, N), when pyrocsa.core.outcomes is
+    absent."""
 
     t0: np.ndarray
     t1: np.ndarray

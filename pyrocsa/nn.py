@@ -1,6 +1,0 @@
-"""Deprecated alias of :mod:`pyrocsa.core.nn` (its home since the layered layout, issue 19)."""
-
-from pyrocsa._alias import alias
-from pyrocsa.core import nn as _module
-
-alias(__name__, _module)
