@@ -205,7 +205,7 @@ def _synthetic(shifts, n=50, draws=4, subject_offsets=None):
 
 def test_effect_intervals_t_interval_hand_computed():
     po = _synthetic([10.0, 20.0, 30.0, 60.0])
-    res = effect_intervals(po, horizon=2000.0, prob=0.95, hazard_ratio=False)
+    res = effect_intervals(po, horizon=2000.0, level=0.95, hazard_ratio=False)
     # mean 30, sd (ddof 1) = sqrt((400 + 100 + 0 + 900) / 3), t_{3, 0.975} = 3.182446 (tables),
     # half width = 3.182446 * sd * sqrt(1 + 1/4) = 76.863
     half = 3.182446 * np.sqrt(1400 / 3) * np.sqrt(1.25)
