@@ -22,7 +22,7 @@ form RMST_1(h|x) - RMST_0(h|x) (the N = 2000 rows are drawn from that empirical 
 Methods per replicate:
 
 * ``DR (<outcome>)``: :class:`pyrocsa.DoublyRobust`, 5 folds, logistic propensity and Cox censoring per
-  arm (both parametric, so fitted on all rows since 2026-12-03; ``dr_nuisance_fit.py`` compares them with
+  arm (both parametric, so fitted on all rows; ``docs/decisions.md``, section 9, compares them with
   cross-fitted ones); the outcome model (cross-fitted) is ``--outcome-model cox`` (a linear Cox
   T-learner: deliberately misspecified, it misses the nonlinear terms), ``csa`` (CSA-INFO, one member,
   the package default) or ``km`` (a Kaplan-Meier curve per arm, no covariates: wrong under confounding,

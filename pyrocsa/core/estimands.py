@@ -300,8 +300,8 @@ def population_hazard_ratio(t0, t1, times=None, events=None, observed_times=None
        of *all* draws (steps 1-2 become S_a(t) = mean over subjects of the share of draws > t,
        :func:`draw_survival`): the model's marginal potential-outcome survival. With a distributional
        model and heavy censoring the per-subject medians of one arm may mostly lie beyond follow-up, where
-       the median recipe is unstable; on the ACTG trial (benchmarks/actg_survival_check.py) the median
-       recipe gives 0.30 and the all-draws one 0.82 for the same draws, the trial's own Kaplan-Meier 0.55.
+       the median recipe is unstable (on the ACTG trial it lands far from the trial's own hazard ratio;
+       ``docs/decisions.md``, section 11).
     2. S_a^PKM(t) = Kaplan-Meier of {gamma(T_a^(n))}_n, evaluated on the time grid
        (:func:`population_survival`: lifelines, or the identical empirical fraction when uncensored).
     3. S_a'(t) ~ m_a, the least-squares slope of the line S_a(t) = m_a t + c fitted to S_a^PKM over the

@@ -21,10 +21,9 @@ from pyrocsa.core.device import resolve_device
 
 __all__ = ["auto_batch_size", "fit_module", "resolve_device"]
 
-#: ``batch_size="auto"``: 256 rows (the size every figure in benchmarks/ was measured with) until an epoch
-#: would take more than 128 steps, then ``n_train // 128`` rows, at most 4096. A step's cost is mostly fixed
-#: overhead below ~1000 rows (benchmarks/scale.py --step-batches: 118 us per row at 256, 25 at 4096), so
-#: large cohorts need larger minibatches for throughput (benchmarks/batch_size.py: what this does to the fit).
+#: ``batch_size="auto"``: 256 rows until an epoch would take more than 128 steps, then ``n_train // 128``
+#: rows, at most 4096. A step's cost is mostly fixed overhead below ~1000 rows, so large cohorts need larger
+#: minibatches for throughput (``docs/decisions.md``, section 13).
 AUTO_BATCH = (256, 128, 4096)
 
 

@@ -13,10 +13,9 @@ or the propensity and censoring models are right (Saito & Yasui, "Counterfactual
 2020). The pseudo-outcomes are noisy where overlap is weak (1 / propensity weights), so the rule keeps the
 smallest alpha within one paired standard error of the lowest score (:func:`one_se_choice`). The horizon
 is the smaller of the two arms' 90th percentile of the training durations. This scores the quantity the
-IPM is meant to improve, the effect; a likelihood does not: with pyrocsa 0.2's generators, on the
-strongly confounded design (e) of ``benchmarks/alpha_selection.py``
-(``benchmarks/results/alpha_selection_0.2.md``) a larger alpha improved the factual *and* the proxy
-validation likelihood while it biased the effect.
+IPM is meant to improve, the effect; a likelihood does not: under strong confounding a larger alpha can
+improve the factual *and* the proxy validation likelihood while it biases the effect
+(``docs/decisions.md``, section 8).
 
 ``"nn-proxy"`` (``CSA(alpha="nn-proxy")``; the paper's section 5): validation subjects have no observed
 counterfactual, so the paper takes the observed (time, event) of each one's Euclidean nearest neighbour --

@@ -27,15 +27,12 @@ before the joint fit:
 3. **The linear terms stay there.** Every head's linear term (weights and bias) is frozen at the end of
    the start, and :func:`pyrocsa.core.training.fit_module` then fits everything else (encoder, networks,
    scales, conditional and outer layers) by the usual objective. Letting the linear terms move undoes the
-   penalty the cross-validation chose. Measured on design (b) seed 0 (``benchmarks/stage_drift.py``):
-   training everything reached validation NLL 1.971 and RMST PEHE 0.363, against 1.915 and 0.234 with
-   the linear terms frozen. Over the six designs and two sets of three seeds, the frozen version was lower
-   on average, and much lower on (b) (``benchmarks/results/design_suite_variants.md``).
+   penalty the cross-validation chose, and the factual likelihood the joint fit follows cannot see the
+   error of the difference between the two separately fitted arms (``docs/decisions.md``, section 3).
 
-Why a start at all (``benchmarks/results/design_suite_variants.md``): from a zero start the network
-shrinks a linear effect it could represent, so on the paper's own Gompertz-Cox design the model lost to a
-Cox T-learner by 70% in RMST PEHE; a start without a penalty fitted the noise covariates of the p = 100
-design.
+Why a start at all (``docs/decisions.md``, sections 1-2): from a zero start the network shrinks a linear
+effect it could represent, so on the paper's own Gompertz-Cox design the model lost clearly to a Cox
+T-learner; a start without a penalty fits the noise covariates of a design with many covariates.
 
 At most ``max_rows`` training rows (and as many validation rows) per head enter the start, drawn by the
 seed; the joint fit sees all of them. A head with fewer than 5 observed times among its arm's training rows

@@ -66,9 +66,8 @@ class CSA(CounterfactualSurvivalModel):
     hidden : encoder widths (the representation has ``hidden[-1]`` dims; each arm head one such layer).
     flow_layers : K, conditional planar layers per time law and K outer layers per head (0 = a Weibull
         model per arm, loc and scale from the covariates).
-    dropout : dropout on every hidden layer (default 0.2; measured against 0 and 0.1 on actg-Synthetic
-        seeds 0-1 and the ACTG calibration, and against 0 on designs (b), (c) of benchmarks/design_suite.py:
-        without it the likelihood overfits within ~10 epochs).
+    dropout : dropout on every hidden layer (default 0.2: without it the likelihood overfits within
+        ~10 epochs).
     lr, max_epochs, patience : Adam learning rate, epoch cap and early-stopping patience (on the validation
         loss without the IPM; best weights restored).
     batch_size : minibatch rows, or ``"auto"`` (default): 256 up to 32,768 training rows, then

@@ -109,9 +109,7 @@ class CSAModel(PyroModule):
         hidden layer of that width.
     flow_layers : K, conditional planar layers per time law (and K outer layers per head).
     dropout, batch_norm : regularisation of every hidden layer. Batch normalisation is off by default:
-        measured on ACTG (benchmarks/calibration_km.py) its train/eval mismatch shifted the marginal
-        survival by up to 0.07 from the Kaplan-Meier, and it lowered the validation likelihood on
-        actg-Synthetic.
+        its train/eval mismatch shifts the marginal survival away from the Kaplan-Meier.
     log_time_loc, log_time_scale : the standardisation of log-time (mean and SD of the training
         log-durations); the heads work in standardised units, the sites in the duration unit.
     end_of_follow_up : the largest training duration (duration unit; buffer ``end_of_follow_up``), past

@@ -36,10 +36,8 @@ one) and the Cox or Kaplan-Meier censoring model per arm, each with a fixed numb
 Donsker classes, for which the classical AIPW theory fits them once on all rows with the same
 first-order behaviour (Tsiatis 2006, "Semiparametric Theory and Missing Data", ch. 9-10); pyrocsa does
 so.  A fold fit on (n_folds - 1) / n_folds of the rows extrapolates the linear predictor of a held-out
-high-leverage subject, and ``1 / (pi G)`` amplifies it: on the coverage design of issue 16
-(``benchmarks/results/dr_nuisance_fit.md``, 230 replicates) cross-fitting these two models instead
-raised the RMSE of the RMST ATE from 10.7 to 13.6 days and the mean width of its 95% interval from 42.6
-to 49.5, at the same coverage (0.948 and 0.943).
+high-leverage subject, and ``1 / (pi G)`` amplifies it, so cross-fitting these two models makes the
+estimate noisier and its interval wider at the same coverage (``docs/decisions.md``, section 9).
 Estimate ``psi_hat = mean_i phi_i``; standard error ``sd_i(phi_i) / sqrt(n)``; interval
 ``psi_hat +- z_{(1+level)/2} se`` (pointwise in t).
 

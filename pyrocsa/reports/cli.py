@@ -610,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--epochs", type=_positive_int, default=150,
                    help="maximum training epochs per fit (default 150)")
     d.add_argument("--alpha", type=_non_negative, default=0.0,
-                   help="IPM weight (default 0, CSA's default: measured best on actg-Synthetic)")
+                   help="IPM weight (default 0, as CSA)")
     d.add_argument("--num-samples", type=_positive_int, default=200, help="draws per subject (default 200)")
     d.add_argument("--seed", type=_seed, default=0)
     d.add_argument("--ensemble-size", type=_positive_int, default=1,

@@ -220,13 +220,9 @@ class SyntheticCohort(_CohortBase):
     ----------
     covariate_model : ``"trees"`` (default; :class:`SequentialTrees`), ``"copula"``
         (:class:`GaussianCopula`), ``"independent"`` or an object with ``fit(df, columns=)`` and
-        ``sample(n, seed=)`` returning a covariate frame. Chosen by measured fidelity
-        (``benchmarks/steam_survival.py --covariates-only``, 10 splits): the trees keep the pairwise
-        correlations better (mean error 0.029 vs 0.075 on ACTG, 0.025 vs 0.053 on actg-Synthetic) and
-        with them the confounding structure -- on actg-Synthetic the copula shifts the crude log HR of
-        the simulator's own outcomes by -0.105 (``benchmarks/steam_confounding.py``) -- while their
-        synthetic rows lie about as close to the
-        training records as new patients do (DCR ratio 0.85-0.95; copula 1.3-1.7).
+        ``sample(n, seed=)`` returning a covariate frame. The trees keep the pairwise correlations
+        better than the copula, and with them the confounding structure, while their synthetic rows lie
+        about as close to the training records as new patients do (``docs/decisions.md``, section 14).
     propensity_model : ``"logistic"`` (default) or an object with ``fit(X, a)`` / ``predict_proba(X)``.
     outcome_model : None (CSA-INFO, ``pyrocsa.CSA(informative_censoring=True, verbose=False,
         ensemble_size=1)``: one generative model, fitted once),

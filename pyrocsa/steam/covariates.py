@@ -248,7 +248,7 @@ class SequentialTrees:
     column j from a training row drawn at random from the same leaf ("donor"). Every sampled value, missing
     value included, is therefore one observed in that column (types, levels, ranges and missingness are
     kept exactly), and non-linear, non-monotone dependence is kept as far as the trees resolve it -- which a
-    Gaussian copula cannot (measured: ``benchmarks/steam_survival.py --covariates-only``). Columns are
+    Gaussian copula cannot. Columns are
     synthesised in the given order. The fitted object holds the training rows (``data_``): share the
     synthetic data, never the fitted generator.
 
