@@ -33,8 +33,8 @@ prediction-interval form of a Student interval). Checked by ``benchmarks/coverag
 from the members sees a bias they all share (misspecification, confounding the IPM does not remove,
 under-training): the benchmark reports bias beside coverage for that reason.
 
-The members are fitted in separate processes, not vectorised with ``torch.func``, because each CSA fit is a sequential minibatch loop with batch normalisation,
-Sinkhorn IPM and no-grad imputation draws, none of which vmap cleanly.
+The members are fitted in separate processes, not vectorised with ``torch.func``, because each CSA fit is
+a sequential minibatch loop with batch normalisation, Sinkhorn IPM and no-grad imputation draws, none of which vmap cleanly.
 """
 
 from __future__ import annotations
