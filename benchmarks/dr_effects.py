@@ -7,8 +7,7 @@ Data sets (``--datasets``):
 * ``sim-censoring``: the simulator with covariate- and arm-dependent (Weibull-Cox) censoring and a
   logistic propensity on age and cd40, linear outcome (N = 2000, seed ``--seed``);
 * ``sim-nonlinear``: the coverage study's design (``python3 -m benchmarks.dr_coverage``: nonlinear
-  confounding,
-  nonlinear heterogeneous effect, covariate- and arm-dependent censoring; N = 2000).
+  confounding, nonlinear heterogeneous effect, covariate- and arm-dependent censoring; N = 2000).
 
 Estimands: the RMST difference at ``--horizon`` (default 1000 days) and the survival difference at the same
 time, treated minus control. Methods:
