@@ -34,7 +34,8 @@ from the members sees a bias they all share (misspecification, confounding the I
 under-training): the benchmark reports bias beside coverage for that reason.
 
 The members are fitted in separate processes, not vectorised with ``torch.func``, because each CSA fit is
-a sequential minibatch loop with batch normalisation, Sinkhorn IPM and no-grad imputation draws, none of which vmap cleanly.
+a sequential minibatch loop with batch normalisation, Sinkhorn IPM and no-grad imputation draws, none of
+which vmap cleanly.
 """
 
 from __future__ import annotations
