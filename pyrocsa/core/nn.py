@@ -38,7 +38,7 @@ class _Block(nn.Module):
 
 
 class MLP(nn.Module):
-    """A stack of hidden blocks ``in_dim -> hidden[0] -> ... -> hidden[-1]`` (no output layer).
+    """A stack of hidden blocks of widths ``hidden`` on inputs of width ``in_dim`` (no output layer).
 
     Parameters
     ----------

@@ -423,6 +423,7 @@ class CSA(CounterfactualSurvivalModel):
 
         treatment : 0 or 1 (the counterfactual curve under that arm) or None (each row's own arm, from the
             treatment column). kind : "t" (event time) or "c" (censoring time, CSA-INFO).
+
         An ensemble averages its members' survival functions (the mixture's survival)."""
         self._check_fitted()
         if kind not in ("t", "c"):

@@ -1,7 +1,7 @@
 """The CSA / CSA-INFO generative model (Chapfuwa et al., CHIL 2021) as a :class:`PyroModule` with exact
 event- and censoring-time densities.
 
-Generative story, for N subjects with preprocessed covariates x (N, p):
+Generative story, for N subjects with preprocessed covariates x (N, p)::
 
     r        = Phi(x)                                       encoder, site "representation" (N, k)
     theta_a  = h_a(r, x),  a in {0, 1}                      per-arm head: loc (network + linear in x),

@@ -1,0 +1,67 @@
+"""Where each public name of pyrocsa is documented (no Sphinx needed: ``tests/test_docs.py`` uses it too).
+
+Every class and function gets its page at its canonical path, in the module that defines it
+(``pyrocsa.csa.estimator.CSA``); the public shortcuts -- ``pyrocsa.CSA`` and the stable namespaces
+``pyrocsa.metrics``, ``pyrocsa.datasets``, ... -- link to those pages.
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib import import_module
+from types import ModuleType
+
+#: the packages whose modules get API pages (autosummary ``:recursive:`` in docs/api/index.rst), lowest
+#: layer first
+DOCUMENTED_PACKAGES = ("pyrocsa.errors", "pyrocsa.data", "pyrocsa.core", "pyrocsa.csa", "pyrocsa.baselines",
+                       "pyrocsa.evaluation", "pyrocsa.steam", "pyrocsa.reports")
+#: the stable public namespaces, each a re-export of a layer's module (or of several)
+STABLE_NAMESPACES = ("pyrocsa.datasets", "pyrocsa.simulate", "pyrocsa.metrics", "pyrocsa.estimands",
+                     "pyrocsa.plotting")
+
+
+def public_names(module: ModuleType) -> list[str]:
+    """``module.__all__``, or its public names defined inside pyrocsa when it has none."""
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n, obj in vars(module).items() if not n.startswith("_")
+                 and getattr(obj, "__module__", "").startswith("pyrocsa")]
+    return list(names)
+
+
+def canonical_name(obj) -> str | None:
+    """The dotted path at which ``obj`` is documented, or None when it is not a class, function or module."""
+    if isinstance(obj, ModuleType):
+        return obj.__name__
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        return f"{obj.__module__}.{obj.__qualname__}"
+    return None
+
+
+def exported(namespace: str) -> list[tuple[str, object, str | None]]:
+    """(name, object, canonical path or None for data) of every public name of ``namespace``."""
+    module = import_module(namespace)
+    return [(name, getattr(module, name), canonical_name(getattr(module, name)))
+            for name in public_names(module)]
+
+
+def is_documented(path: str) -> bool:
+    """Whether ``path`` (a canonical dotted path) lies in a documented package, outside private modules."""
+    parts = path.split(".")
+    inside = any(path == p or path.startswith(p + ".") for p in DOCUMENTED_PACKAGES)
+    return inside and not any(part.startswith("_") for part in parts[:-1])
+
+
+def resolve(target: str) -> str | None:
+    """The canonical path of a public shortcut (``pyrocsa.CSA``, ``pyrocsa.metrics.pehe``), else None."""
+    module_name, _, attr = target.rpartition(".")
+    if not module_name.startswith("pyrocsa"):
+        return None
+    try:
+        module = import_module(module_name)
+    except ImportError:
+        return None
+    if not hasattr(module, attr):
+        return None
+    path = canonical_name(getattr(module, attr))
+    return path if path and path != target else None

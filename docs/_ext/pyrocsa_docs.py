@@ -1,0 +1,112 @@
+"""Sphinx extension of pyrocsa's docs.
+
+* ``.. pyrocsa-exports:: pyrocsa.metrics`` -- a table of a namespace's public names, each linking to its
+  page at the canonical path (a summary line each);
+* ``.. pyrocsa-cli:: pyrocsa.reports.cli:build_parser`` -- the command line's ``--help`` and every
+  command's, from the parser itself;
+* public shortcuts in cross-references (``:class:`pyrocsa.CSA```, ``:func:`pyrocsa.metrics.pehe```)
+  resolve to the canonical pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from importlib import import_module
+
+from api_names import exported, resolve
+from house_style import normalise
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.util.docutils import SphinxDirective
+
+
+class ExportsDirective(SphinxDirective):
+    """The public names of a namespace as an autosummary table of their canonical paths."""
+
+    required_arguments = 1
+
+    def run(self):
+        namespace = self.arguments[0]
+        rows = [path for _, _, path in exported(namespace) if path is not None]
+        lines = [".. autosummary::", "   :nosignatures:", ""] + [f"   ~{path}" for path in rows]
+        node = nodes.container()
+        self.state.nested_parse(StringList(lines, source=self.get_source_info()[0]), self.content_offset,
+                                node)
+        return node.children
+
+
+class CLIDirective(SphinxDirective):
+    """``prog --help`` and ``prog COMMAND --help`` as literal blocks, a rubric per command."""
+
+    required_arguments = 1
+
+    def run(self):
+        module, _, factory = self.arguments[0].partition(":")
+        old = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal width
+        try:
+            parser = getattr(import_module(module), factory)()
+            out = [nodes.literal_block(text=parser.format_help(), language="text")]
+            for action in parser._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    for name, sub in action.choices.items():
+                        out.append(nodes.rubric(text=f"{parser.prog} {name}", ids=[f"cli-{name}"]))
+                        out.append(nodes.literal_block(text=sub.format_help(), language="text"))
+        finally:
+            if old is None:
+                del os.environ["COLUMNS"]
+            else:
+                os.environ["COLUMNS"] = old
+        return out
+
+
+def _missing_reference(app, env, node, contnode):
+    """Resolve a public shortcut (``pyrocsa.CSA``) to the object's canonical page."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    path = resolve(target)
+    if path is None:
+        return None
+    domain = env.get_domain("py")
+    node = node.deepcopy()
+    node["reftarget"] = path
+    return domain.resolve_xref(env, node.get("refdoc", ""), app.builder, node["reftype"], path, node,
+                               contnode)
+
+
+def _process_docstring(app, what, name, obj, options, lines):
+    """pyrocsa's docstring style into reST (:mod:`house_style`); a docstring that autodoc inherited from a
+    class outside pyrocsa (torch's ``expand``, ...) is dropped: it documents that library, not pyrocsa."""
+    if _foreign_docstring(obj):
+        lines[:] = []
+        return
+    lines[:] = normalise(lines)
+
+
+def _foreign_docstring(obj) -> bool:
+    if getattr(obj, "__doc__", "") is not None or not callable(obj):
+        return False
+    qualname = getattr(obj, "__qualname__", "")
+    owner_name, _, attr = qualname.rpartition(".")
+    try:
+        owner = import_module(obj.__module__)
+        for part in owner_name.split("."):
+            owner = getattr(owner, part)
+    except (AttributeError, ImportError, TypeError):
+        return False
+    for base in getattr(owner, "__mro__", ())[1:]:
+        member = vars(base).get(attr)
+        if member is not None and getattr(member, "__doc__", None):
+            return not base.__module__.startswith("pyrocsa")
+    return False
+
+
+def setup(app):
+    app.setup_extension("sphinx.ext.napoleon")
+    app.connect("autodoc-process-docstring", _process_docstring, priority=400)  # before napoleon (500)
+    app.add_directive("pyrocsa-exports", ExportsDirective)
+    app.add_directive("pyrocsa-cli", CLIDirective)
+    app.connect("missing-reference", _missing_reference)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
