@@ -8,6 +8,7 @@ Every class and function gets its page at its canonical path, in the module that
 from __future__ import annotations
 
 import inspect
+import pkgutil
 from importlib import import_module
 from types import ModuleType
 
@@ -45,6 +46,16 @@ def exported(namespace: str) -> list[tuple[str, object, str | None]]:
             for name in public_names(module)]
 
 
+def data_home(name: str, obj) -> str | None:
+    """The documented module (not a package, which only re-exports) that defines the constant ``obj``
+    under ``name``, as ``module.name``; None when there is none."""
+    for module_name in documented_modules():
+        module = import_module(module_name)
+        if not hasattr(module, "__path__") and vars(module).get(name) is obj:
+            return f"{module_name}.{name}"
+    return None
+
+
 def is_documented(path: str) -> bool:
     """Whether ``path`` (a canonical dotted path) lies in a documented package, outside private modules."""
     parts = path.split(".")
@@ -65,3 +76,29 @@ def resolve(target: str) -> str | None:
         return None
     path = canonical_name(getattr(module, attr))
     return path if path and path != target else None
+
+
+def documented_modules() -> list[str]:
+    """Every module that gets a page: the documented packages and, recursively, their public submodules
+    (the modules autosummary's ``:recursive:`` walks)."""
+    out = []
+    for package in DOCUMENTED_PACKAGES:
+        out.append(package)
+        module = import_module(package)
+        if hasattr(module, "__path__"):
+            out += [info.name for info in pkgutil.walk_packages(module.__path__, package + ".")
+                    if not any(part.startswith("_") for part in info.name.split("."))]
+    return out
+
+
+def public_api() -> list[str]:
+    """The canonical path of every public class and function: those defined in a documented module under a
+    name without a leading underscore (each gets its own page)."""
+    out = []
+    for name in documented_modules():
+        module = import_module(name)
+        for attr, obj in vars(module).items():
+            if not attr.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj)) \
+                    and obj.__module__ == name:
+                out.append(f"{name}.{attr}")
+    return out

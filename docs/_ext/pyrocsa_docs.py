@@ -4,6 +4,7 @@
   page at the canonical path (a summary line each);
 * ``.. pyrocsa-cli:: pyrocsa.reports.cli:build_parser`` -- the command line's ``--help`` and every
   command's, from the parser itself;
+* a check that every public class and function has its page (a warning, so an error under ``-W``);
 * public shortcuts in cross-references (``:class:`pyrocsa.CSA```, ``:func:`pyrocsa.metrics.pehe```)
   resolve to the canonical pages.
 """
@@ -14,22 +15,31 @@ import argparse
 import os
 from importlib import import_module
 
-from api_names import exported, resolve
+from api_names import STABLE_NAMESPACES, data_home, exported, public_api, resolve
 from house_style import normalise
 from docutils import nodes
 from docutils.statemachine import StringList
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
 
 
 class ExportsDirective(SphinxDirective):
-    """The public names of a namespace as an autosummary table of their canonical paths."""
+    """The public names of a namespace as an autosummary table of their canonical paths (classes and
+    functions), then its constants, each linking to its module's page."""
 
     required_arguments = 1
 
     def run(self):
         namespace = self.arguments[0]
-        rows = [path for _, _, path in exported(namespace) if path is not None]
+        names = exported(namespace)
+        rows = [path for _, _, path in names if path is not None]
         lines = [".. autosummary::", "   :nosignatures:", ""] + [f"   ~{path}" for path in rows]
+        constants = [data_home(name, obj) for name, obj, path in names if path is None]
+        constants = [f":data:`~{home}`" for home in constants if home is not None]
+        if constants:
+            lines += ["", "Constants: " + ", ".join(constants) + "."]
         node = nodes.container()
         self.state.nested_parse(StringList(lines, source=self.get_source_info()[0]), self.content_offset,
                                 node)
@@ -103,7 +113,19 @@ def _foreign_docstring(obj) -> bool:
     return False
 
 
+def _check_pages(app, env):
+    """Every public class and function, and every name the public shortcuts export, must have been
+    described (a missing page is a warning, so an error under ``-W``)."""
+    described = set(env.get_domain("py").objects)
+    wanted = set(public_api())
+    for namespace in ("pyrocsa",) + STABLE_NAMESPACES:
+        wanted |= {path for _, _, path in exported(namespace) if path is not None}
+    for path in sorted(wanted - described):
+        logger.warning("pyrocsa docs: %s has no API page", path)
+
+
 def setup(app):
+    app.connect("env-check-consistency", _check_pages)
     app.setup_extension("sphinx.ext.napoleon")
     app.connect("autodoc-process-docstring", _process_docstring, priority=400)  # before napoleon (500)
     app.add_directive("pyrocsa-exports", ExportsDirective)

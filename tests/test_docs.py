@@ -1,0 +1,123 @@
+"""The API reference (docs/, built by Sphinx in CI with warnings as errors) covers the public API.
+
+These checks need no Sphinx: they read the docs' sources and the helpers of ``docs/_ext`` that the build
+uses, so a new layer, a public name or a notebook that the reference would miss fails here, in seconds.
+The build itself checks that every class and function of :func:`api_names.public_api` got its page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+
+import pyrocsa
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(DOCS / "_ext"))
+
+import api_names  # noqa: E402
+from house_style import normalise  # noqa: E402
+
+
+def _recursive_autosummary(rst: str) -> list[str]:
+    """The entries of the ``:recursive:`` autosummary in an .rst source."""
+    block = re.search(r"\.\. autosummary::\n((?:   .*\n|\n)*)", rst[rst.index(":recursive:") - 60:])
+    return [line.strip() for line in block.group(1).splitlines()
+            if line.strip() and not line.strip().startswith(":")]
+
+
+def test_every_layer_is_a_documented_package_listed_on_the_api_page():
+    wanted = tuple(f"pyrocsa.{layer}" for layer in pyrocsa.LAYERS)
+    assert api_names.DOCUMENTED_PACKAGES == wanted
+    assert tuple(_recursive_autosummary((DOCS / "api" / "index.rst").read_text())) == wanted
+
+
+@pytest.mark.parametrize("namespace", ("pyrocsa",) + api_names.STABLE_NAMESPACES)
+def test_every_public_name_has_a_page(namespace):
+    pages = set(api_names.public_api())
+    index = (DOCS / "api" / "index.rst").read_text()
+    names = api_names.exported(namespace)
+    assert names, namespace
+    for name, obj, path in names:
+        if path is not None:  # a class or function: its page at the canonical path
+            assert path in pages, f"{namespace}.{name} -> {path} gets no page"
+            assert api_names.resolve(f"{namespace}.{name}") in (path, None)
+        elif namespace == "pyrocsa":
+            assert name == "__version__" or f"autodata:: pyrocsa.{name}" in index, name
+        else:  # a constant: documented on the page of the module that defines it
+            assert api_names.data_home(name, obj) is not None, f"{namespace}.{name}"
+
+
+def test_shortcuts_resolve_to_the_canonical_page():
+    assert api_names.resolve("pyrocsa.CSA") == "pyrocsa.csa.estimator.CSA"
+    assert api_names.resolve("pyrocsa.metrics.pehe") == "pyrocsa.evaluation.metrics.pehe"
+    assert api_names.resolve("pyrocsa.csa.estimator.CSA") is None  # already canonical
+    assert api_names.resolve("pyrocsa.no_such_name") is None
+    assert api_names.resolve("numpy.ndarray") is None
+
+
+def test_the_four_executed_notebooks_are_in_the_docs():
+    executed = sorted(p.stem for p in (ROOT / "notebooks" / "executed").glob("*.ipynb"))
+    assert len(executed) == 4
+    listed = re.findall(r"^notebooks/(\S+)$", (DOCS / "index.md").read_text(), flags=re.M)
+    assert listed == executed
+    assert re.search(r'^nb_execution_mode = "off"$', (DOCS / "conf.py").read_text(), flags=re.M)
+
+
+def test_the_cli_page_documents_the_installed_command():
+    factory = re.search(r"\.\. pyrocsa-cli:: (\S+):(\S+)", (DOCS / "api" / "cli.rst").read_text())
+    script = re.search(r'^pyrocsa = "([\w.]+):\w+"$', (ROOT / "pyproject.toml").read_text(), flags=re.M)
+    assert script.group(1) == factory.group(1)  # the page reads the parser of the command's module
+    parser = getattr(import_module(factory.group(1)), factory.group(2))()
+    assert isinstance(parser, argparse.ArgumentParser)
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)][0].choices
+    assert {"demo", "fit", "predict", "simulate", "synthesize", "evaluate"} <= set(commands)
+
+
+def test_house_style_sections_become_field_lists():
+    doc = """A model.
+
+Parameters
+----------
+alpha : IPM weight (default 0); ``"auto"``: a grid
+    search.
+lr, max_epochs : Adam learning rate and epoch cap. seed : seeds |z| draws.
+t0, t1 : array (S, N)
+    Draws of the event time.
+
+Fitted attributes: ``model_``.
+
+Returns
+-------
+(N,) int array of positions,
+sorted."""
+    assert normalise(doc.splitlines()) == [
+        "A model.",
+        "",
+        ":Parameters:",
+        '    * **alpha** -- IPM weight (default 0); ``"auto"``: a grid',
+        "      search.",
+        "    * **lr**, **max_epochs** -- Adam learning rate and epoch cap.",
+        r"    * **seed** -- seeds \|z\| draws.",
+        "    * **t0**, **t1** (*array (S, N)*) -- Draws of the event time.",
+        "",
+        "",
+        "Fitted attributes: ``model_``.",
+        "",
+        ":Returns:",
+        "    (N,) int array of positions,",
+        "    sorted.",
+        "",
+    ]
+
+
+def test_house_style_leaves_other_text_alone():
+    doc = ["Exact S_a(t | x), as ``|x|`` and :math:`|x|`.", "", ">>> po.ite()", "", "Examples", "--------",
+           ">>> 1 + 1", "2"]
+    assert normalise(doc) == doc
