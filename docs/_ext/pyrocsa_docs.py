@@ -16,9 +16,9 @@ import os
 from importlib import import_module
 
 from api_names import STABLE_NAMESPACES, data_home, exported, public_api, resolve
-from house_style import normalise
 from docutils import nodes
 from docutils.statemachine import StringList
+from house_style import normalise
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
