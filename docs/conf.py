@@ -5,6 +5,7 @@ the notebook pages are the executed copies in ``notebooks/executed/``, copied in
 build time and rendered without being run. Both generated folders are ignored by git.
 """
 
+import logging
 import os
 import shutil
 import sys
@@ -15,6 +16,7 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # document this checkout, not whatever pyrocsa is installed
 sys.path.insert(0, str(DOCS / "_ext"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+logging.getLogger("arviz.preview").setLevel(logging.WARNING)  # arviz's import-time notes, not the docs'
 
 import pyrocsa  # noqa: E402
 
@@ -26,7 +28,6 @@ release = version = pyrocsa.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "myst_nb",
@@ -43,16 +44,12 @@ root_doc = "index"
 autosummary_generate = True
 autosummary_imported_members = False  # a name gets its page in the module that defines it, once
 autodoc_default_options = {"member-order": "bysource"}
-autodoc_typehints = "description"
+autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
 autodoc_inherit_docstrings = True
 autoclass_content = "class"
 add_module_names = False
-# numpy-style sections ("Parameters", "Returns", "Examples") as pyrocsa's docstrings write them
-napoleon_numpy_docstring = True
-napoleon_google_docstring = False
-napoleon_use_rtype = False
-napoleon_use_ivar = True
+# pyrocsa's numpy-style sections ("Parameters", "Returns", "Examples") are read by docs/_ext/house_style.py
 
 # -- notebooks: rendered from notebooks/executed/, never executed here --------------------------------------
 nb_execution_mode = "off"

@@ -3,18 +3,20 @@
 pyrocsa's docstrings use numpy-style section headers (``Parameters`` / ``Attributes`` / ``Returns`` over a
 dashed line) with a lighter body: each entry is ``names : what it is`` on one line (several names may
 share an entry, and a short entry may follow another on the same line after a full stop), continued on
-indented lines; ``Returns`` is a sentence. napoleon would read the text after `` : `` as a type, so
-:func:`normalise` (connected to ``autodoc-process-docstring`` before napoleon) turns these sections into
-the field lists napoleon itself writes (``:Parameters: * **alpha** -- ...``). Entries written in full
-numpydoc form (``t0, t1 : array (S, N)`` over an indented description) keep their type. Plain-text
-absolute values such as ``|z|`` are escaped so that docutils does not take them for substitutions.
+indented lines; ``Returns`` is a sentence. numpydoc and napoleon would read the text after `` : `` as a
+type (and napoleon splits every attribute's docstring at its first colon), so :func:`normalise`
+(connected to ``autodoc-process-docstring``) turns these sections into field lists of the form napoleon
+writes (``:Parameters: * **alpha** -- ...``) and any other section (``Examples``) into a rubric. Entries
+written in full numpydoc form (``t0, t1 : array (S, N)`` over an indented description) keep their type.
+Plain-text absolute values such as ``|z|`` are escaped so that docutils does not take them for
+substitutions.
 """
 
 from __future__ import annotations
 
 import re
 
-#: section headers rewritten here (napoleon keeps the others, e.g. ``Examples``)
+#: sections rewritten as field lists (any other section becomes a rubric over its text)
 ENTRY_SECTIONS = ("Parameters", "Other Parameters", "Attributes")
 TEXT_SECTIONS = ("Returns",)
 _NAMES = r"\*{0,2}[A-Za-z_][\w.]*(?:\s*,\s*\*{0,2}[A-Za-z_][\w.]*)*"
@@ -31,7 +33,9 @@ def _indent(line: str) -> int:
 
 
 def _is_header(lines: list[str], i: int, names) -> bool:
-    return (i + 1 < len(lines) and lines[i].strip() in names and _indent(lines[i]) == 0
+    """Whether lines[i] is a section header (a title over dashes) named in ``names`` (None: any)."""
+    return (i + 1 < len(lines) and lines[i].strip() != "" and _indent(lines[i]) == 0
+            and (names is None or lines[i].strip() in names)
             and re.fullmatch(r"-{3,}", lines[i + 1].strip() or "x") is not None)
 
 
@@ -117,6 +121,10 @@ def normalise(lines: list[str]) -> list[str]:
             else:
                 out += _field(title, _entries(body))
             i = end
+            continue
+        if _is_header(lines, i, None):  # any other section ("Examples", "Notes"): a rubric over its text
+            out += [f".. rubric:: {lines[i].strip()}", ""]
+            i += 2
             continue
         out.append(lines[i])
         i += 1

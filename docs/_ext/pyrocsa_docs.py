@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import argparse
+import builtins
+import inspect
 import os
 from importlib import import_module
 
@@ -89,10 +91,15 @@ def _missing_reference(app, env, node, contnode):
 def _process_docstring(app, what, name, obj, options, lines):
     """pyrocsa's docstring style into reST (:mod:`house_style`); a docstring that autodoc inherited from a
     class outside pyrocsa (torch's ``expand``, ...) is dropped: it documents that library, not pyrocsa."""
-    if _foreign_docstring(obj):
+    if _foreign_docstring(obj) or "\n".join(lines).strip() in _BUILTIN_DOCS:
         lines[:] = []
         return
     lines[:] = normalise(lines)
+
+
+#: docstrings of builtin types, which autodoc shows for an attribute inherited as a plain value (``name``)
+_BUILTIN_DOCS = {inspect.cleandoc(t.__doc__) for t in vars(builtins).values()
+                 if isinstance(t, type) and t.__doc__}
 
 
 def _foreign_docstring(obj) -> bool:
@@ -126,8 +133,7 @@ def _check_pages(app, env):
 
 def setup(app):
     app.connect("env-check-consistency", _check_pages)
-    app.setup_extension("sphinx.ext.napoleon")
-    app.connect("autodoc-process-docstring", _process_docstring, priority=400)  # before napoleon (500)
+    app.connect("autodoc-process-docstring", _process_docstring)
     app.add_directive("pyrocsa-exports", ExportsDirective)
     app.add_directive("pyrocsa-cli", CLIDirective)
     app.connect("missing-reference", _missing_reference)
