@@ -8,6 +8,7 @@ The build itself checks that every class and function of :func:`api_names.public
 from __future__ import annotations
 
 import argparse
+import pkgutil
 import re
 import sys
 from importlib import import_module
@@ -36,6 +37,12 @@ def test_every_layer_is_a_documented_package_listed_on_the_api_page():
     wanted = tuple(f"pyrocsa.{layer}" for layer in pyrocsa.LAYERS)
     assert api_names.DOCUMENTED_PACKAGES == wanted
     assert tuple(_recursive_autosummary((DOCS / "api" / "index.rst").read_text())) == wanted
+
+
+def test_every_top_level_module_is_a_layer_or_a_stable_namespace():
+    """A module at the top of pyrocsa/ outside both lists would get no page."""
+    top = {f"pyrocsa.{info.name}" for info in pkgutil.iter_modules(pyrocsa.__path__)}
+    assert top - {"pyrocsa.__main__"} == set(api_names.DOCUMENTED_PACKAGES) | set(api_names.STABLE_NAMESPACES)
 
 
 @pytest.mark.parametrize("namespace", ("pyrocsa",) + api_names.STABLE_NAMESPACES)

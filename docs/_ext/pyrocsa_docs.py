@@ -5,6 +5,7 @@
 * ``.. pyrocsa-cli:: pyrocsa.reports.cli:build_parser`` -- the command line's ``--help`` and every
   command's, from the parser itself;
 * a check that every public class and function has its page (a warning, so an error under ``-W``);
+* Markdown links to repository files outside docs/ shown as their paths (the pages cannot serve them);
 * public shortcuts in cross-references (``:class:`pyrocsa.CSA```, ``:func:`pyrocsa.metrics.pehe```)
   resolve to the canonical pages.
 """
@@ -21,6 +22,10 @@ from api_names import STABLE_NAMESPACES, data_home, exported, public_api, resolv
 from docutils import nodes
 from docutils.statemachine import StringList
 from house_style import normalise
+from pathlib import Path
+
+from sphinx import addnodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -120,6 +125,34 @@ def _foreign_docstring(obj) -> bool:
     return False
 
 
+class RepositoryLinks(SphinxPostTransform):
+    """A Markdown link from a docs page to a repository file outside docs/ (``../benchmarks/README.md``),
+    which the built pages cannot serve, becomes its text followed by the file's path in the repository;
+    a link to a file that does not exist still warns (myst's resolver, which runs after this)."""
+
+    default_priority = 5  # before myst's reference resolver (9)
+
+    def run(self, **kwargs):
+        docs = Path(self.env.srcdir).resolve()
+        root = docs.parent
+        for node in list(self.document.findall(addnodes.pending_xref)):
+            if node.get("reftype") != "myst" or node.get("refdomain") != "doc":
+                continue
+            target = node["reftarget"]
+            if target in self.env.all_docs:
+                continue
+            path = Path(target) if Path(target).is_absolute() else docs / target
+            found = [p.resolve() for p in (path, path.with_name(path.name + ".md")) if p.is_file()]
+            if not found or docs in found[0].parents or root not in found[0].parents:
+                continue
+            text = node.astext()
+            shown = nodes.inline()
+            shown += nodes.Text(f"{text} (" if text else "")
+            shown += nodes.literal(text=str(found[0].relative_to(root)))
+            shown += nodes.Text(")" if text else "")
+            node.replace_self(shown)
+
+
 def _check_pages(app, env):
     """Every public class and function, and every name the public shortcuts export, must have been
     described (a missing page is a warning, so an error under ``-W``)."""
@@ -133,6 +166,7 @@ def _check_pages(app, env):
 
 def setup(app):
     app.connect("env-check-consistency", _check_pages)
+    app.add_post_transform(RepositoryLinks)
     app.connect("autodoc-process-docstring", _process_docstring)
     app.add_directive("pyrocsa-exports", ExportsDirective)
     app.add_directive("pyrocsa-cli", CLIDirective)
