@@ -17,13 +17,12 @@ import builtins
 import inspect
 import os
 from importlib import import_module
+from pathlib import Path
 
 from api_names import STABLE_NAMESPACES, data_home, exported, public_api, resolve
 from docutils import nodes
 from docutils.statemachine import StringList
 from house_style import normalise
-from pathlib import Path
-
 from sphinx import addnodes
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
