@@ -49,6 +49,11 @@ autodoc_typehints_format = "short"
 autodoc_inherit_docstrings = True
 autoclass_content = "class"
 add_module_names = False
+# a reference to a pyrocsa name that resolves to no page is an error (a stale path in a docstring); other
+# libraries' names are not linked (the build reaches no network, so no intersphinx) and not checked
+nitpicky = True
+nitpick_ignore_regex = [(r".*", r"(?!pyrocsa\.).*"),  # not pyrocsa's
+                        (r".*", r".*\._.*")]  # a private base class (Bases: ...)
 # pyrocsa's numpy-style sections ("Parameters", "Returns", "Examples") are read by docs/_ext/house_style.py
 
 # -- notebooks: rendered from notebooks/executed/, never executed here --------------------------------------

@@ -64,18 +64,35 @@ def is_documented(path: str) -> bool:
 
 
 def resolve(target: str) -> str | None:
-    """The canonical path of a public shortcut (``pyrocsa.CSA``, ``pyrocsa.metrics.pehe``), else None."""
-    module_name, _, attr = target.rpartition(".")
-    if not module_name.startswith("pyrocsa"):
+    """The canonical path of a public shortcut or re-export -- ``pyrocsa.CSA``, ``pyrocsa.CSA.fit``,
+    ``pyrocsa.metrics.pehe``, ``pyrocsa.datasets.ACTG_COVARIATES``, ``pyrocsa.data.SurvivalData`` -- or None
+    when ``target`` is not such a name (or is already canonical)."""
+    if not target.startswith("pyrocsa"):
         return None
-    try:
-        module = import_module(module_name)
-    except ImportError:
+    parts = target.split(".")
+    for cut in range(len(parts) - 1, 0, -1):  # the longest importable module prefix
+        try:
+            obj = import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        break
+    else:
         return None
-    if not hasattr(module, attr):
-        return None
-    path = canonical_name(getattr(module, attr))
-    return path if path and path != target else None
+    owner, path = None, None
+    for k, attr in enumerate(parts[cut:], start=cut):
+        if not hasattr(obj, attr):
+            return None
+        owner, obj = obj, getattr(obj, attr)
+        here = canonical_name(obj)
+        if here is not None and here.rsplit(".", 1)[-1] == attr:
+            path = here
+        elif isinstance(owner, ModuleType):  # a constant: at home in the module that defines it
+            path = data_home(attr, obj) if k == len(parts) - 1 else None
+        elif path is not None:  # a method or attribute of a class
+            path = f"{path}.{attr}"
+        if path is None:
+            return None
+    return path if path != target else None
 
 
 def documented_modules() -> list[str]:

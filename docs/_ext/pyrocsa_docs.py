@@ -78,18 +78,28 @@ class CLIDirective(SphinxDirective):
 
 
 def _missing_reference(app, env, node, contnode):
-    """Resolve a public shortcut (``pyrocsa.CSA``) to the object's canonical page."""
+    """Resolve a public shortcut (``pyrocsa.CSA``, ``pyrocsa.CSA.fit``) or a name that the docstring's
+    module imports (``SurvivalData`` in :mod:`pyrocsa.csa.estimator`) to the object's canonical page."""
     if node.get("refdomain") != "py":
         return None
-    target = node.get("reftarget", "")
-    path = resolve(target)
-    if path is None:
-        return None
+    target = node.get("reftarget", "").lstrip(".~")
+    module, cls = node.get("py:module"), node.get("py:class")
+    candidates = [target]
+    if module and not target.startswith("pyrocsa"):
+        candidates += [f"{module}.{cls}.{target}"] if cls else []
+        candidates.append(f"{module}.{target}")
     domain = env.get_domain("py")
-    node = node.deepcopy()
-    node["reftarget"] = path
-    return domain.resolve_xref(env, node.get("refdoc", ""), app.builder, node["reftype"], path, node,
-                               contnode)
+    for candidate in candidates:
+        path = resolve(candidate)
+        if path is None:
+            continue
+        new = node.deepcopy()
+        new["reftarget"] = path
+        found = domain.resolve_xref(env, node.get("refdoc", ""), app.builder, node["reftype"], path, new,
+                                    contnode)
+        if found is not None:
+            return found
+    return None
 
 
 def _process_docstring(app, what, name, obj, options, lines):
