@@ -59,8 +59,8 @@ class CLIDirective(SphinxDirective):
 
     def run(self):
         module, _, factory = self.arguments[0].partition(":")
-        old = os.environ.get("COLUMNS")
-        os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal width
+        saved = {k: os.environ.get(k) for k in ("COLUMNS", "NO_COLOR")}
+        os.environ.update(COLUMNS="80", NO_COLOR="1")  # argparse wraps to the terminal width; plain text
         try:
             parser = getattr(import_module(module), factory)()
             out = [nodes.literal_block(text=parser.format_help(), language="text")]
@@ -70,10 +70,11 @@ class CLIDirective(SphinxDirective):
                         out.append(nodes.rubric(text=f"{parser.prog} {name}", ids=[f"cli-{name}"]))
                         out.append(nodes.literal_block(text=sub.format_help(), language="text"))
         finally:
-            if old is None:
-                del os.environ["COLUMNS"]
-            else:
-                os.environ["COLUMNS"] = old
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         return out
 
 
