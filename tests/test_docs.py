@@ -82,7 +82,8 @@ def test_the_four_executed_notebooks_are_in_the_docs():
 def test_the_cli_page_documents_the_installed_command():
     factory = re.search(r"\.\. pyrocsa-cli:: (\S+):(\S+)", (DOCS / "api" / "cli.rst").read_text())
     script = re.search(r'^pyrocsa = "([\w.]+):\w+"$', (ROOT / "pyproject.toml").read_text(), flags=re.M)
-    assert script.group(1) == factory.group(1)  # the page reads the parser of the command's module
+    # the page reads the parser of the installed command: its module, or one inside or above it
+    assert script.group(1).startswith(factory.group(1)) or factory.group(1).startswith(script.group(1))
     parser = getattr(import_module(factory.group(1)), factory.group(2))()
     assert isinstance(parser, argparse.ArgumentParser)
     commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)][0].choices
