@@ -71,9 +71,9 @@ def test_shortcuts_resolve_to_the_canonical_page():
     assert api_names.resolve("numpy.ndarray") is None
 
 
-def test_the_four_executed_notebooks_are_in_the_docs():
+def test_every_executed_notebook_is_in_the_docs():
     executed = sorted(p.stem for p in (ROOT / "notebooks" / "executed").glob("*.ipynb"))
-    assert len(executed) == 4
+    assert len(executed) >= 4
     listed = re.findall(r"^notebooks/(\S+)$", (DOCS / "index.md").read_text(), flags=re.M)
     assert listed == executed
     assert re.search(r'^nb_execution_mode = "off"$', (DOCS / "conf.py").read_text(), flags=re.M)
