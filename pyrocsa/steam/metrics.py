@@ -9,7 +9,8 @@ on a real *training* frame and evaluated on a real *test* frame, as in STEAM (Am
 * treatment mechanism: :func:`jsd_pi`;
 * outcome mechanism: :func:`u_pehe` (RMST-difference ITEs of survival T-learners),
   :func:`censoring_distance` (per-arm Kaplan-Meier of censoring times), :func:`hazard_ratio_agreement`;
-* privacy: :func:`distance_to_closest_record`;
+* privacy: :func:`distance_to_closest_record`, and the full audit of :mod:`pyrocsa.steam.privacy`
+  (exact copies, DCR, two membership-inference attacks, attribute inference);
 * :func:`evaluate_cohort` runs them all and returns one flat dict.
 """
 
@@ -27,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 
 from pyrocsa.data.frame import Preprocessor, validate_treatment
+from pyrocsa.steam.privacy import privacy_report
 
 __all__ = ["alpha_precision_beta_recall", "marginal_distances", "jsd_pi", "u_pehe", "censoring_distance",
            "hazard_ratio_agreement", "distance_to_closest_record", "evaluate_cohort", "CoxTRMSTLearner",
@@ -461,9 +463,18 @@ def distance_to_closest_record(real_train: pd.DataFrame, synthetic: pd.DataFrame
 # -- all at once -----------------------------------------------------------------------------------------
 def evaluate_cohort(real_train: pd.DataFrame, real_test: pd.DataFrame, synthetic: pd.DataFrame,
                     duration_col: str, event_col: str, treatment_col: str, covariates: list[str],
-                    horizon: float, learners=("cox-t", "cox-s"), treated_value=None, seed: int = 0) -> dict:
-    """Every metric of this module for one synthetic frame, as a flat dict of floats (plus the bool
-    ``hr_syn_in_real_ci``). ``horizon`` is the RMST horizon of U_PEHE and the censoring-distance window."""
+                    horizon: float, learners=("cox-t", "cox-s"), treated_value=None, seed: int = 0,
+                    quasi_identifiers=None) -> dict:
+    """Every metric of this module for one synthetic frame, as a flat dict of floats (plus the bools
+    ``hr_syn_in_real_ci`` and ``privacy_passed``). ``horizon`` is the RMST horizon of U_PEHE and the
+    censoring-distance window.
+
+    Privacy: :func:`pyrocsa.steam.privacy.privacy_report` of ``synthetic`` with ``real_train`` as the
+    training patients and ``real_test`` as the holdout, on the covariates, treatment and outcome; keys
+    ``exact_copy_rate``, ``mia_distance_auc``, ``mia_density_auc``, ``attribute_inference_duration`` and
+    ``attribute_inference_event`` (the attacker knows ``quasi_identifiers``, default: every covariate --
+    the strongest attacker of that kind -- and guesses the duration and the event), ``privacy_passed``,
+    beside the DCR keys of :func:`distance_to_closest_record`."""
     apr = alpha_precision_beta_recall(real_train, synthetic, covariates, seed=seed)
     marg = marginal_distances(real_train, synthetic, covariates)
     up = u_pehe(real_train, synthetic, real_test, duration_col, event_col, treatment_col, covariates, horizon,
@@ -472,8 +483,12 @@ def evaluate_cohort(real_train: pd.DataFrame, real_test: pd.DataFrame, synthetic
                               treated_value=treated_value)
     hr = hazard_ratio_agreement(real_train, synthetic, duration_col, event_col, treatment_col,
                                 treated_value=treated_value)
-    dcr = distance_to_closest_record(real_train, synthetic, real_test,
-                                     covariates + [duration_col, event_col, treatment_col])
+    audited = covariates + [duration_col, event_col, treatment_col]
+    dcr = distance_to_closest_record(real_train, synthetic, real_test, audited)
+    qi = list(covariates) if quasi_identifiers is None else quasi_identifiers
+    rep = privacy_report(real_train, real_test, synthetic, columns=audited, quasi_identifiers=qi,
+                         sensitive=[duration_col, event_col], seed=seed)
+    priv = rep.to_dict()
     out = {"alpha_precision": apr["alpha_precision"], "beta_recall": apr["beta_recall"],
            "marginal_distance": float(marg["distance"].mean()),
            "jsd_pi": jsd_pi(real_train, synthetic, real_test, treatment_col, covariates, treated_value),
@@ -483,4 +498,9 @@ def evaluate_cohort(real_train: pd.DataFrame, real_test: pd.DataFrame, synthetic
                 "log_hr_real": hr["log_hr_real"], "log_hr_syn": hr["log_hr_syn"],
                 "abs_log_hr_diff": hr["abs_log_hr_diff"], "hr_syn_in_real_ci": hr["syn_in_real_ci"]})
     out.update(dcr)
+    out.update({"exact_copy_rate": priv["exact_copy_rate"], "mia_distance_auc": priv["mia_distance_auc"],
+                "mia_density_auc": priv["mia_density_auc"],
+                "attribute_inference_duration": priv[f"attribute_inference_{duration_col}"],
+                "attribute_inference_event": priv[f"attribute_inference_{event_col}"],
+                "privacy_passed": priv["privacy_passed"]})
     return out
