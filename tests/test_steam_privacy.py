@@ -143,3 +143,56 @@ def test_evaluate_cohort_includes_the_audit(parts):
         assert np.isfinite(res[key])
     assert res["privacy_passed"] is True
     assert res["exact_copy_rate"] == 0.0
+
+
+# -- the privacy= knob of SyntheticCohort ---------------------------------------------------------------
+def _knob_cohort(train, privacy, covariate_model="trees"):
+    from pyrocsa.steam import SyntheticCohort
+
+    return SyntheticCohort(covariate_model=covariate_model, outcome_model="weibull", privacy=privacy).fit(
+        train, "time", "event", "treatment", covariates=COV)
+
+
+def test_privacy_knob_enforces_its_minimum_distance(parts):
+    """The documented rule, recomputed by brute force: the minimum distance is the q-quantile of the
+    training rows' distances to their closest other training row (standardised covariates), and no
+    synthetic covariate row is closer than that to any training row."""
+    train, holdout, _ = parts
+    model = _knob_cohort(train, 0.2)
+    syn = model.sample(600, seed=3)
+    pre = model.filter_.preprocessor_
+    xt, xs = pre.transform(train).astype(float), pre.transform(syn).astype(float)
+    dtt = np.sqrt(((xt[:, None, :] - xt[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(dtt, np.inf)
+    assert model.filter_.min_distance_ == pytest.approx(np.quantile(dtt.min(1), 0.2))
+    dst = np.sqrt(((xs[:, None, :] - xt[None, :, :]) ** 2).sum(-1)).min(1)
+    assert dst.min() >= model.filter_.min_distance_
+    assert 0.3 < model.acceptance_rate_ < 1.0
+    assert len(syn) == 600 and list(syn.columns) == list(train.columns)
+    pd.testing.assert_frame_equal(syn, model.sample(600, seed=3))  # reproducible
+    # without the knob, about 20% of the synthetic rows of the same generator are that close
+    plain = _knob_cohort(train, None).sample(600, seed=3)
+    dsp = np.sqrt(((pre.transform(plain)[:, None, :] - xt[None, :, :]) ** 2).sum(-1)).min(1)
+    assert (dsp < model.filter_.min_distance_).mean() > 0.05
+
+
+def test_privacy_knob_errors(parts):
+    train, _, _ = parts
+    from pyrocsa.steam import SyntheticCohort
+
+    for bad in (0, 1.0, -0.1, "high", True):
+        with pytest.raises(ArgumentError, match="privacy must be None or a quantile"):
+            SyntheticCohort(outcome_model="weibull", privacy=bad).fit(train, "time", "event", "treatment",
+                                                                      covariates=COV)
+
+    class Copier:  # a "covariate model" that only ever returns training rows: nothing can be accepted
+        def fit(self, df, columns):
+            self.rows_ = df[columns].reset_index(drop=True)
+            return self
+
+        def sample(self, n, seed=None):
+            return self.rows_.sample(n, replace=True, random_state=seed)
+
+    model = _knob_cohort(train, 0.05, covariate_model=Copier())
+    with pytest.raises(ArgumentError, match=r"privacy=0.05: only 0 of .* lower privacy"):
+        model.sample(100, seed=0)

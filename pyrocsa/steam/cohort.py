@@ -35,6 +35,7 @@ from pyrocsa.baselines.propensity import PropensityModel
 from pyrocsa.data.frame import SurvivalData
 from pyrocsa.errors import ArgumentError, check_positive_int, check_seed
 from pyrocsa.steam.covariates import make_covariate_model
+from pyrocsa.steam.privacy import MinimumDistanceFilter
 
 __all__ = ["SyntheticCohort", "GenericCohort", "WeibullOutcomeModel"]
 
@@ -231,10 +232,19 @@ class SyntheticCohort(_CohortBase):
         covariates=)`` and ``sample_potential_outcomes(df, num_samples, seed)`` whose result has ``t0``,
         ``t1``, ``c0``, ``c1`` arrays of shape (num_samples, N).
     outcome_fit_kwargs : extra keyword arguments for the outcome model's ``fit`` (e.g. ``val_df``).
+    privacy : None (default: no rejection) or a quantile ``q`` in (0, 1): trade fidelity for distance to
+        the training patients. A synthetic covariate row closer to some training row than ``d_q`` -- the
+        ``q``-quantile of the training rows' distances to their closest other training row, covariates
+        preprocessed with the training statistics -- is rejected and redrawn
+        (:class:`pyrocsa.steam.privacy.MinimumDistanceFilter`); treatment and outcome are drawn for the
+        accepted rows only. ``q = 0.05``: no synthetic row is nearer a training patient than the nearest
+        5% of new patients would be. The share of rows kept is ``acceptance_rate_`` after ``sample``.
+        This is an empirical safeguard, not differential privacy.
     """
 
     def __init__(self, covariate_model="trees", propensity_model="logistic", outcome_model=None,
-                 outcome_fit_kwargs: dict | None = None):
+                 outcome_fit_kwargs: dict | None = None, privacy: float | None = None):
+        self.privacy = privacy
         self.covariate_model = make_covariate_model(covariate_model)
         self.propensity = PropensityModel(propensity_model, max_iter=2000)  # STEAM's solver budget
         self.outcome_model = _make_outcome_model(outcome_model)
@@ -245,8 +255,11 @@ class SyntheticCohort(_CohortBase):
         """Fit the three steps on the real frame ``df`` (not modified). ``covariates`` default to every
         column other than the duration, event and treatment columns; ``treated_value`` labels the treated
         arm when the treatment is not 0/1 or bool."""
+        self.filter_ = None if self.privacy is None else MinimumDistanceFilter(self.privacy)
         data = self._validate(df, duration_col, event_col, treatment_col, covariates, treated_value)
         self.covariate_model.fit(df, columns=self.covariates_)
+        if self.filter_ is not None:
+            self.filter_.fit(df, self.covariates_)
         self.propensity.fit(df[self.covariates_], data.a.numpy())
         self.outcome_model.fit(df, duration_col=duration_col, event_col=event_col,
                                treatment_col=treatment_col, covariates=self.covariates_,
@@ -261,7 +274,7 @@ class SyntheticCohort(_CohortBase):
         self._check_fitted()
         n = _check_n(n)
         s_cov, s_trt, s_out = np.random.SeedSequence(check_seed(seed)).generate_state(3)
-        x = self.covariate_model.sample(n, seed=int(s_cov)).reset_index(drop=True)
+        x = self._sample_covariates(n, int(s_cov))
         a = self.propensity.sample(x, np.random.default_rng(s_trt))
         frame = x.copy()
         frame[self.treatment_col_] = np.where(a == 1, self.treated_value_, self.control_value_)
@@ -290,6 +303,30 @@ class SyntheticCohort(_CohortBase):
         frame[self.duration_col_] = _as_duration(np.minimum(t, c), self.dtypes_[self.duration_col_])
         frame[self.event_col_] = (t <= c).astype(int)
         return self._finish(frame)
+
+    _MAX_ROUNDS = 50
+
+    def _sample_covariates(self, n: int, seed: int) -> pd.DataFrame:
+        """``n`` covariate rows; with ``privacy``, rows too close to a training row are redrawn in rounds
+        (each round draws the missing count divided by the acceptance rate so far, plus 10%)."""
+        if self.filter_ is None:
+            return self.covariate_model.sample(n, seed=seed).reset_index(drop=True)
+        kept, drawn, accepted = [], 0, 0
+        seeds = np.random.SeedSequence(seed).generate_state(self._MAX_ROUNDS)
+        for s in seeds:
+            rate = accepted / drawn if accepted else 0.5
+            m = max(16, int(np.ceil(1.1 * (n - accepted) / max(rate, 0.02))))
+            x = self.covariate_model.sample(m, seed=int(s)).reset_index(drop=True)
+            ok = self.filter_.accept(x)
+            drawn, accepted = drawn + m, accepted + int(ok.sum())
+            kept.append(x[ok])
+            if accepted >= n:
+                break
+        self.acceptance_rate_ = accepted / drawn
+        if accepted < n:
+            raise ArgumentError(f"privacy={self.privacy}: only {accepted} of {drawn} synthetic covariate "
+                                f"rows are far enough from the training rows (need {n}); lower privacy")
+        return pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
 
 
 def _as_duration(y: np.ndarray, dtype) -> np.ndarray:

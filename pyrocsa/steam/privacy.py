@@ -64,7 +64,7 @@ from sklearn.neighbors import NearestNeighbors
 from pyrocsa.data.frame import Preprocessor
 from pyrocsa.errors import ArgumentError, DataError, check_seed
 
-__all__ = ["PrivacyReport", "privacy_report", "DEFAULT_THRESHOLDS"]
+__all__ = ["PrivacyReport", "privacy_report", "DEFAULT_THRESHOLDS", "MinimumDistanceFilter"]
 
 #: metric -> (threshold, "max" if the value must be <= threshold, "min" if >= threshold)
 DEFAULT_THRESHOLDS = {
@@ -360,3 +360,44 @@ def privacy_report(train_df: pd.DataFrame, holdout_df: pd.DataFrame, synthetic_d
             add(f"attribute_inference_{col}", res["advantage"], thr["attribute_inference"])
     return PrivacyReport(rows=rows, details=details, n_train=len(train_df), n_holdout=len(holdout_df),
                          n_synthetic=len(synthetic_df), columns=columns, quasi_identifiers=qi, sensitive=sens)
+
+
+class MinimumDistanceFilter:
+    """Rejection rule of ``SyntheticCohort(privacy=q)``: a synthetic covariate row is kept only when its
+    Euclidean distance to the closest training row (covariates preprocessed with the training statistics:
+    median/mode imputation, one-hot, standardisation) is at least ``d_q``, the ``q``-quantile of the
+    training rows' leave-one-out nearest-neighbour distances (each training row to its closest *other*
+    training row).
+
+    Why that scale: a new patient's distance to the closest of the ``n`` training patients has nearly the
+    law of a training patient's distance to the closest of the other ``n - 1``, so with ``q = 0.05`` no
+    synthetic row is closer to a training patient than the closest 5% of new patients are -- the DCR
+    5th-percentile ratio is pushed to about 1 or above -- and larger ``q`` carves a wider hole around
+    every training patient (more distance, less fidelity: rows in dense regions are rejected more often).
+    """
+
+    def __init__(self, quantile: float):
+        if isinstance(quantile, bool) or not isinstance(quantile, numbers.Real) or not 0 < quantile < 1:
+            raise ArgumentError(f"privacy must be None or a quantile strictly between 0 and 1 (e.g. 0.05), "
+                                f"got {quantile!r}")
+        self.quantile = float(quantile)
+
+    def fit(self, df: pd.DataFrame, columns: list[str]) -> MinimumDistanceFilter:
+        """Fit the preprocessing and the nearest-neighbour index on the training rows ``df[columns]``."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="dropping constant covariate")
+            self.preprocessor_ = Preprocessor().fit(df, columns)
+        x = self.preprocessor_.transform(df).astype(float)
+        self.index_ = NearestNeighbors(n_neighbors=2).fit(x)
+        loo = self.index_.kneighbors(x)[0][:, 1]  # column 0 is the row itself
+        self.min_distance_ = float(np.quantile(loo, self.quantile))
+        return self
+
+    def distances(self, frame: pd.DataFrame) -> np.ndarray:
+        """Distance of each row of ``frame`` to the closest training row, shape (len(frame),)."""
+        x = self.preprocessor_.transform(frame).astype(float)
+        return self.index_.kneighbors(x, n_neighbors=1)[0][:, 0]
+
+    def accept(self, frame: pd.DataFrame) -> np.ndarray:
+        """Boolean mask (len(frame),): rows at distance >= ``min_distance_`` from every training row."""
+        return self.distances(frame) >= self.min_distance_
