@@ -1,8 +1,11 @@
 """STEAM-survival vs a generic generator on ACTG 175 (arms 0 vs 1) and actg-Synthetic.
 
     OMP_NUM_THREADS=1 python3 -m benchmarks.steam_survival [--quick] [--runs 5]
-        [--outcome-model weibull|csa-info] [--csa-epochs 40] [--generators steam generic bootstrap]
-        [--datasets actg actg-synthetic] [--covariates-only]
+        [--outcome-model default|weibull|weibull-km|csa-info] [--csa-epochs 40]
+        [--generators steam steam-privacy generic arf sdv-copula ctgan tvae bootstrap]
+        [--peer-epochs 300] [--datasets actg actg-synthetic] [--covariates-only]
+
+    pip install "pyrocsa[peers]"   # arfpy (MIT) and SDV (BUSL-1.1): benchmark-only, never a dependency
 
 Each run r: a stratified 80/20 split of the real data (seed r); every generator is fit on the 80% (real
 train) and draws as many synthetic rows; metrics (pyrocsa.steam.metrics.evaluate_cohort) compare the
@@ -12,8 +15,23 @@ x). Generators:
 * ``STEAM-survival``: Gaussian copula for X, logistic propensity for A, per-arm outcome model for (T, C)
   (``--outcome-model``: a Weibull AFT per arm for T and for C, or CSA-INFO);
 * ``generic``: the same Gaussian copula on the joint table (X, A, Y, delta);
+* ``STEAM-survival, privacy=0.05``: the same with ``SyntheticCohort(privacy=0.05)`` (covariate rows nearer
+  a training row than the 5% quantile of the training nearest-neighbour distances are redrawn);
+* peers fitted on the joint table (X, A, time, event), as in the STEAM paper: ``ARF`` (adversarial random
+  forests, arfpy; numpy 2 removed ``np.in1d``, which arfpy 0.1.1 calls: the script aliases it to
+  ``np.isin``), SDV 2.x ``GaussianCopulaSynthesizer``, ``CTGANSynthesizer`` and ``TVAESynthesizer``
+  (``--peer-epochs``, SDV default 300). Columns with at most 10 distinct values are categorical for the
+  peers; their samples are cast back to the real dtypes, durations clipped to the real range. A peer
+  whose package is absent is skipped, with the reason in the output;
 * ``real bootstrap``: a bootstrap resample of real train -- a reference for the sampling-noise floor of
   each metric (its DCR is 0 by construction: it copies records).
+
+Privacy (every generator): :func:`pyrocsa.steam.privacy_report` with the 20% split as holdout (exact
+copies, DCR ratios, distance and DOMIAS-style density membership attacks, attribute inference of the
+duration and event from every covariate) and, where sdmetrics is installed, its ``NewRowSynthesis`` and
+``DCROverfittingProtection`` (training subsampled to the holdout size, so 50% = no overfitting) as an
+independent check. Anonymeter 1.1.0 and synthcity 0.2.12 are not used: both pin ``numpy==1.26.4``
+(synthcity also ``torch==2.2.2``) and do not install beside NumPy 2 / torch 2.13.
 
 Output: mean and 95% t-interval over runs per metric, printed and written as markdown to
 ``benchmarks/results/steam_survival_<outcome>[_quick].md`` (raw per-run values in a ``.csv`` beside it).
@@ -37,6 +55,15 @@ from benchmarks.common import RESULTS  # noqa: E402
 from pyrocsa.data import stratified_split  # noqa: E402
 from pyrocsa.steam import GenericCohort, SyntheticCohort, WeibullOutcomeModel  # noqa: E402
 from pyrocsa.steam.metrics import evaluate_cohort  # noqa: E402
+
+PRIVACY_COLUMNS = [  # (metric key, header, bar or None)
+    ("exact_copy_rate", "exact copies", "== 0"), ("dcr_ratio_median", "DCR med. ratio", None),
+    ("dcr_ratio_p05", "DCR p05 ratio", ">= 0.9"), ("mia_distance_auc", "MIA dist. AUC", "<= 0.55"),
+    ("mia_density_auc", "MIA dens. AUC", "<= 0.55"), ("attribute_inference_duration", "AI duration", None),
+    ("attribute_inference_event", "AI event", None), ("sdm_new_row", "sdm new rows", None),
+    ("sdm_closer_to_train", "sdm closer-to-train", None),
+]
+PEERS = ("arf", "sdv-copula", "ctgan", "tvae")
 
 HORIZON = 1000.0  # days: RMST horizon of U_PEHE (both datasets follow subjects up to ~1231-1313 days)
 
@@ -70,7 +97,102 @@ def load(name: str):
     raise ValueError(f"unknown dataset {name!r}")
 
 
+class JointPeer:
+    """A peer tabular generator fit on the joint table (covariates, treatment, duration, event)."""
+
+    def __init__(self, kind: str, epochs: int = 300):
+        self.kind, self.epochs = kind, epochs
+
+    @staticmethod
+    def available(kind: str) -> str | None:
+        """None when the peer's package imports, else the reason it is skipped."""
+        try:
+            if kind == "arf":
+                import arfpy  # noqa: F401
+            else:
+                import sdv  # noqa: F401
+        except ImportError as err:
+            return f"{err} (pip install 'pyrocsa[peers]')"
+        return None
+
+    def fit(self, df, D, E, A, covariates):
+        self.columns_ = covariates + [A, D, E]
+        train = df[self.columns_].reset_index(drop=True)
+        self.dtypes_ = train.dtypes
+        self.discrete_ = [c for c in self.columns_ if train[c].nunique() <= 10]
+        self.range_ = (float(train[D].min()), float(train[D].max()))
+        self.levels_ = {c: np.sort(train[c].unique()) for c in self.discrete_}
+        self.D = D
+        if self.kind == "arf":
+            np.in1d = getattr(np, "in1d", np.isin)  # arfpy 0.1.1 calls np.in1d (removed in numpy 2.4)
+            from arfpy import arf
+
+            x = train.copy()
+            for c in self.discrete_:
+                x[c] = x[c].astype(str).astype("category")
+            self.model_ = arf.arf(x=x, verbose=False)
+            self.model_.forde()
+        else:
+            from sdv.metadata import Metadata
+            from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
+
+            types = {c: {"sdtype": "categorical" if c in self.discrete_ else "numerical"}
+                     for c in self.columns_}
+            meta = Metadata.load_from_dict({"tables": {"t": {"columns": types}}})
+            cls = {"sdv-copula": GaussianCopulaSynthesizer, "ctgan": CTGANSynthesizer,
+                   "tvae": TVAESynthesizer}[self.kind]
+            kw = {} if self.kind == "sdv-copula" else {"epochs": self.epochs}
+            self.model_ = cls(meta, **kw)
+            self.model_.fit({"t": train})
+        return self
+
+    def sample(self, n, seed):
+        import torch
+
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        if self.kind == "arf":
+            out = self.model_.forge(n=n)
+        else:
+            out = self.model_.sample(n)
+            out = out["t"] if isinstance(out, dict) else out
+        out = out[self.columns_].reset_index(drop=True).copy()
+        for c in self.columns_:
+            if c in self.discrete_:  # nearest real level
+                lv = self.levels_[c]
+                v = pd.to_numeric(out[c].astype(str), errors="coerce").to_numpy(float)
+                v = np.where(np.isnan(v), lv[0], v)
+                out[c] = lv[np.abs(v[:, None] - lv[None, :].astype(float)).argmin(1)]
+            out[c] = pd.to_numeric(out[c], errors="coerce")
+        out[self.D] = out[self.D].clip(*self.range_)
+        for c in self.columns_:
+            out[c] = out[c].fillna(out[c].median())
+            if pd.api.types.is_integer_dtype(self.dtypes_[c]):
+                out[c] = np.round(out[c]).astype(self.dtypes_[c])
+        return out
+
+
+def sdmetrics_check(train, test, syn, columns, seed):
+    """sdmetrics' NewRowSynthesis score (share of 300 synthetic rows matching no training row, numbers
+    within 1%) and DCROverfittingProtection's share of synthetic rows closer to a training than to a holdout
+    row (Gower-type distance; with an 80/20 split a generator that learnt no individual gives about 0.8,
+    copies give 1); NaN when sdmetrics is absent."""
+    try:
+        from sdmetrics.single_table import DCROverfittingProtection, NewRowSynthesis
+    except ImportError:
+        return {"sdm_new_row": np.nan, "sdm_closer_to_train": np.nan}
+    meta = {"columns": {c: {"sdtype": "categorical" if train[c].nunique() <= 10 else "numerical"}
+                        for c in columns}}
+    np.random.seed(seed)
+    new = NewRowSynthesis.compute(train[columns], syn[columns], meta, synthetic_sample_size=300)
+    dcr = DCROverfittingProtection.compute_breakdown(train[columns], syn[columns], test[columns], meta, None)
+    return {"sdm_new_row": float(new),
+            "sdm_closer_to_train": float(dcr["synthetic_data_percentages"]["closer_to_training"])}
+
+
 def outcome_model(kind: str, csa_epochs: int, seed: int):
+    if kind == "default":
+        return None  # the package default (CSA-INFO, its own defaults)
     if kind == "weibull":
         return WeibullOutcomeModel()
     if kind == "weibull-km":
@@ -80,14 +202,20 @@ def outcome_model(kind: str, csa_epochs: int, seed: int):
 
 
 def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
-                covariate_model="trees", first_run=0):
+                covariate_model="trees", first_run=0, peer_epochs=300, on_row=None, skipped=None):
     df, cov, D, E, A = load(name)
     rows = []
+    skipped = {} if skipped is None else skipped
+    for g in generators:
+        if g in PEERS and JointPeer.available(g):
+            skipped[g] = JointPeer.available(g)
+            print(f"  skipping peer {g}: {skipped[g]}", flush=True)
+    generators = [g for g in generators if g not in skipped]
     for r in range(first_run, first_run + runs):
         parts = stratified_split(df, E, A, fractions=(0.8, 0.0, 0.2), seed=r)
         train = df.iloc[parts["train"]].reset_index(drop=True)
         test = df.iloc[parts["test"]].reset_index(drop=True)
-        jobs = [(g, k) for g in generators for k in (outcome_kinds if g == "steam" else [None])]
+        jobs = [(g, k) for g in generators for k in (outcome_kinds if g.startswith("steam") else [None])]
         for gen, outcome_kind in jobs:
             t0 = time.time()
             if gen == "steam":
@@ -95,6 +223,15 @@ def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
                 model = SyntheticCohort(covariate_model=covariate_model,
                                         outcome_model=outcome_model(outcome_kind, csa_epochs, r))
                 syn = model.fit(train, D, E, A, covariates=cov).sample(len(train), seed=r)
+            elif gen == "steam-privacy":
+                label = f"STEAM-survival ({outcome_kind}), privacy=0.05"
+                model = SyntheticCohort(covariate_model=covariate_model, privacy=0.05,
+                                        outcome_model=outcome_model(outcome_kind, csa_epochs, r))
+                syn = model.fit(train, D, E, A, covariates=cov).sample(len(train), seed=r)
+            elif gen in PEERS:
+                label = {"arf": "ARF (arfpy)", "sdv-copula": "SDV GaussianCopula", "ctgan": "SDV CTGAN",
+                         "tvae": "SDV TVAE"}[gen] + " on X, A, Y, delta"
+                syn = JointPeer(gen, peer_epochs).fit(train, D, E, A, cov).sample(len(train), seed=r)
             elif gen == "generic":
                 label = f"generic ({covariate_model} on X, A, Y, delta)"
                 syn = GenericCohort(covariate_model).fit(train, D, E, A, covariates=cov).sample(len(train),
@@ -105,11 +242,20 @@ def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
             else:
                 raise ValueError(f"unknown generator {gen!r}")
             t_gen = time.time() - t0
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = evaluate_cohort(train, test, syn, D, E, A, cov, HORIZON, learners=learners, seed=r)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = evaluate_cohort(train, test, syn, D, E, A, cov, HORIZON, learners=learners, seed=r)
+                    if r == first_run:  # sdmetrics is slow (~15 s a set): the first split only
+                        res.update(sdmetrics_check(train, test, syn, cov + [A, D, E], r))
+            except Exception as err:  # a peer's sample that breaks a metric (e.g. a Cox fit): recorded
+                print(f"  {name} run {r} {label}: metrics failed ({type(err).__name__}: {err})", flush=True)
+                skipped[f"{label}, {name} run {r}"] = f"metrics failed: {type(err).__name__}"
+                continue
             res.update(dataset=name, generator=label, run=r, seconds=time.time() - t0, gen_seconds=t_gen)
             rows.append(res)
+            if on_row is not None:
+                on_row(pd.DataFrame(rows))
             print(f"  {name} run {r} {label}: JSD_pi {res['jsd_pi']:.3f}  U_PEHE {res['u_pehe']:.1f}  "
                   f"cens {res['censoring_sup']:.3f}  logHR {res['log_hr_syn']:+.3f} "
                   f"(real {res['log_hr_real']:+.3f}, in CI {res['hr_syn_in_real_ci']})  "
@@ -122,10 +268,17 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (ds, gen), g in raw.groupby(["dataset", "generator"], sort=False):
         row = {"dataset": ds, "generator": gen, "runs": len(g)}
-        for key, _, _ in COLUMNS:
+        keys = [k for k, _, _ in COLUMNS] + [k for k, _, _ in PRIVACY_COLUMNS if k in g]
+        for key in keys:
             v = g[key].astype(float).to_numpy()
-            half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
-            row[key], row[key + "_ci"] = v.mean(), half
+            nf = int(np.isfinite(v).sum())
+            half = stats.t.ppf(0.975, nf - 1) * np.nanstd(v, ddof=1) / np.sqrt(nf) if nf > 1 else np.nan
+            row[key], row[key + "_ci"] = np.nanmean(v) if np.isfinite(v).any() else np.nan, half
+        for key in ("exact_copy_rate", "mia_distance_auc", "mia_density_auc", "dcr_ratio_p05"):
+            if key in g:
+                v = g[key].astype(float).to_numpy()
+                row[key + "_max" if key != "dcr_ratio_p05" else key + "_min"] = \
+                    v.max() if key != "dcr_ratio_p05" else v.min()
         row["log_hr_real"] = g["log_hr_real"].mean()
         row["log_hr_syn"] = g["log_hr_syn"].mean()
         out.append(row)
@@ -133,7 +286,7 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(summary: pd.DataFrame, raw: pd.DataFrame, args) -> str:
-    lines = [f"# STEAM-survival vs generic generator ({'quick' if args.quick else 'full'} run)", "",
+    lines = [f"# STEAM-survival vs peer generators ({'quick' if args.quick else 'full'} run)", "",
              f"Command: `OMP_NUM_THREADS=1 python3 -m benchmarks.steam_survival {args.argv}`", "",
              f"{int(summary['runs'].max())} runs (stratified 80/20 splits, seeds 0..), mean +/- 95% "
              f"t-interval half-width. RMST horizon {HORIZON:g} days; "
@@ -160,30 +313,62 @@ def markdown(summary: pd.DataFrame, raw: pd.DataFrame, args) -> str:
         lines.append("")
         lines += verdict(s) + paired(raw[raw.dataset == ds])
         lines.append("")
+        lines += privacy_section(s)
     secs = raw.groupby(["dataset", "generator"], sort=False)["gen_seconds"].mean().round(1)
     lines += ["Seconds per fit + sample (mean): "
               + "; ".join(f"{d} / {g}: {v}" for (d, g), v in secs.items()), ""]
     return "\n".join(lines)
 
 
+def _peers(s: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the comparison generators: everything but STEAM and the real bootstrap."""
+    return s[~s.generator.str.startswith("STEAM") & ~s.generator.str.startswith("real bootstrap")]
+
+
 def verdict(s: pd.DataFrame) -> list[str]:
-    """The issue's 'done when' checks: STEAM beats generic on JSD_pi and U_PEHE with non-overlapping
-    95% intervals; the STEAM HR lies in the real CI."""
-    gen = s[s.generator.str.startswith("generic")]
+    """The issue's checks: STEAM beats every peer on JSD_pi and U_PEHE (95% intervals apart or not); the
+    STEAM HR lies in the real CI. Where a peer wins, the line says so."""
     out = []
-    if gen.empty:
-        return out
-    ge = gen.iloc[0]
+    for _, ge in _peers(s).iterrows():
+        for _, st in s[s.generator.str.startswith("STEAM")].iterrows():
+            for key, name, up in (("jsd_pi", "JSD_pi", True), ("u_pehe", "U_PEHE", False)):
+                better = st[key] > ge[key] if up else st[key] < ge[key]
+                apart = (st[key] - st[key + "_ci"] > ge[key] + ge[key + "_ci"]) if up else \
+                    (st[key] + st[key + "_ci"] < ge[key] - ge[key + "_ci"])
+                out.append(f"- {st['generator']} vs {ge['generator']}, {name}: "
+                           f"{'STEAM better' if better else 'PEER BETTER'}; "
+                           f"95% intervals {'do not overlap' if apart else 'OVERLAP'}.")
     for _, st in s[s.generator.str.startswith("STEAM")].iterrows():
-        for key, name, up in (("jsd_pi", "JSD_pi", True), ("u_pehe", "U_PEHE", False)):
-            better = st[key] > ge[key] if up else st[key] < ge[key]
-            apart = (st[key] - st[key + "_ci"] > ge[key] + ge[key + "_ci"]) if up else \
-                (st[key] + st[key + "_ci"] < ge[key] - ge[key + "_ci"])
-            out.append(f"- {st['generator']} vs generic, {name}: {'better' if better else 'NOT better'}; "
-                       f"95% intervals {'do not overlap' if apart else 'OVERLAP'}.")
         out.append(f"- {st['generator']}: synthetic log HR in the real 95% CI in "
-                   f"{st['hr_syn_in_real_ci']:.0%} of runs (generic {ge['hr_syn_in_real_ci']:.0%}).")
+                   f"{st['hr_syn_in_real_ci']:.0%} of runs.")
     return out
+
+
+def privacy_section(s: pd.DataFrame) -> list[str]:
+    """Privacy table (mean ± 95% t half-width over splits) and the release bars for the STEAM rows."""
+    cols = [c for c in PRIVACY_COLUMNS if c[0] in s and np.isfinite(s[c[0]].astype(float)).any()]
+    if not cols:
+        return []
+    lines = ["Privacy (pyrocsa.steam.privacy_report against the 20% holdout; `AI` = attribute-inference "
+             "advantage for the duration / event from every covariate; `sdm` = sdmetrics' NewRowSynthesis "
+             "and DCROverfittingProtection share of synthetic rows closer to training than to holdout "
+             "rows, 0.8 = no overfitting with an 80/20 split; first split only):", "",
+             "| generator | " + " | ".join(h for _, h, _ in cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for _, row in s.iterrows():
+        lines.append(f"| {row['generator']} | " + " | ".join(
+            f"{row[k]:.3f} ± {row[k + '_ci']:.3f}" for k, _, _ in cols) + " |")
+    lines.append("")
+    for _, st in s[s.generator.str.startswith("STEAM")].iterrows():
+        checks = [("no exact copies (max over splits)", st["exact_copy_rate_max"] == 0),
+                  ("MIA distance AUC <= 0.55 (mean)", st["mia_distance_auc"] <= 0.55),
+                  ("MIA density AUC <= 0.55 (mean)", st["mia_density_auc"] <= 0.55),
+                  ("DCR p05 ratio >= 0.9 (mean)", st["dcr_ratio_p05"] >= 0.9)]
+        lines.append(f"- bars, {st['generator']}: " + "; ".join(
+            f"{name} {'MET' if ok else 'NOT MET'}" for name, ok in checks)
+            + f" (worst split: MIA dist {st['mia_distance_auc_max']:.3f}, "
+            f"dens {st['mia_density_auc_max']:.3f}, DCR p05 {st['dcr_ratio_p05_min']:.3f}).")
+    lines.append("")
+    return lines
 
 
 def covariate_fidelity(datasets, runs) -> str:
@@ -242,20 +427,23 @@ def covariate_fidelity(datasets, runs) -> str:
 
 
 def paired(raw: pd.DataFrame) -> list[str]:
-    """Paired comparison on the same splits: mean and 95% t-interval of (STEAM - generic) per run."""
-    gen = raw[raw.generator.str.startswith("generic")].set_index("run")
+    """Paired comparison on the same splits: mean and 95% t-interval of (STEAM - peer) per run."""
     out = []
-    for label, st in raw[raw.generator.str.startswith("STEAM")].groupby("generator", sort=False):
-        st = st.set_index("run")
-        runs = st.index.intersection(gen.index)
-        if len(runs) < 2:
-            continue
-        for key, name in (("jsd_pi", "JSD_pi"), ("u_pehe", "U_PEHE")):
-            d = (st.loc[runs, key] - gen.loc[runs, key]).to_numpy(float)
-            half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-            wins = int((d > 0).sum() if key == "jsd_pi" else (d < 0).sum())
-            out.append(f"- paired {label} - generic, {name}: {d.mean():+.4g} ± {half:.2g} "
-                       f"(STEAM better in {wins}/{len(d)} splits)")
+    peers = [g for g in raw.generator.unique()
+             if not g.startswith("STEAM") and not g.startswith("real bootstrap")]
+    for peer in peers:
+        gen = raw[raw.generator == peer].set_index("run")
+        for label, st in raw[raw.generator.str.startswith("STEAM")].groupby("generator", sort=False):
+            st = st.set_index("run")
+            runs = st.index.intersection(gen.index)
+            if len(runs) < 2:
+                continue
+            for key, name in (("jsd_pi", "JSD_pi"), ("u_pehe", "U_PEHE")):
+                d = (st.loc[runs, key] - gen.loc[runs, key]).to_numpy(float)
+                half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+                wins = int((d > 0).sum() if key == "jsd_pi" else (d < 0).sum())
+                out.append(f"- paired {label} - {peer}, {name}: {d.mean():+.4g} ± {half:.2g} "
+                           f"(STEAM better in {wins}/{len(d)} splits)")
     return out
 
 
@@ -263,13 +451,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="2 runs, two Cox learners (a few minutes)")
     p.add_argument("--runs", type=int, default=None, help="number of splits (default 5; quick: 2)")
-    p.add_argument("--outcome-model", nargs="+", choices=["weibull", "weibull-km", "csa-info"],
+    p.add_argument("--outcome-model", nargs="+", choices=["default", "weibull", "weibull-km", "csa-info"],
                    default=["weibull", "weibull-km"],
-                   help="STEAM outcome model(s): Weibull AFT per arm for T and C; the same with per-arm "
-                        "Kaplan-Meier censoring; CSA-INFO (slow on CPU)")
+                   help="STEAM outcome model(s): the package default (SyntheticCohort(): CSA-INFO with its "
+                        "defaults); Weibull AFT per arm for T and C; the same with per-arm "
+                        "Kaplan-Meier censoring; CSA-INFO with --csa-epochs (slow on CPU)")
     p.add_argument("--csa-epochs", type=int, default=40, help="max epochs of CSA-INFO (early stopping on)")
     p.add_argument("--generators", nargs="+", default=["steam", "generic", "bootstrap"],
-                   choices=["steam", "generic", "bootstrap"])
+                   choices=["steam", "steam-privacy", "generic", *PEERS, "bootstrap"])
+    p.add_argument("--peer-epochs", type=int, default=300, help="epochs of CTGAN and TVAE (SDV default 300)")
     p.add_argument("--datasets", nargs="+", default=["actg", "actg-synthetic"],
                    choices=["actg", "actg-synthetic"])
     p.add_argument("--out", default=None, help="markdown path (default under benchmarks/results/)")
@@ -303,25 +493,40 @@ def main(argv=None):
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover
         pass
+    out = Path(args.out) if args.out else \
+        RESULTS / f"steam_survival_{'_'.join(args.outcome_model)}{'_quick' if args.quick else ''}.md"
+    if args.from_csv and not args.out:
+        out = Path(args.from_csv).with_suffix(".md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    skipped = {}
+
+    def write(raw, final=False):
+        text = markdown(summarise(raw), raw, args)
+        if skipped:
+            text += "\nSkipped peers: " + "; ".join(f"{g}: {why}" for g, why in skipped.items()) + "\n"
+        if not final:
+            text = "(partial: the run is still going)\n\n" + text
+        out.write_text(text)
+        if not args.from_csv:
+            raw.to_csv(out.with_suffix(".csv"), index=False)
+        return text
+
     if args.from_csv:
         raw = pd.read_csv(args.from_csv)
         args.argv += f"  (re-rendered from {Path(args.from_csv).name})"
     else:
-        raw = pd.concat([run_dataset(ds, runs, args.generators, args.outcome_model, args.csa_epochs,
-                                     args.learners, args.covariate_model, args.first_run)
-                         for ds in args.datasets],
-                        ignore_index=True)
-    summary = summarise(raw)
-    text = markdown(summary, raw, args)
+        done = []
+
+        def on_row(frame):
+            write(pd.concat(done + [frame], ignore_index=True))
+
+        for ds in args.datasets:
+            done.append(run_dataset(ds, runs, args.generators, args.outcome_model, args.csa_epochs,
+                                    args.learners, args.covariate_model, args.first_run, args.peer_epochs,
+                                    on_row=on_row, skipped=skipped))
+        raw = pd.concat(done, ignore_index=True)
+    text = write(raw, final=True)
     print("\n" + text)
-    if args.from_csv and not args.out:
-        args.out = str(Path(args.from_csv).with_suffix(".md"))
-    out = Path(args.out) if args.out else \
-        RESULTS / f"steam_survival_{'_'.join(args.outcome_model)}{'_quick' if args.quick else ''}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    if not args.from_csv:
-        raw.to_csv(out.with_suffix(".csv"), index=False)
     print(f"written {out}" + ("" if args.from_csv else f" and {out.with_suffix('.csv')}"))
 
 
