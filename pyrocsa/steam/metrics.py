@@ -32,7 +32,7 @@ from pyrocsa.steam.privacy import privacy_report
 
 __all__ = ["alpha_precision_beta_recall", "marginal_distances", "jsd_pi", "u_pehe", "censoring_distance",
            "hazard_ratio_agreement", "distance_to_closest_record", "evaluate_cohort", "CoxTRMSTLearner",
-           "CoxSRMSTLearner", "WeibullRMSTLearner"]
+           "CoxSRMSTLearner", "WeibullRMSTLearner", "RSFRMSTLearner", "DRRMSTLearner"]
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -285,7 +285,68 @@ class WeibullRMSTLearner:
         return out[1] - out[0]
 
 
-_LEARNERS = {"cox-t": CoxTRMSTLearner, "cox-s": CoxSRMSTLearner, "weibull-t": WeibullRMSTLearner}
+class RSFRMSTLearner:
+    """T-learner random survival forests (:class:`pyrocsa.baselines.RandomSurvivalForestTLearner`, 100
+    trees per arm, leaves of at least 15 patients; needs scikit-survival): ``RMST_a(h | x)`` is the area
+    under the arm's forest survival curve up to ``h``. A learner of another family than the Cox / Weibull
+    ones, so that U_PEHE does not only reward generators whose outcome model is proportional-hazards."""
+
+    name = "rsf-t"
+
+    def fit(self, df, duration_col, event_col, treatment_col, covariates, treated_value=None):
+        from pyrocsa.baselines.forest import RandomSurvivalForestTLearner
+
+        self.model_ = RandomSurvivalForestTLearner().fit(df, duration_col, event_col, treatment_col,
+                                                         covariates=covariates, treated_value=treated_value)
+        return self
+
+    def rmst_difference(self, df, horizon: float) -> np.ndarray:
+        return self.model_.rmst(df, horizon)["rmst_difference"].to_numpy(float)
+
+
+class DRRMSTLearner:
+    """Doubly robust learner (DR-learner, Kennedy 2023) of the RMST difference: the cross-fitted AIPCW
+    pseudo-outcomes of :class:`pyrocsa.evaluation.doubly_robust.DoublyRobust` (outcome model: a Cox
+    T-learner; censoring: Kaplan-Meier per arm; 2 folds) give each patient
+    ``phi_i = int_0^h (phi_1(t; O_i) - phi_0(t; O_i)) dt``, whose conditional mean given ``x`` is the RMST
+    difference when either nuisance is right; ``tau(x)`` is a ridge regression of ``phi`` on the
+    preprocessed covariates (penalty by generalised cross-validation)."""
+
+    name = "dr"
+
+    def fit(self, df, duration_col, event_col, treatment_col, covariates, treated_value=None):
+        from pyrocsa.baselines.cox import CoxTLearner
+        from pyrocsa.evaluation.doubly_robust import DoublyRobust
+
+        self.pre_ = _preprocessor(df, covariates)
+        self.x_ = self.pre_.transform(df).astype(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dr = DoublyRobust(outcome_model=CoxTLearner(), censoring_model="km", n_folds=2)
+            self.dr_ = dr.fit(df, duration_col, event_col, treatment_col, covariates=covariates,
+                              treated_value=treated_value)
+        return self
+
+    def _pseudo_rmst(self, horizon: float) -> np.ndarray:
+        """(n,) ``int_0^h (phi_1 - phi_0) dt`` of the right-continuous step pseudo-survival curves."""
+        grid = np.asarray(self.dr_.grid_, dtype=float)
+        edges = np.concatenate([[0.0], grid])
+        width = np.clip(np.minimum(np.append(grid, np.inf), horizon) - edges, 0.0, None)
+        out = []
+        for arm in (0, 1):
+            vals = np.concatenate([np.ones((len(self.x_), 1)), self.dr_.pseudo_outcomes_[arm]], axis=1)
+            out.append(vals @ width)
+        return out[1] - out[0]
+
+    def rmst_difference(self, df, horizon: float) -> np.ndarray:
+        from sklearn.linear_model import RidgeCV
+
+        reg = RidgeCV(alphas=np.logspace(-2, 4, 13)).fit(self.x_, self._pseudo_rmst(horizon))
+        return reg.predict(self.pre_.transform(df).astype(float))
+
+
+_LEARNERS = {"cox-t": CoxTRMSTLearner, "cox-s": CoxSRMSTLearner, "weibull-t": WeibullRMSTLearner,
+             "rsf-t": RSFRMSTLearner, "dr": DRRMSTLearner}
 
 
 def _make_learner(spec):
@@ -310,12 +371,18 @@ def u_pehe(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.Data
     ``U_PEHE = mean_l U_l``, in the duration unit; also divided by the horizon ``h`` (in [0, 1]-ish).
 
     ``learners``: names (``"cox-t"`` = :class:`CoxTRMSTLearner`, ``"cox-s"`` = :class:`CoxSRMSTLearner`,
-    ``"weibull-t"`` = :class:`WeibullRMSTLearner`, slower) or objects with ``fit(df, duration_col,
+    ``"weibull-t"`` = :class:`WeibullRMSTLearner`, slower; ``"rsf-t"`` = :class:`RSFRMSTLearner`;
+    ``"dr"`` = :class:`DRRMSTLearner`) or objects with ``fit(df, duration_col,
     event_col, treatment_col, covariates)`` and
     ``rmst_difference(df, horizon)`` -> (N,). Pass *fresh* (unfitted) objects: each is fit twice (a
     shallow copy is used for the synthetic fit).
 
-    Returns ``{"u_pehe", "u_pehe_over_horizon", "per_learner": {name: U_l}}``.
+    Also the *sign agreement*: the share of real test patients for whom both fits agree on who benefits,
+    ``mean_x 1{sign tau_l,real_train(x) = sign tau_l,synthetic(x)}`` (1 is best; 0.5 = a coin), averaged
+    over learners.
+
+    Returns ``{"u_pehe", "u_pehe_over_horizon", "per_learner": {name: U_l}, "sign_agreement",
+    "sign_agreement_per_learner": {name: share}}``.
     """
     cols = covariates + [duration_col, event_col, treatment_col]
     for name, df in (("real_train", real_train), ("synthetic", synthetic)):
@@ -327,7 +394,7 @@ def u_pehe(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.Data
         raise ValueError("learners must be a non-empty list of learner names or objects")
     import copy
 
-    per = {}
+    per, agree = {}, {}
     for spec in learners:
         base = _make_learner(spec)
         taus = []
@@ -338,8 +405,10 @@ def u_pehe(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.Data
             taus.append(np.asarray(learner.rmst_difference(real_test, horizon), dtype=float))
         name = getattr(base, "name", type(base).__name__)
         per[name] = _finite(float(np.sqrt(np.mean((taus[0] - taus[1]) ** 2))), f"U_PEHE of learner {name}")
+        agree[name] = float(np.mean(np.sign(taus[0]) == np.sign(taus[1])))
     u = float(np.mean(list(per.values())))
-    return {"u_pehe": u, "u_pehe_over_horizon": u / horizon, "per_learner": per}
+    return {"u_pehe": u, "u_pehe_over_horizon": u / horizon, "per_learner": per,
+            "sign_agreement": float(np.mean(list(agree.values()))), "sign_agreement_per_learner": agree}
 
 
 def censoring_distance(real: pd.DataFrame, synthetic: pd.DataFrame, duration_col: str, event_col: str,
@@ -494,6 +563,7 @@ def evaluate_cohort(real_train: pd.DataFrame, real_test: pd.DataFrame, synthetic
            "jsd_pi": jsd_pi(real_train, synthetic, real_test, treatment_col, covariates, treated_value),
            "u_pehe": up["u_pehe"], "u_pehe_over_horizon": up["u_pehe_over_horizon"]}
     out.update({f"u_pehe_{k}": v for k, v in up["per_learner"].items()})
+    out["sign_agreement"] = up["sign_agreement"]
     out.update({"censoring_sup": cens["sup"], "censoring_integrated": cens["integrated"],
                 "log_hr_real": hr["log_hr_real"], "log_hr_syn": hr["log_hr_syn"],
                 "abs_log_hr_diff": hr["abs_log_hr_diff"], "hr_syn_in_real_ci": hr["syn_in_real_ci"]})
