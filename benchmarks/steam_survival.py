@@ -73,7 +73,13 @@ COLUMNS = [  # (metric key, table header, higher is better?)
     ("u_pehe_over_horizon", "U_PEHE/h", False), ("censoring_sup", "cens. sup", False),
     ("censoring_integrated", "cens. int", False), ("abs_log_hr_diff", "|dlogHR|", False),
     ("hr_syn_in_real_ci", "HR in CI", True), ("dcr_ratio_median", "DCR ratio", True),
+    ("sign_agreement", "sign agr.", True),
 ]
+
+
+def _present(raw) -> list:
+    """The COLUMNS an earlier .csv holds (sign agreement is newer than some result files)."""
+    return [c for c in COLUMNS if c[0] in raw]
 
 
 def load(name: str):
@@ -268,7 +274,7 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (ds, gen), g in raw.groupby(["dataset", "generator"], sort=False):
         row = {"dataset": ds, "generator": gen, "runs": len(g)}
-        keys = [k for k, _, _ in COLUMNS] + [k for k, _, _ in PRIVACY_COLUMNS if k in g]
+        keys = [k for k, _, _ in _present(g)] + [k for k, _, _ in PRIVACY_COLUMNS if k in g]
         for key in keys:
             v = g[key].astype(float).to_numpy()
             nf = int(np.isfinite(v).sum())
@@ -293,15 +299,17 @@ def markdown(summary: pd.DataFrame, raw: pd.DataFrame, args) -> str:
              f"U_PEHE learners: {', '.join(args.learners)}. "
              "Arrows: better direction. `HR in CI` = share of runs whose synthetic Cox log HR of treatment "
              "lies in the real-train 95% CI; `DCR ratio` = median distance to the closest real training "
-             "record, synthetic / real holdout (1 = as far as new patients; bootstrap copies records: 0).",
+             "record, synthetic / real holdout (1 = as far as new patients; bootstrap copies records: 0); "
+             "`sign agr.` = share of real test patients on whose RMST-benefit sign the U_PEHE learners "
+             "trained on real and on synthetic data agree.",
              ""]
     for ds, s in summary.groupby("dataset", sort=False):
         lines += [f"## {ds}", ""]
-        head = "| generator | " + " | ".join(f"{h} {'↑' if up else '↓'}" for _, h, up in COLUMNS) + " |"
-        lines += [head, "|" + "---|" * (len(COLUMNS) + 1)]
+        head = "| generator | " + " | ".join(f"{h} {'↑' if up else '↓'}" for _, h, up in _present(s)) + " |"
+        lines += [head, "|" + "---|" * (len(_present(s)) + 1)]
         for _, row in s.iterrows():
             cells = []
-            for key, _, _ in COLUMNS:
+            for key, _, _ in _present(s):
                 digits = 1 if key == "u_pehe" else 3
                 cells.append(f"{row[key]:.{digits}f} ± {row[key + '_ci']:.{digits}f}")
             lines.append(f"| {row['generator']} | " + " | ".join(cells) + " |")
@@ -459,6 +467,10 @@ def main(argv=None):
     p.add_argument("--csa-epochs", type=int, default=40, help="max epochs of CSA-INFO (early stopping on)")
     p.add_argument("--generators", nargs="+", default=["steam", "generic", "bootstrap"],
                    choices=["steam", "steam-privacy", "generic", *PEERS, "bootstrap"])
+    p.add_argument("--learners", nargs="+", default=None,
+                   choices=["cox-t", "cox-s", "weibull-t", "rsf-t", "dr"],
+                   help="U_PEHE learners (default: cox-t cox-s, plus weibull-t without --quick); rsf-t = "
+                        "random survival forests per arm, dr = doubly robust learner")
     p.add_argument("--peer-epochs", type=int, default=300, help="epochs of CTGAN and TVAE (SDV default 300)")
     p.add_argument("--datasets", nargs="+", default=["actg", "actg-synthetic"],
                    choices=["actg", "actg-synthetic"])
@@ -478,7 +490,7 @@ def main(argv=None):
     runs = args.runs or (2 if args.quick else 5)
     if runs < 1:
         p.error("--runs must be >= 1")
-    args.learners = ["cox-t", "cox-s"] if args.quick else ["cox-t", "cox-s", "weibull-t"]
+    args.learners = args.learners or (["cox-t", "cox-s"] if args.quick else ["cox-t", "cox-s", "weibull-t"])
     if args.covariates_only:
         text = covariate_fidelity(args.datasets, runs)
         print(text)
