@@ -196,6 +196,21 @@ def sdmetrics_check(train, test, syn, columns, seed):
             "sdm_closer_to_train": float(dcr["synthetic_data_percentages"]["closer_to_training"])}
 
 
+def privacy_only(train, test, syn, cov, D, E, A, seed) -> dict:
+    """The privacy keys of evaluate_cohort alone (for a synthetic set whose fidelity metrics failed)."""
+    from pyrocsa.steam import privacy_report
+    from pyrocsa.steam.metrics import distance_to_closest_record
+
+    cols = cov + [D, E, A]
+    priv = privacy_report(train, test, syn, columns=cols, quasi_identifiers=cov, sensitive=[D, E],
+                          seed=seed).to_dict()
+    out = distance_to_closest_record(train, syn, test, cols)
+    out.update({k: priv[k] for k in ("exact_copy_rate", "mia_distance_auc", "mia_density_auc")})
+    out.update(attribute_inference_duration=priv[f"attribute_inference_{D}"],
+               attribute_inference_event=priv[f"attribute_inference_{E}"])
+    return out
+
+
 def outcome_model(kind: str, csa_epochs: int, seed: int):
     if kind == "default":
         return None  # the package default (CSA-INFO, its own defaults)
@@ -254,18 +269,20 @@ def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
                     res = evaluate_cohort(train, test, syn, D, E, A, cov, HORIZON, learners=learners, seed=r)
                     if r == first_run:  # sdmetrics is slow (~15 s a set): the first split only
                         res.update(sdmetrics_check(train, test, syn, cov + [A, D, E], r))
-            except Exception as err:  # a peer's sample that breaks a metric (e.g. a Cox fit): recorded
+            except Exception as err:  # a peer's sample that breaks a fidelity metric (e.g. a Cox fit):
+                # recorded, and its privacy audit kept (it needs no model fit on the synthetic rows)
                 print(f"  {name} run {r} {label}: metrics failed ({type(err).__name__}: {err})", flush=True)
-                skipped[f"{label}, {name} run {r}"] = f"metrics failed: {type(err).__name__}"
-                continue
+                skipped[f"{label}, {name} run {r}"] = f"fidelity metrics failed: {type(err).__name__}"
+                res = privacy_only(train, test, syn, cov, D, E, A, r)
             res.update(dataset=name, generator=label, run=r, seconds=time.time() - t0, gen_seconds=t_gen)
             rows.append(res)
             if on_row is not None:
                 on_row(pd.DataFrame(rows))
-            print(f"  {name} run {r} {label}: JSD_pi {res['jsd_pi']:.3f}  U_PEHE {res['u_pehe']:.1f}  "
-                  f"cens {res['censoring_sup']:.3f}  logHR {res['log_hr_syn']:+.3f} "
-                  f"(real {res['log_hr_real']:+.3f}, in CI {res['hr_syn_in_real_ci']})  "
-                  f"[{res['seconds']:.0f}s]", flush=True)
+            if "jsd_pi" in res:
+                print(f"  {name} run {r} {label}: JSD_pi {res['jsd_pi']:.3f}  U_PEHE {res['u_pehe']:.1f}  "
+                      f"cens {res['censoring_sup']:.3f}  logHR {res['log_hr_syn']:+.3f} "
+                      f"(real {res['log_hr_real']:+.3f}, in CI {res['hr_syn_in_real_ci']})  "
+                      f"[{res['seconds']:.0f}s]", flush=True)
     return pd.DataFrame(rows)
 
 
@@ -340,6 +357,8 @@ def verdict(s: pd.DataFrame) -> list[str]:
     for _, ge in _peers(s).iterrows():
         for _, st in s[s.generator.str.startswith("STEAM")].iterrows():
             for key, name, up in (("jsd_pi", "JSD_pi", True), ("u_pehe", "U_PEHE", False)):
+                if not (np.isfinite(st[key]) and np.isfinite(ge[key])):
+                    continue
                 better = st[key] > ge[key] if up else st[key] < ge[key]
                 apart = (st[key] - st[key + "_ci"] > ge[key] + ge[key + "_ci"]) if up else \
                     (st[key] + st[key + "_ci"] < ge[key] - ge[key + "_ci"])
@@ -448,6 +467,9 @@ def paired(raw: pd.DataFrame) -> list[str]:
                 continue
             for key, name in (("jsd_pi", "JSD_pi"), ("u_pehe", "U_PEHE")):
                 d = (st.loc[runs, key] - gen.loc[runs, key]).to_numpy(float)
+                d = d[np.isfinite(d)]
+                if len(d) < 2:
+                    continue
                 half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
                 wins = int((d > 0).sum() if key == "jsd_pi" else (d < 0).sum())
                 out.append(f"- paired {label} - {peer}, {name}: {d.mean():+.4g} ± {half:.2g} "
