@@ -222,8 +222,19 @@ def outcome_model(kind: str, csa_epochs: int, seed: int):
     return CSA(informative_censoring=True, max_epochs=csa_epochs, verbose=False, seed=seed)
 
 
+def _covariates(kind: str, tree_leaf: int | None):
+    """The covariate generator: the package's named one, or sequential trees with ``tree_leaf`` donors per
+    leaf at least (the package default is 5)."""
+    if kind == "trees" and tree_leaf is not None:
+        from pyrocsa.steam import SequentialTrees
+
+        return SequentialTrees(min_samples_leaf=tree_leaf)
+    return kind
+
+
 def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
-                covariate_model="trees", first_run=0, peer_epochs=300, on_row=None, skipped=None):
+                covariate_model="trees", first_run=0, peer_epochs=300, on_row=None, skipped=None,
+                tree_leaf=None):
     df, cov, D, E, A = load(name)
     rows = []
     skipped = {} if skipped is None else skipped
@@ -241,12 +252,12 @@ def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
             t0 = time.time()
             if gen == "steam":
                 label = f"STEAM-survival ({outcome_kind})"
-                model = SyntheticCohort(covariate_model=covariate_model,
+                model = SyntheticCohort(covariate_model=_covariates(covariate_model, tree_leaf),
                                         outcome_model=outcome_model(outcome_kind, csa_epochs, r))
                 syn = model.fit(train, D, E, A, covariates=cov).sample(len(train), seed=r)
             elif gen == "steam-privacy":
                 label = f"STEAM-survival ({outcome_kind}), privacy=0.05"
-                model = SyntheticCohort(covariate_model=covariate_model, privacy=0.05,
+                model = SyntheticCohort(covariate_model=_covariates(covariate_model, tree_leaf), privacy=0.05,
                                         outcome_model=outcome_model(outcome_kind, csa_epochs, r))
                 syn = model.fit(train, D, E, A, covariates=cov).sample(len(train), seed=r)
             elif gen in PEERS:
@@ -255,8 +266,8 @@ def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
                 syn = JointPeer(gen, peer_epochs).fit(train, D, E, A, cov).sample(len(train), seed=r)
             elif gen == "generic":
                 label = f"generic ({covariate_model} on X, A, Y, delta)"
-                syn = GenericCohort(covariate_model).fit(train, D, E, A, covariates=cov).sample(len(train),
-                                                                                               seed=r)
+                gen_model = GenericCohort(_covariates(covariate_model, tree_leaf))
+                syn = gen_model.fit(train, D, E, A, covariates=cov).sample(len(train), seed=r)
             elif gen == "bootstrap":
                 label = "real bootstrap (reference)"
                 syn = train.sample(len(train), replace=True, random_state=r).reset_index(drop=True)
@@ -505,6 +516,9 @@ def main(argv=None):
     p.add_argument("--covariate-model", default="trees", choices=["copula", "trees", "independent"],
                    help="covariate generator of both STEAM-survival and the generic baseline (default: the "
                         "package default, trees)")
+    p.add_argument("--tree-leaf", type=int, default=None,
+                   help="min_samples_leaf of the sequential trees (package default 5; larger = smoother, "
+                        "further from individual records)")
     p.add_argument("--covariates-only", action="store_true",
                    help="only compare the covariate generators (copula, sequential trees, independent)")
     args = p.parse_args(argv)
@@ -557,7 +571,7 @@ def main(argv=None):
         for ds in args.datasets:
             done.append(run_dataset(ds, runs, args.generators, args.outcome_model, args.csa_epochs,
                                     args.learners, args.covariate_model, args.first_run, args.peer_epochs,
-                                    on_row=on_row, skipped=skipped))
+                                    on_row=on_row, skipped=skipped, tree_leaf=args.tree_leaf))
         raw = pd.concat(done, ignore_index=True)
     text = write(raw, final=True)
     print("\n" + text)

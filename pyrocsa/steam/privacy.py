@@ -38,6 +38,12 @@ Risks (one row each in :meth:`PrivacyReport.to_frame`):
   targets (the same attack on patients not in the training data measures what the population-level
   pattern alone gives away). Threshold 0.05.
 
+Differential privacy is not provided. It would take a DP mechanism at each of the three fitted steps of
+:class:`pyrocsa.steam.SyntheticCohort` with the budget split between them by composition: a DP covariate
+generator (e.g. marginal-based mechanisms such as AIM / PrivBayes, or DP-SGD training), a DP propensity
+model (objective perturbation or DP-SGD) and CSA-INFO trained with DP-SGD (per-example gradient clipping
+and noise, e.g. with Opacus); the sequential trees' donors, which copy real values, would have to go.
+
 The thresholds are defaults a data-protection officer can override (``thresholds=``). With a holdout of
 n rows the AUCs and advantages have a sampling standard error of roughly ``0.3 / sqrt(n)`` (about 0.015 at
 n = 400): a value just above its threshold on a small holdout is not strong evidence of a leak, and a pass
@@ -219,8 +225,14 @@ def _ratio(s: float, h: float) -> float:
 def _log_kde(points: np.ndarray, query: np.ndarray, bandwidth: float) -> np.ndarray:
     """log of a Gaussian kernel density estimate (isotropic, ``bandwidth`` in standardised units), up to
     the normalising constant shared by every density with the same dimension and bandwidth."""
-    sq = ((query**2).sum(1)[:, None] + (points**2).sum(1)[None, :] - 2.0 * query @ points.T).clip(min=0.0)
-    return logsumexp(-0.5 * sq / bandwidth**2, axis=1) - np.log(len(points))
+    out = np.empty(len(query))
+    p2 = (points**2).sum(1)[None, :]
+    step = max(1, int(2e7 // max(len(points), 1)))  # blocks of at most ~2e7 pairwise distances (160 MB)
+    for lo in range(0, len(query), step):
+        q = query[lo:lo + step]
+        sq = ((q**2).sum(1)[:, None] + p2 - 2.0 * q @ points.T).clip(min=0.0)
+        out[lo:lo + step] = logsumexp(-0.5 * sq / bandwidth**2, axis=1)
+    return out - np.log(len(points))
 
 
 def _density_attack(x_train, x_hold, x_syn, rng) -> tuple[float, float]:
