@@ -181,8 +181,9 @@ class JointPeer:
 def sdmetrics_check(train, test, syn, columns, seed):
     """sdmetrics' NewRowSynthesis score (share of 300 synthetic rows matching no training row, numbers
     within 1%) and DCROverfittingProtection's share of synthetic rows closer to a training than to a holdout
-    row (Gower-type distance; with an 80/20 split a generator that learnt no individual gives about 0.8,
-    copies give 1); NaN when sdmetrics is absent."""
+    row (Gower-type distance; copies give 1; with an 80/20 split a fresh sample of the real law gives
+    about 0.8, a generator that misses the real law more, since the larger training set covers its
+    outlying rows better); NaN when sdmetrics is absent."""
     try:
         from sdmetrics.single_table import DCROverfittingProtection, NewRowSynthesis
     except ImportError:
@@ -390,7 +391,7 @@ def privacy_section(s: pd.DataFrame) -> list[str]:
     lines = ["Privacy (pyrocsa.steam.privacy_report against the 20% holdout; `AI` = attribute-inference "
              "advantage for the duration / event from every covariate; `sdm` = sdmetrics' NewRowSynthesis "
              "and DCROverfittingProtection share of synthetic rows closer to training than to holdout "
-             "rows, 0.8 = no overfitting with an 80/20 split; first split only):", "",
+             "rows, 1 for copies, about 0.8 or more without them with an 80/20 split; first split only):", "",
              "| generator | " + " | ".join(h for _, h, _ in cols) + " |", "|" + "---|" * (len(cols) + 1)]
     for _, row in s.iterrows():
         lines.append(f"| {row['generator']} | " + " | ".join(
