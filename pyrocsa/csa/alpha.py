@@ -4,7 +4,8 @@ on the validation rows, which no model was trained on. Two rules (:func:`select_
 ``"dr"`` (``CSA(alpha="auto")``): doubly robust effect validation. Each validation subject gets the
 pseudo-outcome phi_i of its RMST effect at the horizon h
 (:func:`pyrocsa.core.influence.rmst_difference_pseudo_outcomes`: Cox outcome, Cox censoring and logistic
-propensity models fitted on the training rows), and a model with individual effects tau(x) = RMST_1(h | x) - RMST_0(h | x) scores
+propensity models fitted on the training rows), and a model with individual effects
+tau(x) = RMST_1(h | x) - RMST_0(h | x) scores
 
     D(tau) = mean_i (tau(x_i) - phi_i)^2   (duration unit squared; lower is better),
 
