@@ -27,6 +27,9 @@ Designs (b)-(f) have administrative censoring at 6 time units plus uniform dropo
   RMST where it has one -- CSA: :meth:`pyrocsa.CSA.predict_rmst`, Cox/RSF: their step survival curves --
   against the true RMST by numerical integration of the true survival function);
 * ``RMST_ATEerr``: |mean(rhat_1 - rhat_0) - mean(r_1 - r_0)|;
+* ``LIFE_PEHE`` / ``LIFE_ATEerr``: the same for the expected lifetime E[T_1 - T_0 | x] (the mean of 1000
+  draws per arm and subject, which past the end of follow-up come from the model's tail rule) against the
+  true conditional expected lifetimes; ``beyond``: share of those draws past the longest training time;
 * ``cov0`` / ``cov1``: share of test subjects whose 90% interval (5%-95% of 200 draws) of T_a holds the true
   realised T_a; ``seconds``: fit time.
 """
@@ -51,14 +54,18 @@ from pyrocsa.data import stratified_split  # noqa: E402
 N = 2000
 HORIZON = 4.0
 GRID = np.linspace(0.0, HORIZON, 401)
+#: draws per test subject for the expected lifetimes (Monte Carlo SD of a subject's mean: SD(T) / 32)
+LIFE_DRAWS = 1000
 
 
 class Design:
-    """A simulated cohort: frame (covariates, time, event, treatment), t0, t1, true RMSTs, horizon."""
+    """A simulated cohort: frame (covariates, time, event, treatment), t0, t1, true RMSTs, horizon, and the
+    true conditional expected lifetimes ``life0``, ``life1`` = E[T_a | x] (N,)."""
 
-    def __init__(self, frame, t0, t1, rmst0, rmst1, horizon, covariates):
+    def __init__(self, frame, t0, t1, rmst0, rmst1, horizon, covariates, life0=None, life1=None):
         self.frame, self.t0, self.t1 = frame, t0, t1
         self.rmst0, self.rmst1, self.horizon, self.covariates = rmst0, rmst1, horizon, covariates
+        self.life0, self.life1 = life0, life1
 
 
 def _covariates(rng, p, n):
@@ -72,7 +79,7 @@ def _rmst_from_survival(surv):
     return np.trapezoid(surv, GRID, axis=1) if hasattr(np, "trapezoid") else np.trapz(surv, GRID, axis=1)
 
 
-def _finish(rng, x, a, t0, t1, rmst0, rmst1, c=None, horizon=HORIZON):
+def _finish(rng, x, a, t0, t1, rmst0, rmst1, c=None, horizon=HORIZON, life=(None, None)):
     if c is None:
         c = np.minimum(6.0, rng.uniform(0.5, 12.0, len(x)))
     t = np.where(a == 1, t1, t0)
@@ -80,7 +87,7 @@ def _finish(rng, x, a, t0, t1, rmst0, rmst1, c=None, horizon=HORIZON):
     frame["time"] = np.minimum(t, c)
     frame["event"] = (t <= c).astype(int)
     frame["treatment"] = a.astype(int)
-    return Design(frame, t0, t1, rmst0, rmst1, horizon, [f"x{j + 1}" for j in range(x.shape[1])])
+    return Design(frame, t0, t1, rmst0, rmst1, horizon, [f"x{j + 1}" for j in range(x.shape[1])], *life)
 
 
 def _weibull_nonlinear(rng, n, p=10, confounded=False, informative=False):
@@ -100,18 +107,20 @@ def _weibull_nonlinear(rng, n, p=10, confounded=False, informative=False):
         # Weibull-Cox censoring whose rate depends on covariates and arm (independent of T given X, A)
         log_sc = 1.3 - 0.5 * x1 + 0.4 * x4 * (2 * a - 1) - 0.4 * a
         c = np.minimum(6.0, np.exp(log_sc) * rng.weibull(1.2, n))
-    return _finish(rng, x, a, t0, t1, _rmst_from_survival(s[0]), _rmst_from_survival(s[1]), c)
+    life = tuple(np.exp(ls) * special.gamma(1.0 + 1.0 / k) for ls in log_s)
+    return _finish(rng, x, a, t0, t1, _rmst_from_survival(s[0]), _rmst_from_survival(s[1]), c, life=life)
 
 
 def design(name: str, seed: int, n: int = N) -> Design:
     """Design ``name`` (a-f) drawn with ``n`` subjects by ``seed``."""
     rng = np.random.default_rng([seed, ord(name)])
     if name == "a":
-        from pyrocsa.simulate import simulate
+        from pyrocsa.data.simulate import simulate
 
         sim = simulate(n=n, seed=seed)
         r0, r1 = sim.rmst(1000.0)
-        return Design(sim.frame, sim.t0, sim.t1, r0, r1, 1000.0, list(sim.covariates))
+        return Design(sim.frame, sim.t0, sim.t1, r0, r1, 1000.0, list(sim.covariates),
+                      *sim.truth.expected_lifetime())
     if name == "b":
         x = _covariates(rng, 10, n)
         mu = 0.5 + 0.4 * x[:, 0] - 0.3 * x[:, 1] + 0.25 * x[:, 2] + 0.2 * x[:, 6]
@@ -120,7 +129,9 @@ def design(name: str, seed: int, n: int = N) -> Design:
         t0, t1 = (np.exp(m + s * rng.standard_normal(n)) for m, s in zip(mus, sds))
         surv = [stats.norm.sf((np.log(np.maximum(GRID, 1e-300))[None, :] - m[:, None]) / s)
                 for m, s in zip(mus, sds)]
-        return _finish(rng, x, a, t0, t1, _rmst_from_survival(surv[0]), _rmst_from_survival(surv[1]))
+        life = tuple(np.exp(m + s ** 2 / 2.0) for m, s in zip(mus, sds))
+        return _finish(rng, x, a, t0, t1, _rmst_from_survival(surv[0]), _rmst_from_survival(surv[1]),
+                       life=life)
     if name == "c":
         return _weibull_nonlinear(rng, n)
     if name == "d":
@@ -198,7 +209,8 @@ def _with_true_features(d: Design) -> Design:
     f = d.frame.copy()
     x1, x2, x4, x5 = (f[c].to_numpy() for c in ("x1", "x2", "x4", "x5"))
     f["o1"], f["o2"], f["o3"], f["o4"] = np.sin(np.pi * x1 / 2), x2 ** 2, np.tanh(2 * x4), x1 * x5
-    return Design(f, d.t0, d.t1, d.rmst0, d.rmst1, d.horizon, d.covariates + ["o1", "o2", "o3", "o4"])
+    return Design(f, d.t0, d.t1, d.rmst0, d.rmst1, d.horizon, d.covariates + ["o1", "o2", "o3", "o4"],
+                  d.life0, d.life1)
 
 
 def run_one(dname, seed, mname, extra, alpha, n=N):
@@ -224,6 +236,15 @@ def run_one(dname, seed, mname, extra, alpha, n=N):
            "RMST_PEHE": float(np.sqrt(np.mean((est - true) ** 2))),
            "RMST_ATEerr": float(abs(est.mean() - true.mean()))}
     po = model.sample_potential_outcomes(te, 200, seed=seed)
+    # expected lifetimes E[T_a | x]: the mean of LIFE_DRAWS draws (past the end of follow-up they come from
+    # the model's tail rule), against the true conditional expected lifetimes
+    life = model.sample_potential_outcomes(te, LIFE_DRAWS, seed=seed)
+    true_life = d.life1[idx] - d.life0[idx]
+    est_life = life.t1.mean(axis=0) - life.t0.mean(axis=0)
+    end = float(tr["time"].max() if mname == "csa" else pd.concat([tr, va])["time"].max())
+    row.update({"LIFE_PEHE": float(np.sqrt(np.mean((est_life - true_life) ** 2))),
+                "LIFE_ATEerr": float(abs(est_life.mean() - true_life.mean())),
+                "beyond": float(np.mean(np.concatenate([life.t0.ravel(), life.t1.ravel()]) > end))})
     for arm, draws, truth in ((0, po.t0, d.t0[idx]), (1, po.t1, d.t1[idx])):
         lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
         row[f"cov{arm}"] = float(np.mean((truth >= lo) & (truth <= hi)))
@@ -233,6 +254,7 @@ def run_one(dname, seed, mname, extra, alpha, n=N):
 def report(row: dict, label: str, csv: str | None = None) -> None:
     """Print one fit's line and, with ``csv``, append its row to that file."""
     print(f"  {label}: RMST_PEHE {row['RMST_PEHE']:.3f} ATEerr {row['RMST_ATEerr']:.3f} "
+          f"LIFE_PEHE {row['LIFE_PEHE']:.3f} ATEerr {row['LIFE_ATEerr']:.3f} beyond {row['beyond']:.2f} "
           f"cov {row['cov0']:.2f}/{row['cov1']:.2f} {row['seconds']:.1f}s", flush=True)
     if csv:
         pd.DataFrame([row]).to_csv(csv, mode="a", index=False, header=not os.path.exists(csv))
@@ -277,12 +299,15 @@ def main():
 
 
 def summarise(df: pd.DataFrame) -> str:
-    lines = ["| design | model | alpha | RMST PEHE | RMST ATE error | cov T0 | cov T1 | fit s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| design | model | alpha | RMST PEHE | RMST ATE error | lifetime PEHE | lifetime ATE error | "
+             "beyond | cov T0 | cov T1 | fit s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (dname, mname, alpha), g in df.groupby(["design", "model", "alpha"], sort=False):
         lines.append(f"| {dname} | {mname} | {alpha} | {g.RMST_PEHE.mean():.3f} ± "
                      f"{g.RMST_PEHE.std(ddof=1):.3f} | "
-                     f"{g.RMST_ATEerr.mean():.3f} | {g.cov0.mean():.2f} | {g.cov1.mean():.2f} | "
+                     f"{g.RMST_ATEerr.mean():.3f} | {g.LIFE_PEHE.mean():.3f} ± {g.LIFE_PEHE.std(ddof=1):.3f} | "
+                     f"{g.LIFE_ATEerr.mean():.3f} | {g.beyond.mean():.2f} | "
+                     f"{g.cov0.mean():.2f} | {g.cov1.mean():.2f} | "
                      f"{g.seconds.mean():.1f} |")
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy import integrate
 
+from pyrocsa.core.tail import fit_tail, window_times
 from pyrocsa.csa.distributions import FlowTime, RightCensored
 from pyrocsa.csa.flows import PlanarLayer, planar_params
 
@@ -182,12 +183,27 @@ def test_end_piece_is_the_flow_within_follow_up_and_the_tail_rule_after_it():
     # the same maps, composed once more (float64 rounding only)
     assert torch.allclose(ended.log_prob(inside), flow.log_prob(inside), rtol=1e-12, atol=1e-12)
     assert torch.allclose(ended.log_survival(inside), flow.log_survival(inside), rtol=1e-12, atol=1e-12)
-    # past the end: log H(t) = log H(end) + k log(t / end), k the clipped secant slope over [end / 2, end]
-    log_h = lambda law, t: torch.log(-law.log_survival(torch.full((n,), t, dtype=torch.float64)))  # noqa: E731
-    k = ((log_h(flow, 6.0) - log_h(flow, 3.0)) / math.log(2.0)).clamp(0.5, 5.0)
+    # past the end: H(t) is the tail rule fitted to the flow's own H over the window of follow-up
+    cum_h = lambda law, t: -law.log_survival(torch.full((n,), t, dtype=torch.float64))  # noqa: E731
+    piece = fit_tail(6.0, torch.stack([cum_h(flow, float(t)) for t in window_times(6.0)], -1), cum_h(flow, 6.0))
     for t in (6.5, 12.0, 60.0):
-        expected = log_h(flow, 6.0) + k * math.log(t / 6.0)
-        assert torch.allclose(log_h(ended, t), expected, atol=1e-9)
+        expected = piece.cum_hazard(torch.full((n,), t, dtype=torch.float64))
+        # log H grows like b (t - end) (up to ~70 here): the slope, fitted to H read through Newton
+        # inversions (float64 precision ~1e-12), is within 1e-7 relative, so log H within ~1e-5
+        assert torch.allclose(cum_h(ended, t).log(), expected.log(), atol=1e-4)
+
+
+def test_end_piece_continues_a_weibull_flow_exactly():
+    # identity layers: the flow is Weibull (shape 1 / (spread * scale)); the tail rule picks the Weibull
+    # family with that shape and the law past the end is the flow's own
+    loc = torch.tensor([-0.5, 0.0, 0.7], dtype=torch.float64)
+    scale = torch.tensor([0.4, 1.0, 1.8], dtype=torch.float64)
+    ended, flow = FlowTime(loc, scale, shift=0.3, spread=0.9, end=4.0), FlowTime(loc, scale, shift=0.3, spread=0.9)
+    t = torch.tensor([4.5, 9.0, 30.0], dtype=torch.float64).unsqueeze(-1).expand(-1, 3)
+    # the shape is found by golden section to ~1e-8 relative: log S = -H within 1e-6 relative
+    assert not ended.transforms[1].knots()[1].gompertz.any()
+    assert torch.allclose(ended.log_survival(t), flow.log_survival(t), rtol=1e-6)
+    assert torch.allclose(ended.log_prob(t), flow.log_prob(t), rtol=1e-6)
 
 
 def test_end_piece_density_integrates_to_one_and_matches_its_survival():

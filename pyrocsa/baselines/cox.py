@@ -12,10 +12,9 @@
 
 Tail beyond follow-up: a Breslow (or forest) survival curve is only defined up to the end of follow-up
 ``t_end`` (the arm's largest training duration). Past it, :class:`SurvivalCurves` continues each subject's
-cumulative hazard by the package's end-of-follow-up rule (:mod:`pyrocsa.core.tail`): a Weibull piece
-``H(t) = H(t_end) (t / t_end)^k``, continuous at ``t_end``, whose shape is the log-log slope of the
-subject's own cumulative hazard over the second half of follow-up. It only matters for draws beyond
-follow-up and for RMST horizons past ``t_end``.
+cumulative hazard by the package's end-of-follow-up rule (:mod:`pyrocsa.core.tail`): a Gompertz or Weibull
+piece, continuous at ``t_end``, that keeps the trend of the subject's own hazard over the second half of
+follow-up. It only matters for draws beyond follow-up and for RMST horizons past ``t_end``.
 """
 
 from __future__ import annotations
@@ -26,12 +25,11 @@ import warnings
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
-from scipy.special import gamma as gamma_fn
-from scipy.special import gammainc
+import torch
 
 from pyrocsa.baselines.propensity import NORMALIZATIONS, PropensityModel, ipw_weights, overlap_weights
 from pyrocsa.core.base import CounterfactualSurvivalModel
-from pyrocsa.core.tail import LOG_HALF, TAIL_SHAPE_RANGE
+from pyrocsa.core.tail import fit_tail, window_times
 from pyrocsa.data.frame import (
     SurvivalData,
     covariate_frame,
@@ -59,7 +57,8 @@ class SurvivalCurves:
     survival : (N, K) values ``S_i(times[k])``, non-increasing along K, in [0, 1]; ``S_i(t) = 1`` before
         ``times[0]`` and ``S_i(t) = survival[i, k]`` on ``[times[k], times[k+1])``.
     end_time : end of follow-up (>= ``times[-1]``; default ``times[-1]``): the curves are flat from
-        ``times[-1]`` to ``end_time`` and follow the Weibull tail of the module docstring after it.
+        ``times[-1]`` to ``end_time`` and follow the tail piece of the module docstring after it (attribute
+        ``tail``, a :class:`pyrocsa.core.tail.TailPiece`).
     """
 
     def __init__(self, times, survival, end_time: float | None = None):
@@ -96,25 +95,24 @@ class SurvivalCurves:
         return padded[:, k + 1]
 
     def _fit_tail(self) -> None:
-        s_end = self.survival[:, -1]
         with np.errstate(divide="ignore"):
-            h_end = -np.log(s_end)
-            h_mid = -np.log(self._step(np.array([self.end_time / 2.0]))[:, 0])
-        ok = (h_mid > 0) & np.isfinite(h_end)
-        shape = np.ones_like(h_end)
-        shape[ok] = np.log(h_end[ok] / h_mid[ok]) / LOG_HALF
-        self.tail_shape = np.clip(shape, *TAIL_SHAPE_RANGE)
+            h_end = -np.log(self.survival[:, -1])
+            window = -np.log(self._step(window_times(self.end_time).numpy()))
         # a subject with no hazard at all within follow-up (S = 1 throughout, possible for a forest whose
-        # leaves hold no events) borrows the median end-of-follow-up hazard of the others, constant tail.
+        # leaves hold no events) borrows the median end-of-follow-up hazard of the others, constant hazard.
         zero = h_end <= 0
+        finite = np.isfinite(h_end)
         if zero.all():
             raise ValueError("every survival curve equals 1 over the whole follow-up (no hazard): the "
                              "tail cannot be extrapolated")
         if zero.any():
-            h_end = h_end.copy()
-            h_end[zero] = np.median(h_end[~zero & np.isfinite(h_end)]) if \
-                (~zero & np.isfinite(h_end)).any() else 1.0
-            self.tail_shape[zero] = 1.0
+            h_end, window = h_end.copy(), window.copy()
+            h_end[zero] = np.median(h_end[~zero & finite]) if (~zero & finite).any() else 1.0
+            window[zero] = h_end[zero, None] * window_times(self.end_time).numpy()[None, :] / self.end_time
+        # a subject with S(end_time) = 0 has no tail: its piece is a placeholder, never used
+        fit_end, fit_window = np.where(finite, h_end, 1.0), np.where(finite[:, None], window, 0.5)
+        self.tail = fit_tail(self.end_time, torch.from_numpy(np.nan_to_num(fit_window, posinf=1.0)),
+                             torch.from_numpy(fit_end))
         self.tail_hazard = h_end  # H_i(end_time), +inf where S_i(end_time) = 0
 
     def survival_at(self, t) -> np.ndarray:
@@ -125,8 +123,8 @@ class SurvivalCurves:
         out = self._step(np.minimum(t, self.end_time))
         past = t > self.end_time
         if past.any():
-            h = self.tail_hazard[:, None] * (t[None, past] / self.end_time) ** self.tail_shape[:, None]
-            out[:, past] = np.exp(-h)
+            h = self.tail.cum_hazard(torch.from_numpy(t[past])[:, None]).numpy().T
+            out[:, past] = np.where(np.isfinite(self.tail_hazard)[:, None], np.exp(-h), 0.0)
         return out
 
     def rmst(self, horizon: float) -> np.ndarray:
@@ -138,21 +136,15 @@ class SurvivalCurves:
         values = np.concatenate([np.ones((self.n_subjects, 1)), self.survival], axis=1)
         out = values @ np.diff(knots)
         if horizon > self.end_time:
-            k, h = self.tail_shape, self.tail_hazard
-            finite = np.isfinite(h)
-            kf, hf = k[finite], h[finite]
-            # int_end^horizon exp(-h (t/end)^k) dt via the regularised lower incomplete gamma function
-            a = 1.0 / kf
-            tail = (self.end_time / kf) * hf ** (-a) * gamma_fn(a) * (
-                gammainc(a, hf * (horizon / self.end_time) ** kf) - gammainc(a, hf))
-            out[finite] += tail
+            finite = np.isfinite(self.tail_hazard)
+            out[finite] += self.tail.survival_integral(horizon)[finite]
         return out
 
     def sample(self, num_samples: int, rng: np.random.Generator) -> np.ndarray:
         """Event times by inverse transform, ``T = min{t : S_i(t) <= U}``, ``U ~ U(0,1)``: (num_samples, N).
 
         Within follow-up the draws are the grid times (exact for step curves); draws with ``U <
-        S_i(end_time)`` come from the Weibull tail."""
+        S_i(end_time)`` come from the tail piece."""
         if int(num_samples) != num_samples or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
         n, k = self.survival.shape
@@ -167,7 +159,7 @@ class SurvivalCurves:
         if beyond.any():
             rows = np.broadcast_to(np.arange(n), u.shape)[beyond]
             e = -np.log(u[beyond])  # > H_i(end_time) since U < S_i(end_time)
-            t[beyond] = self.end_time * (e / self.tail_hazard[rows]) ** (1.0 / self.tail_shape[rows])
+            t[beyond] = self.tail.time_at(torch.from_numpy(e), rows=torch.from_numpy(rows)).numpy()
         return t
 
 

@@ -20,8 +20,8 @@ where g(t) is the inverse map (closed form except the planar layers, which are i
 Newton to float precision, :mod:`pyrocsa.csa.flows`).
 
 Beyond the end of follow-up ``end`` (the largest training duration, when given), the law follows the
-package's end-of-follow-up rule (:mod:`pyrocsa.core.tail`): log H(t) continues linearly in log t from
-(log end, log H(end)) with the subject's own log-log slope over [end / 2, end], clipped to [0.5, 5]. No
+package's end-of-follow-up rule (:mod:`pyrocsa.core.tail`): the cumulative hazard continues from H(end)
+with a Gompertz or Weibull piece that keeps the trend of the subject's own hazard over [end / 2, end]. No
 training time lies past ``end``, so the likelihood of the training data is the flow's own; the piece fixes
 what draws and expected lifetimes do where the data say nothing (without it the outer layers, which fitted
 the baseline hazard within follow-up, revert to the base Weibull shape past their last bend).
@@ -46,23 +46,25 @@ import torch
 from pyro import distributions as dist
 from torch.distributions import AffineTransform, ComposeTransform, ExpTransform, Transform, constraints
 
-from pyrocsa.core.tail import LOG_HALF, TAIL_SHAPE_RANGE
+from pyrocsa.core.tail import TailPiece, fit_tail, window_times
 from pyrocsa.csa.flows import PlanarLayer
 
 __all__ = ["FlowTime", "RightCensored", "EndOfFollowUp"]
 
 
 class EndOfFollowUp(Transform):
-    """log H -> log t: the flow ``inner`` up to ``log_end``, then the end-of-follow-up Weibull piece.
+    """log H -> log t: the flow ``inner`` up to ``log_end``, then the end-of-follow-up piece.
 
-    ``inner`` maps x = log H(t) (batch (N,)) to log t. With x_e = inner^-1(log_end), x_h = inner^-1(log_end -
-    log 2) and k = clip((x_e - x_h) / log 2, 0.5, 5) per subject (:mod:`pyrocsa.core.tail`):
+    ``inner`` maps x = log H(t) (batch (N,)) to log t. Past the end of follow-up t_end = exp(log_end) the
+    cumulative hazard follows the package's tail rule (:mod:`pyrocsa.core.tail`), fitted to each subject's
+    own H = exp(inner^-1(log t)) at the window times of the last part of follow-up:
 
-        f(x) = inner(x)                     for x <= x_e,
-        f(x) = log_end + (x - x_e) / k      for x >  x_e,
+        f(x) = inner(x)                                 for x <= x_e = inner^-1(log_end),
+        f(x) = log piece.time_at(exp(x))                for x >  x_e,
 
-    continuous and strictly increasing. The knots (x_e, k) cost two inversions of ``inner`` and are
-    computed once, and only when a value lies past the end (the training likelihood never needs them).
+    continuous and strictly increasing, with log |df/dx| = x - f(x) - log h(exp(f(x))) past the end. The
+    piece costs ``WINDOW_POINTS + 1`` inversions of ``inner`` and is fitted once, and only when a value lies
+    past the end (the training likelihood never needs it); it carries no gradient.
     """
 
     domain = constraints.real
@@ -87,36 +89,53 @@ class EndOfFollowUp(Transform):
         new._knots = self._knots
         return new
 
-    def knots(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x_e, k), each of the batch shape of ``like``: log H at the end of follow-up and the tail shape."""
+    def knots(self) -> tuple[torch.Tensor, TailPiece]:
+        """(x_e, piece): log H at the end of follow-up, of the batch shape of ``like``, and the fitted
+        :class:`pyrocsa.core.tail.TailPiece` of the subjects."""
         if self._knots is None:
-            z = self.log_end.expand(self.like.shape)
-            x_end = self.inner.inv(z)
-            x_half = self.inner.inv(z - LOG_HALF)
-            k = ((x_end - x_half) / LOG_HALF).clamp(*TAIL_SHAPE_RANGE)
-            self._knots = (x_end, k)
+            with torch.no_grad():
+                t_end = float(self.log_end.exp())
+                log_t = torch.log(window_times(t_end)).to(self.like)
+                z = torch.cat([log_t.reshape(-1, *([1] * self.like.dim())).expand(-1, *self.like.shape),
+                               self.log_end.expand(1, *self.like.shape)])
+                x = self.inner.inv(z)
+                x_end = x[-1]
+                window = x[:-1].exp().reshape(len(log_t), -1).T
+                piece = fit_tail(t_end, window, x_end.exp().reshape(-1))
+                shape = self.like.shape
+                piece = TailPiece(t_end, *(p.reshape(shape) for p in
+                                           (piece.cum_hazard_end, piece.hazard_end, piece.gompertz,
+                                            piece.slope)))
+            self._knots = (x_end, piece)
         return self._knots
 
     def _call(self, x):
         y = self.inner(x)
-        x_end, k = self.knots()
-        return torch.where(x > x_end, self.log_end + (x - x_end) / k, y)
+        x_end, piece = self.knots()
+        past = x > x_end
+        if not bool(past.any()):
+            return y
+        tail = torch.log(piece.time_at(torch.where(past, x, x_end).exp()))
+        return torch.where(past, tail, y)
 
     def _inverse(self, y):
         x = self.inner.inv(y)
         past = y > self.log_end
         if not bool(past.any()):
             return x
-        x_end, k = self.knots()
-        return torch.where(past, x_end + k * (y - self.log_end), x)
+        _, piece = self.knots()
+        tail = torch.log(piece.cum_hazard(torch.where(past, y, self.log_end).exp()))
+        return torch.where(past, tail, x)
 
     def log_abs_det_jacobian(self, x, y):
         ladj = self.inner.log_abs_det_jacobian(x, y)
         past = y > self.log_end
         if not bool(past.any()):
             return ladj
-        _, k = self.knots()
-        return torch.where(past, -torch.log(k).expand_as(ladj), ladj)
+        _, piece = self.knots()
+        y_past = torch.where(past, y, self.log_end)
+        tail = x - y_past - piece.log_hazard(y_past.exp())
+        return torch.where(past, tail.expand_as(ladj), ladj)
 
 
 class FlowTime(dist.TransformedDistribution):
