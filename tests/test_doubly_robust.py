@@ -289,6 +289,7 @@ def test_adjusted_survival_curves_and_plot():
     assert row["arm0"] == pytest.approx(float(km0.survival_function_at_times(400.0).iloc[0]), abs=0.03)
     ax = plot_adjusted_survival(dr)
     assert len(ax.get_lines()) >= 4  # two adjusted curves + two Kaplan-Meier
+    assert ax.get_xlim() == pytest.approx((0.0, df["time"].max()))  # the follow-up
     # plug-in curves from draws, with the observed Kaplan-Meier
     model = CoxTLearner().fit(df, **COLS)
     po = model.sample_potential_outcomes(df, num_samples=20, seed=0)

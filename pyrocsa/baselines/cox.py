@@ -13,8 +13,7 @@
 Tail beyond follow-up: a Breslow (or forest) survival curve is only defined up to the end of follow-up
 ``t_end`` (the arm's largest training duration). Past it, :class:`SurvivalCurves` continues each subject's
 cumulative hazard by the package's end-of-follow-up rule (:mod:`pyrocsa.core.tail`): a Gompertz or Weibull
-piece, continuous at ``t_end``, that keeps the trend of the subject's own hazard over the second half of
-follow-up. It only matters for draws beyond follow-up and for RMST horizons past ``t_end``.
+piece, continuous at ``t_end``, that keeps the trend of the subject's own hazard during follow-up. It only matters for draws beyond follow-up and for RMST horizons past ``t_end``.
 """
 
 from __future__ import annotations

@@ -3,24 +3,28 @@
 No data speak about the hazard after ``t_end``, the largest training duration, yet an expected lifetime
 (and a draw that lands past ``t_end``) needs a value there. Every model in pyrocsa continues a subject's
 cumulative hazard ``H`` past ``t_end`` with a piece that is continuous at ``t_end`` and whose log hazard
-keeps the trend it had over the last part of follow-up, in one of two time scales:
+keeps the trend the subject's hazard had during follow-up, in one of two time scales:
 
 * Gompertz (log hazard linear in time, the law of adult mortality):
   ``h(t) = h_e exp(b (t - t_end))``, ``H(t) = H_e + h_e (exp(b (t - t_end)) - 1) / b``, ``b >= 0``;
 * Weibull (log hazard linear in log time; rising or falling):
   ``h(t) = h_e (t / t_end)^(k - 1)``, ``H(t) = H_e + (h_e t_end / k) ((t / t_end)^k - 1)``,
 
-with ``H_e = H(t_end)``. Each family's two free parameters (the hazard ``h_e`` at ``t_end`` and its trend
-``b`` or ``k``) are fitted to the subject's own cumulative hazard at :data:`WINDOW_POINTS` times spread
-over the last part of follow-up, ``[t_end / 2, t_end)``, by least squares on the relative scale (each
-point's error divided by its ``H``, so the early, small values of a steep hazard count as much as the late
-ones); the family with the smaller residual continues the subject. A Gompertz law is so continued exactly,
-and so is a Weibull law, whatever the subject's hazard level.
+with ``H_e = H(t_end)``. The trend is read from the subject's own cumulative hazard at
+:data:`WINDOW_POINTS` times spread over :data:`WINDOW` ``= [t_end / 4, 3 t_end / 4]``: the later part of
+follow-up, but not its last quarter, where few subjects remain at risk and a fitted curve (a flow's
+smooth hazard, a Breslow step curve that stays flat after the last event) says little about the hazard's
+trend. Each family, ``H(t) = A + h phi(t)`` with its trend ``b`` or ``k``, is fitted there by least squares
+on the relative scale (each point's error over its own ``H``, so the small early values of a steep hazard
+count as much as the late ones; ``A``, ``h`` in closed form, the trend by a grid and golden section), and
+the family with the smaller residual continues the subject, its hazard at ``t_end`` carried along the
+fitted trend from the window. A Gompertz law and a Weibull law are so continued exactly, whatever the
+subject's hazard level.
 
 Bounds: ``b t_end`` in :data:`GOMPERTZ_RATE_RANGE` (a hazard at most ``e^20`` times higher one follow-up
 later), ``k`` in :data:`WEIBULL_SHAPE_RANGE`, and the log-log slope of ``H`` at ``t_end``, ``h_e t_end /
-H_e``, at least :data:`MIN_LOG_SLOPE`, so a curve that is flat over the window (no events in the second half
-of follow-up) still gets a positive hazard and a finite expected lifetime.
+H_e``, at least :data:`MIN_LOG_SLOPE`, so a curve that is flat over the window still gets a positive
+hazard and a finite expected lifetime.
 
 The step-curve T-learners (:class:`pyrocsa.baselines.cox.SurvivalCurves`) and the flow time laws
 (:class:`pyrocsa.csa.distributions.FlowTime`) both use :func:`fit_tail` and :class:`TailPiece`; within
@@ -203,7 +207,13 @@ class TailPiece:
                 c, s, front = rate[family] * self.t_end / k, 1.0 / k, np.exp(-h_end[family]) * self.t_end / k
                 log_w = np.minimum(k * math.log(horizon / self.t_end), 700.0)
             grow = np.expm1(log_w)  # w - 1
-            far = np.exp(-c * grow + s * log_w) * special.hyperu(1.0, 1.0 + s, c * (grow + 1.0))
+            # the far term e^{-c (w - 1)} w^s U(1, 1 + s, c w), U ~ 1 / (c w) when c (w - 1) is large: below
+            # e^-745 it is zero in float64, and U is not evaluated at huge arguments
+            log_front = -c * grow + s * log_w
+            live = log_front > -745.0
+            far = np.zeros_like(c)
+            far[live] = np.exp(log_front[live]) * special.hyperu(1.0, 1.0 + s[live] if np.ndim(s) else 1.0 + s,
+                                                                  c[live] * (grow[live] + 1.0))
             out[family] = front * (special.hyperu(1.0, 1.0 + s, c) - far)
         return out
 

@@ -21,7 +21,7 @@ Newton to float precision, :mod:`pyrocsa.csa.flows`).
 
 Beyond the end of follow-up ``end`` (the largest training duration, when given), the law follows the
 package's end-of-follow-up rule (:mod:`pyrocsa.core.tail`): the cumulative hazard continues from H(end)
-with a Gompertz or Weibull piece that keeps the trend of the subject's own hazard over [end / 2, end]. No
+with a Gompertz or Weibull piece that keeps the trend of the subject's own hazard during follow-up. No
 training time lies past ``end``, so the likelihood of the training data is the flow's own; the piece fixes
 what draws and expected lifetimes do where the data say nothing (without it the outer layers, which fitted
 the baseline hazard within follow-up, revert to the base Weibull shape past their last bend).
@@ -57,7 +57,7 @@ class EndOfFollowUp(Transform):
 
     ``inner`` maps x = log H(t) (batch (N,)) to log t. Past the end of follow-up t_end = exp(log_end) the
     cumulative hazard follows the package's tail rule (:mod:`pyrocsa.core.tail`), fitted to each subject's
-    own H = exp(inner^-1(log t)) at the window times of the last part of follow-up:
+    own H = exp(inner^-1(log t)) at the window times of follow-up:
 
         f(x) = inner(x)                                 for x <= x_e = inner^-1(log_end),
         f(x) = log piece.time_at(exp(x))                for x >  x_e,

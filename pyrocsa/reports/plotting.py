@@ -11,7 +11,10 @@
 * :func:`plot_reliability` -- nominal vs observed interval coverage (calibration of uncertainty).
 * :func:`plot_marginals`, :func:`plot_km_comparison` -- real vs synthetic data (STEAM).
 
-Times are in the data's unit (days for the ACTG data).
+Times are in the data's unit (days for the ACTG data). The survival plots of a model show the follow-up,
+``[0, end of follow-up]``, by default: beyond it the curves come from the model's extrapolated tail
+(:mod:`pyrocsa.core.tail`), not from data. ``extrapolate=True`` draws them further, the part beyond
+follow-up shaded.
 """
 
 from __future__ import annotations
@@ -34,6 +37,17 @@ def _axes(ax):
 
         _, ax = plt.subplots(figsize=(6, 4))
     return ax
+
+
+def _follow_up_axis(ax, end: float | None, extrapolate: bool, right: float | None) -> None:
+    """x axis [0, end] (the follow-up), or with ``extrapolate`` [0, right] with [end, right] shaded."""
+    if end is None:
+        return
+    if not extrapolate or right is None or right <= end:
+        ax.set_xlim(0.0, end)
+        return
+    ax.axvspan(end, right, color="grey", alpha=0.12, linewidth=0, label="beyond follow-up (extrapolated)")
+    ax.set_xlim(0.0, right)
 
 
 def _km_per_arm(ax, df, duration_col, event_col, treatment_col, label: str, ci: bool, linestyle: str = "-"):
@@ -75,19 +89,28 @@ def _empirical_survival(samples: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 
 def plot_population_survival(outcomes, ax=None, times=None, level: float | None = None,
-                             time_unit: str = "days", band: float | None = None):
+                             time_unit: str = "days", band: float | None = None, extrapolate: bool = False):
     """Population survival S_a(t) = mean over subjects of P(T_a > t | x) for each arm, from the sampled
     potential outcomes of ``outcomes`` (a :class:`pyrocsa.core.outcomes.PotentialOutcomes`).
 
     The line is the average over all draws; the band is the pointwise central ``level`` interval
     (default 0.9; ``band=`` is its deprecated name) of the
     per-draw (or per-chain, for an ensemble) population curves.
+
+    The x axis is the follow-up, ``[0, outcomes.follow_up]`` (200 grid times unless ``times`` is given);
+    ``extrapolate=True`` draws the curves to the 99th percentile of the draws, the part beyond follow-up
+    shaded. Without ``follow_up`` the curves run to that percentile.
     """
     band = renamed_argument(level, band, "level", "band", "plot_population_survival")
     band = 0.9 if band is None else band
     ax = _axes(ax)
     t_all = np.concatenate([outcomes.t0.ravel(), outcomes.t1.ravel()])
-    grid = np.linspace(0.0, np.quantile(t_all, 0.99), 200) if times is None else np.asarray(times, float)
+    end = getattr(outcomes, "follow_up", None)
+    right = float(np.quantile(t_all, 0.99))
+    if times is not None:
+        grid = np.asarray(times, float)
+    else:
+        grid = np.linspace(0.0, end if (end is not None and not extrapolate) else max(right, end or 0.0), 200)
     chains = int(getattr(outcomes, "chains", 1) or 1)
     for a, samples in ((0, outcomes.t0), (1, outcomes.t1)):
         if chains > 1:
@@ -103,6 +126,7 @@ def plot_population_survival(outcomes, ax=None, times=None, level: float | None 
     ax.set_ylabel("population survival S_a(t)")
     ax.set_title(f"Potential-outcome survival per arm ({int(band * 100)}% band)")
     ax.set_ylim(0, 1.02)
+    _follow_up_axis(ax, end, extrapolate, float(grid.max()) if len(grid) else None)
     ax.legend(loc="lower left")
     return ax
 
@@ -110,7 +134,7 @@ def plot_population_survival(outcomes, ax=None, times=None, level: float | None 
 def plot_adjusted_survival(source, ax=None, level: float = 0.95, times=None, km: bool = True,
                            df: pd.DataFrame | None = None, duration_col: str | None = None,
                            event_col: str | None = None, treatment_col: str | None = None,
-                           time_unit: str = "days"):
+                           time_unit: str = "days", extrapolate: bool = False):
     """Adjusted survival ``S_a(t) = mean_x S_a(t | x)`` of each arm with a pointwise ``level`` band, over
     each arm's Kaplan-Meier of the observed data (dashed, lifelines).
 
@@ -120,8 +144,14 @@ def plot_adjusted_survival(source, ax=None, level: float = 0.95, times=None, km:
     :meth:`~pyrocsa.core.outcomes.PotentialOutcomes.adjusted_survival`). The Kaplan-Meier comes from the data
     the estimator was fitted on, from ``outcomes.observed``, or from ``df`` with the three column names;
     ``km=False`` leaves it out. In a randomised trial both should agree; under confounding they should not.
+
+    The x axis is the follow-up: up to ``outcomes.follow_up`` for draws (200 grid times unless ``times``
+    is given), up to the longest duration of the data for a :class:`~pyrocsa.DoublyRobust`.
+    ``extrapolate=True`` draws the plug-in curves to the 99th percentile of the draws, the part beyond
+    follow-up shaded (a doubly robust curve has no tail).
     """
     ax = _axes(ax)
+    end = None
     if hasattr(source, "pseudo_outcomes_"):
         curves = source.adjusted_survival(times=times, level=level)
         kind = "doubly robust"
@@ -129,7 +159,12 @@ def plot_adjusted_survival(source, ax=None, level: float = 0.95, times=None, km:
             df = source._frame
             duration_col, event_col, treatment_col = (source.columns_[k] for k in
                                                       ("duration_col", "event_col", "treatment_col"))
+        end = float(source._frame[source.columns_["duration_col"]].max())
     elif hasattr(source, "t0") and hasattr(source, "t1"):
+        end = getattr(source, "follow_up", None)
+        if times is None and end is not None:
+            right = float(np.quantile(np.concatenate([source.t0.ravel(), source.t1.ravel()]), 0.99))
+            times = np.linspace(0.0, max(right, end) if extrapolate else end, 200)
         curves = source.adjusted_survival(times=times, level=level)
         kind = "plug-in"
         if df is None and getattr(source, "observed", None) is not None:
@@ -153,6 +188,7 @@ def plot_adjusted_survival(source, ax=None, level: float = 0.95, times=None, km:
     ax.set_ylabel("adjusted survival S_a(t)")
     ax.set_title(f"Adjusted survival per arm ({kind}, {int(round(level * 100))}% pointwise band)")
     ax.set_ylim(0, 1.02)
+    _follow_up_axis(ax, end, extrapolate, float(t.max()) if len(t) else None)
     ax.legend(loc="lower left", fontsize=8)
     return ax
 
