@@ -436,7 +436,7 @@ def test_auto_batch_size_is_256_on_small_cohorts_and_scales_on_large(tmp_path):
 def test_sampling_never_inverts_the_flows_per_draw(fitted, data, monkeypatch):
     """Sampling runs the flows forward for every draw: Predictive's initialisation passes used to invert
     every layer by Newton root finding (a quarter of the sampling time) for values that are then
-    recomputed. The only inversions left are the end-of-follow-up knots, one value per subject and law
+    recomputed. The only inversions left are the end-of-follow-up knots, one value per subject, knot and law
     (:class:`pyrocsa.csa.distributions.EndOfFollowUp`), never one per draw."""
     from pyrocsa.csa import flows
 

@@ -95,12 +95,11 @@ class EndOfFollowUp(Transform):
         if self._knots is None:
             with torch.no_grad():
                 t_end = float(self.log_end.exp())
+                # one inversion per knot, each of one value per subject
                 log_t = torch.log(window_times(t_end)).to(self.like)
-                z = torch.cat([log_t.reshape(-1, *([1] * self.like.dim())).expand(-1, *self.like.shape),
-                               self.log_end.expand(1, *self.like.shape)])
-                x = self.inner.inv(z)
-                x_end = x[-1]
-                window = x[:-1].exp().reshape(len(log_t), -1).T
+                x_end = self.inner.inv(self.log_end.expand(self.like.shape))
+                window = torch.stack([self.inner.inv(v.expand(self.like.shape)).exp().reshape(-1)
+                                      for v in log_t], -1)
                 piece = fit_tail(t_end, window, x_end.exp().reshape(-1))
                 shape = self.like.shape
                 piece = TailPiece(t_end, *(p.reshape(shape) for p in
