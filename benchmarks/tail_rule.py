@@ -1,6 +1,6 @@
 """Expected lifetimes, which rest on the end-of-follow-up rule, on actg-Synthetic and on the ACTG 175 RCT.
 
-    OMP_NUM_THREADS=1 python3 benchmarks/tail_rule.py [--seeds 0 1 2] [--datasets actg-synthetic actg]
+    OMP_NUM_THREADS=1 python3 -m benchmarks.tail_rule [--seeds 0 1 2] [--datasets actg-synthetic actg]
         [--models csa cox] [--csv FILE.csv]
 
 CSA is fitted as ``pyrocsa demo`` fits it (CSA-INFO: ``informative_censoring=True``, alpha 0, 150 epochs,
