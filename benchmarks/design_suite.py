@@ -305,7 +305,8 @@ def summarise(df: pd.DataFrame) -> str:
     for (dname, mname, alpha), g in df.groupby(["design", "model", "alpha"], sort=False):
         lines.append(f"| {dname} | {mname} | {alpha} | {g.RMST_PEHE.mean():.3f} ± "
                      f"{g.RMST_PEHE.std(ddof=1):.3f} | "
-                     f"{g.RMST_ATEerr.mean():.3f} | {g.LIFE_PEHE.mean():.3f} ± {g.LIFE_PEHE.std(ddof=1):.3f} | "
+                     f"{g.RMST_ATEerr.mean():.3f} | "
+                     f"{g.LIFE_PEHE.mean():.3f} ± {g.LIFE_PEHE.std(ddof=1):.3f} | "
                      f"{g.LIFE_ATEerr.mean():.3f} | {g.beyond.mean():.2f} | "
                      f"{g.cov0.mean():.2f} | {g.cov1.mean():.2f} | "
                      f"{g.seconds.mean():.1f} |")

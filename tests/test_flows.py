@@ -185,7 +185,8 @@ def test_end_piece_is_the_flow_within_follow_up_and_the_tail_rule_after_it():
     assert torch.allclose(ended.log_survival(inside), flow.log_survival(inside), rtol=1e-12, atol=1e-12)
     # past the end: H(t) is the tail rule fitted to the flow's own H over the window of follow-up
     cum_h = lambda law, t: -law.log_survival(torch.full((n,), t, dtype=torch.float64))  # noqa: E731
-    piece = fit_tail(6.0, torch.stack([cum_h(flow, float(t)) for t in window_times(6.0)], -1), cum_h(flow, 6.0))
+    window = torch.stack([cum_h(flow, float(t)) for t in window_times(6.0)], -1)
+    piece = fit_tail(6.0, window, cum_h(flow, 6.0))
     for t in (6.5, 12.0, 60.0):
         expected = piece.cum_hazard(torch.full((n,), t, dtype=torch.float64))
         # log H grows like b (t - end) (up to ~70 here): the slope, fitted to H read through Newton
@@ -198,7 +199,8 @@ def test_end_piece_continues_a_weibull_flow_exactly():
     # family with that shape and the law past the end is the flow's own
     loc = torch.tensor([-0.5, 0.0, 0.7], dtype=torch.float64)
     scale = torch.tensor([0.4, 1.0, 1.8], dtype=torch.float64)
-    ended, flow = FlowTime(loc, scale, shift=0.3, spread=0.9, end=4.0), FlowTime(loc, scale, shift=0.3, spread=0.9)
+    ended = FlowTime(loc, scale, shift=0.3, spread=0.9, end=4.0)
+    flow = FlowTime(loc, scale, shift=0.3, spread=0.9)
     t = torch.tensor([4.5, 9.0, 30.0], dtype=torch.float64).unsqueeze(-1).expand(-1, 3)
     # the shape is found by golden section to ~1e-8 relative: log S = -H within 1e-6 relative
     assert not ended.transforms[1].knots()[1].gompertz.any()

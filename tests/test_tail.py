@@ -68,7 +68,7 @@ def test_piece_is_continuous_invertible_and_its_hazard_is_the_derivative():
     np.testing.assert_allclose(piece.log_hazard(t).exp().numpy(), slope.numpy(), rtol=1e-6)
     # the closed-form integral against quadrature of exp(-H) over the piece, to a finite horizon
     for i in range(2):
-        ref = integrate.quad(lambda s: float(torch.exp(-piece.cum_hazard(
+        ref = integrate.quad(lambda s, i=i: float(torch.exp(-piece.cum_hazard(
             torch.tensor([s, s], dtype=torch.float64)))[i]), T_END, 3000.0, epsrel=1e-12, limit=200)[0]
         assert piece.survival_integral(3000.0)[i] == pytest.approx(ref, rel=1e-8)
 

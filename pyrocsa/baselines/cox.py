@@ -13,7 +13,8 @@
 Tail beyond follow-up: a Breslow (or forest) survival curve is only defined up to the end of follow-up
 ``t_end`` (the arm's largest training duration). Past it, :class:`SurvivalCurves` continues each subject's
 cumulative hazard by the package's end-of-follow-up rule (:mod:`pyrocsa.core.tail`): a Gompertz or Weibull
-piece, continuous at ``t_end``, that keeps the trend of the subject's own hazard during follow-up. It only matters for draws beyond follow-up and for RMST horizons past ``t_end``.
+piece, continuous at ``t_end``, that keeps the trend of the subject's own hazard during follow-up. It only
+matters for draws beyond follow-up and for RMST horizons past ``t_end``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
 import torch
+from lifelines import CoxPHFitter
 
 from pyrocsa.baselines.propensity import NORMALIZATIONS, PropensityModel, ipw_weights, overlap_weights
 from pyrocsa.core.base import CounterfactualSurvivalModel

@@ -212,8 +212,8 @@ class TailPiece:
             log_front = -c * grow + s * log_w
             live = log_front > -745.0
             far = np.zeros_like(c)
-            far[live] = np.exp(log_front[live]) * special.hyperu(1.0, 1.0 + s[live] if np.ndim(s) else 1.0 + s,
-                                                                  c[live] * (grow[live] + 1.0))
+            b_live = 1.0 + (s[live] if np.ndim(s) else s)
+            far[live] = np.exp(log_front[live]) * special.hyperu(1.0, b_live, c[live] * (grow[live] + 1.0))
             out[family] = front * (special.hyperu(1.0, 1.0 + s, c) - far)
         return out
 

@@ -380,8 +380,8 @@ def cmd_demo(args) -> int:
         print(f"   {name:<42s} {val:8.1f} days   {ref}")
     beyond = float(np.mean(np.concatenate([po2.t0.ravel(), po2.t1.ravel()]) > po2.follow_up))
     print(f"   true test ATE (realised t1 - t0): {true_ite.mean():.1f} days; model: "
-          f"{float(np.mean(po2.t1 - po2.t0)):.1f} days ({beyond:.0%} of the draws lie beyond the follow-up of "
-          f"{po2.follow_up:.0f} days, where they come from the model's tail)")
+          f"{float(np.mean(po2.t1 - po2.t0)):.1f} days ({beyond:.0%} of the draws lie beyond the follow-up "
+          f"of {po2.follow_up:.0f} days, where they come from the model's tail)")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     plotting.plot_ite(po2, ax=axes[0], horizon=1000.0)
     axes[1].scatter(true_rmst, po2.rmst_difference(1000.0), s=8, alpha=0.6)
