@@ -27,7 +27,7 @@ from pyrocsa.core.training import auto_batch_size, fit_module
 from pyrocsa.csa.cox_start import fit_start
 from pyrocsa.csa.losses import OBJECTIVES, CSALoss
 from pyrocsa.csa.model import CSAModel
-from pyrocsa.csa.posterior import fit_laplace, law_draws, rmst, survival
+from pyrocsa.csa.posterior import LaplacePosterior, fit_laplace, head_vector, law_draws, rmst, survival
 from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
 from pyrocsa.errors import DataError, check_positive_int, check_seed
 
@@ -487,6 +487,17 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         if getattr(self, "ensemble_", None) is not None:
             return self.ensemble_._default_horizon()
         return getattr(self, "max_duration_", None)
+
+    @staticmethod
+    def _posterior_from_state(state: dict, model: CSAModel) -> LaplacePosterior:
+        """A saved posterior (:mod:`pyrocsa.core.checkpoint`) checked against ``model``'s event heads."""
+        for arm in (0, 1):
+            p = head_vector(model.event_heads[arm]).numel()
+            if tuple(state["mean"][arm].shape) != (p,) or tuple(state["hessian"][arm].shape) != (p, p):
+                raise ValueError(f"arm {arm}'s posterior does not match the network ({p} parameters)")
+        if not state["prior_precision"] > 0:
+            raise ValueError(f"prior_precision must be > 0, got {state['prior_precision']}")
+        return LaplacePosterior.from_state(state)
 
     def _effect_draws(self, df, horizon, times, num_draws, seed):
         """Per-arm RMST at ``horizon`` (or S at ``times``) of each row under ``num_draws`` draws of the
