@@ -119,10 +119,13 @@ def subject_hessians(model, head, r, x, y, event) -> torch.Tensor:
     with torch.enable_grad(), second_order():
         law = model.flow_time(*head.flow_params(h, lin, outer))
         nll = -law.censored_log_prob(y.double(), event.double())
-        grads = torch.autograd.grad(nll.sum(), [h, outer], create_graph=True)
+        grads = torch.autograd.grad(nll.sum(), [h, outer], create_graph=True, allow_unused=True)
+        grads = [torch.zeros_like(v) if g is None else g for g, v in zip(grads, (h, outer))]
         g = torch.cat([grads[0], grads[1].reshape(n, -1)], 1)
         out = torch.zeros(n, c + 3 * k, c + 3 * k, dtype=torch.float64, device=h.device)
         for j in range(c + 3 * k):
+            if not g[:, j].requires_grad:  # a coordinate the likelihood does not depend on
+                continue
             hj = torch.autograd.grad(g[:, j].sum(), [h, outer], retain_graph=True, allow_unused=True)
             hj = [torch.zeros_like(v) if d is None else d for d, v in zip(hj, (h, outer))]
             out[:, :, j] = torch.cat([hj[0], hj[1].reshape(n, -1)], 1).detach()
