@@ -208,3 +208,19 @@ def test_ensemble_members_are_chains_and_cox_bootstraps():
     eff = cox.predict_effect(df.iloc[:5], horizon=H, num_draws=4)
     point = cox.rmst(df.iloc[:5], H)["rmst_difference"]
     assert (eff.sd > 0).all() and np.all(np.abs(eff.estimate - point) < 4 * eff.sd + 0.05)
+
+
+def test_plot_effects_shares(fitted):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pyrocsa.reports.plotting import plot_effects
+
+    model, df = fitted
+    eff = model.predict_effect(df.iloc[:40], horizon=H, num_draws=20)
+    ax = plot_effects(eff)
+    labels = ax.get_legend_handles_labels()[1]
+    share = f"{(eff.prob_benefit > 0.95).mean():.0%}"
+    assert any(label.startswith("P(benefit) > 0.95") and label.endswith(share) for label in labels)
+    with pytest.raises(ValueError, match="several times"):
+        plot_effects(model.predict_effect(df.iloc[:5], times=[1.0, 2.0], num_draws=8))
