@@ -460,6 +460,10 @@ def effect_intervals(outcomes, horizon: float, level: float = 0.95, method: str 
         :func:`pyrocsa.estimands.population_hazard_ratio`, one common time grid for all members);
         intervals on the log scale, exponentiated.
 
+    Per-patient effect intervals and a population RMST effect from the members' *parameter* posteriors
+    (not from sampled outcomes) are ``Ensemble.predict_effect`` / ``predict_ate``
+    (:mod:`pyrocsa.core.effects`).
+
     Returns
     -------
     dict with ``"ate"`` (E[T1 - T0], duration unit), ``"rmst_difference"`` (E[min(T1,h) - min(T0,h)]) and
