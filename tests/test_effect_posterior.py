@@ -224,3 +224,11 @@ def test_plot_effects_shares(fitted):
     assert any(label.startswith("P(benefit) > 0.95") and label.endswith(share) for label in labels)
     with pytest.raises(ValueError, match="several times"):
         plot_effects(model.predict_effect(df.iloc[:5], times=[1.0, 2.0], num_draws=8))
+
+
+def test_survival_difference_is_zero_at_time_zero(fitted):
+    model, df = fitted
+    eff = model.predict_effect(df.iloc[:4], times=[0.0, 1.0], num_draws=8)
+    at0 = eff.xs(0.0, level="time")
+    assert (at0[["estimate", "sd", "lower", "upper"]].to_numpy() == 0).all()
+    assert (eff.xs(1.0, level="time").sd > 0).all()
