@@ -146,7 +146,8 @@ def timing(seeds, out):
 
     tr, va, te, covs, _, h = _cohort("actg", 0)
     lines = ["", f"## timing {time.strftime('%Y-%m-%d %H:%M')}: `{' '.join(sys.argv)}`", "",
-             "| seed | fit_s (with posterior) | posterior_s | fit_s without | effect_s | ratio |", "|---|---|---|---|---|---|"]
+             "| seed | fit_s (with posterior) | posterior_s | fit_s without | effect_s | ratio |",
+             "|---|---|---|---|---|---|"]
     for seed in seeds:
         model = _model("csa", seed)
         with warnings.catch_warnings():

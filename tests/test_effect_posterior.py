@@ -29,7 +29,8 @@ def _cohort(n, seed, p=3):
     df = pd.DataFrame(x, columns=[f"x{j}" for j in range(p)])
     df["time"], df["event"], df["treatment"] = np.minimum(t, c), (t <= c).astype(int), a
     grid = np.linspace(0.0, H, 2001)
-    rm = [np.trapezoid(np.exp(-(grid[None] / np.exp(ls)[:, None]) ** k), grid, axis=1) for ls in (log_s0, log_s1)]
+    rm = [np.trapezoid(np.exp(-(grid[None] / np.exp(ls)[:, None]) ** k), grid, axis=1)
+          for ls in (log_s0, log_s1)]
     return df, rm[1] - rm[0]
 
 

@@ -58,12 +58,14 @@ def summarise_effects(tau: np.ndarray, index: pd.Index, level: float = 0.9, time
     level = check_level(level)
     flat = tau.reshape(-1, *tau.shape[2:])
     lo, hi = np.quantile(flat, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    cols = {"estimate": flat.mean(0), "sd": flat.std(0, ddof=1) if flat.shape[0] > 1 else np.zeros(flat.shape[1:]),
+    sd = flat.std(0, ddof=1) if flat.shape[0] > 1 else np.zeros(flat.shape[1:])
+    cols = {"estimate": flat.mean(0), "sd": sd,
             "lower": lo, "upper": hi, "prob_benefit": (flat > 0).mean(0)}
     if times is None:
         return pd.DataFrame(cols, index=index)
     g, n = flat.shape[1:]
-    mi = pd.MultiIndex.from_arrays([np.repeat(np.asarray(times, dtype=float), n), np.tile(np.asarray(index), g)],
+    mi = pd.MultiIndex.from_arrays([np.repeat(np.asarray(times, dtype=float), n),
+                                    np.tile(np.asarray(index), g)],
                                    names=["time", index.name if index.name is not None else "subject"])
     return pd.DataFrame({k: v.reshape(-1) for k, v in cols.items()}, index=mi)
 

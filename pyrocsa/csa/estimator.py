@@ -509,8 +509,8 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         post = getattr(self, "posterior_", None)
         if post is None:
             raise ValueError("this model has no parameter posterior: it is computed when fitting on a frame "
-                             "(not from a Parquet path) and saved with the model since format 4 + posterior.pt;"
-                             " refit on a DataFrame")
+                             "(not from a Parquet path) and saved as posterior.pt beside the weights; refit "
+                             "on a DataFrame")
         x = self._covariate_tensor(df)
         model = self.model_.eval()
         dev = next(model.parameters()).device

@@ -5,7 +5,7 @@ patient's effect tau(x) = RMST_1(x) - RMST_0(x) is a function of the laws' param
 is the posterior of those parameters. For each arm a, the event head's last layer is
 
     theta_a = (W, b)  the output layer (2 + 3K numbers per subject: loc, log scale, K planar triples),
-              beta    the linear term's weights (loc += beta' x; its bias is collinear with b_loc, kept fixed),
+              beta    the linear term's weights (loc += beta' x; its bias, collinear with b_loc, is fixed),
               O       the K outer planar triples (the baseline hazard's shape),
 
 with the representation r = Phi(x) and the head's hidden block held at their fitted values. With a prior
@@ -78,7 +78,8 @@ def _sizes(head) -> tuple[int, int, int, int]:
 def head_vector(head) -> torch.Tensor:
     """theta_hat (P,) float64: [vec([W | b]) (C * F), beta (p), vec(outer) (3K)]."""
     wb = torch.cat([head.out.weight, head.out.bias[:, None]], 1)
-    return torch.cat([wb.reshape(-1), head.linear.weight.reshape(-1), head.outer.reshape(-1)]).detach().double()
+    theta = torch.cat([wb.reshape(-1), head.linear.weight.reshape(-1), head.outer.reshape(-1)])
+    return theta.detach().double()
 
 
 def _unpack(head, theta: torch.Tensor):
@@ -111,7 +112,8 @@ def law_draws(model, head, r: torch.Tensor, x: torch.Tensor, theta: torch.Tensor
 # ---------------------------------------------------------------------------------------------------------
 def subject_hessians(model, head, r, x, y, event) -> torch.Tensor:
     """(N, D, D) Hessians of each subject's NLL -log p(y_i, event_i) in its D = C + 3K raw numbers (the
-    output layer's values, then the outer triples), float64, exact (:func:`pyrocsa.csa.flows.second_order`)."""
+    output layer's values, then the outer triples), float64, exact
+    (:func:`pyrocsa.csa.flows.second_order`)."""
     c, _, _, k = _sizes(head)
     n = x.shape[0]
     with torch.no_grad():
@@ -230,7 +232,8 @@ class LaplacePosterior:
             gen.seed()
         else:
             gen.manual_seed(int(seed))
-        return [torch.randn(num_draws, h.mean.numel(), generator=gen, dtype=torch.float64) for h in self.heads]
+        return [torch.randn(num_draws, h.mean.numel(), generator=gen, dtype=torch.float64)
+                for h in self.heads]
 
 
 def _validation_lpd(model, heads, r, x, a, y, delta, noise) -> torch.Tensor:
@@ -310,8 +313,9 @@ def rmst(law, horizon: float, nodes: int = _GL_NODES) -> torch.Tensor:
         t = torch.full(law.batch_shape, h, dtype=torch.float64, device=dev)
         u_h = -torch.expm1(law.log_survival(t))  # F(h)
         s, w = np.polynomial.legendre.leggauss(int(nodes))
-        s = torch.as_tensor((s + 1) / 2, dtype=torch.float64, device=dev).reshape(-1, *[1] * len(law.batch_shape))
-        w = torch.as_tensor(w / 2, dtype=torch.float64, device=dev).reshape(-1, *[1] * len(law.batch_shape))
+        shape = (-1, *[1] * len(law.batch_shape))
+        s = torch.as_tensor((s + 1) / 2, dtype=torch.float64, device=dev).reshape(shape)
+        w = torch.as_tensor(w / 2, dtype=torch.float64, device=dev).reshape(shape)
         u = (u_h * s * s).clamp(1e-300, 1.0 - 1e-16)
         q = law.icdf(u).clamp(max=h)  # = Q(u) below u_h, up to rounding at the knot
         integral = (w * q * 2.0 * s).sum(0) * u_h
