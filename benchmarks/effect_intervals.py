@@ -196,9 +196,14 @@ def main():
                 print(_line(row), flush=True)
                 with open(args.out, "a") as f:
                     f.write(_line(row) + "\n")
-    table = pd.DataFrame(rows).groupby(["cohort", "model"], sort=False)[_COLS[3:-1]].mean()
-    table.insert(0, "seeds", pd.DataFrame(rows).groupby(["cohort", "model"], sort=False).size())
-    text = table.to_markdown(floatfmt=".3g")
+    frame = pd.DataFrame(rows)
+    groups = frame.groupby(["cohort", "model"], sort=False)
+    table = groups[_COLS[3:-1]].mean()
+    table.insert(0, "seeds", groups.size())
+    head = ["cohort", "model", *table.columns]
+    text = "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
+        "| " + " | ".join([str(c), str(m)] + [f"{v:.3g}" for v in r]) + " |"
+        for (c, m), r in zip(table.index, table.to_numpy())])
     print(text)
     with open(args.out, "a") as f:
         f.write("\nMeans over seeds:\n\n" + text + "\n")
