@@ -1,9 +1,9 @@
 """Per-patient effect intervals: do the 80/90/95% intervals of tau(x) = RMST_1(x) - RMST_0(x) cover the
 simulator's true tau(x), and how wide are they?
 
-    OMP_NUM_THREADS=1 python3 benchmarks/effect_intervals.py [--actg-seeds 0 1 2 3 4]
+    OMP_NUM_THREADS=1 python3 -m benchmarks.effect_intervals [--actg-seeds 0 1 2 3 4]
         [--designs a b c d e f] [--design-seeds 0 1 2] [--models csa cox ens5] [--out FILE.md]
-    OMP_NUM_THREADS=1 python3 benchmarks/effect_intervals.py --timing --actg-seeds 0 1 2
+    OMP_NUM_THREADS=1 python3 -m benchmarks.effect_intervals --timing --actg-seeds 0 1 2
 
 Data: actg-Synthetic (the authors' train/valid/test split, truth from the Gompertz-Cox simulator,
 horizon 1000 days; the seed changes the fit only) and the designs of ``design_suite.py`` (70/15/15 split,
@@ -36,10 +36,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import design_suite as ds  # noqa: E402
-
 import pyrocsa  # noqa: E402
+from benchmarks import design_suite as ds  # noqa: E402
+from benchmarks.common import RESULTS, command  # noqa: E402
 from pyrocsa.core.effects import summarise_effects  # noqa: E402
 from pyrocsa.data import stratified_split  # noqa: E402
 
@@ -145,7 +144,7 @@ def timing(seeds, out):
     from pyrocsa.csa.posterior import fit_laplace
 
     tr, va, te, covs, _, h = _cohort("actg", 0)
-    lines = ["", f"## timing {time.strftime('%Y-%m-%d %H:%M')}: `{' '.join(sys.argv)}`", "",
+    lines = ["", f"## timing {time.strftime('%Y-%m-%d %H:%M')}: `{command(__name__)}`", "",
              "| seed | fit_s (with posterior) | posterior_s | fit_s without | effect_s | ratio |",
              "|---|---|---|---|---|---|"]
     for seed in seeds:
@@ -179,14 +178,13 @@ def main():
     ap.add_argument("--designs", nargs="*", default=list("abcdef"))
     ap.add_argument("--design-seeds", type=int, nargs="*", default=[0, 1, 2])
     ap.add_argument("--models", nargs="+", default=["csa", "cox", "ens5"])
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                                   "effect_intervals.md"))
+    ap.add_argument("--out", default=str(RESULTS / "effect_intervals.md"))
     args = ap.parse_args()
     if args.timing:
         return timing(args.actg_seeds, args.out)
     runs = [("actg", s) for s in args.actg_seeds] + [(d, s) for d in args.designs for s in args.design_seeds]
     with open(args.out, "a") as f:
-        f.write(f"\n## run {time.strftime('%Y-%m-%d %H:%M')}: `{' '.join(sys.argv)}`\n\n"
+        f.write(f"\n## run {time.strftime('%Y-%m-%d %H:%M')}: `{command(__name__)}`\n\n"
                 "| " + " | ".join(_COLS) + " |\n|" + "---|" * len(_COLS) + "\n")
     rows = []
     for cohort, seed in runs:
