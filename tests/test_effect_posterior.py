@@ -106,7 +106,7 @@ def test_weibull_aft_posterior_sd_matches_lifelines():
     x = torch.tensor(df[["x0", "x1", "x2"]].to_numpy(), dtype=torch.float64)
     y = torch.tensor(df.time.to_numpy(), dtype=torch.float64)
     d = torch.tensor(df.event.to_numpy(), dtype=torch.float64)
-    shift, spread = float(np.log(y).mean()), float(np.log(y).std())
+    shift, spread = float(y.log().mean()), float(y.log().std())
     model = CSAModel(3, informative_censoring=False, hidden=(1,), flow_layers=0, dropout=0.0,
                      log_time_loc=shift, log_time_scale=spread).double().eval()
     head = model.event_heads[1]
