@@ -572,6 +572,10 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
             f"{'alpha':>22} = {self.alpha_:g}",
             f"{'epochs':>22} = {len(h)} (best {best['epoch']}, valid loss {best['valid_loss']:.{decimals}f})",
         ]
+        post = getattr(self, "posterior_", None)
+        what = ("none (refit on a frame for predict_effect)" if post is None else
+                f"Laplace, event heads given r; prior precision {post.prior_precision:g} (validation)")
+        lines.append(f"{'effect posterior':>22} = {what}")
         if self.alpha_scores_:
             scores = ", ".join(f"{a:g}: {s:.6g}" for a, s in self.alpha_scores_.items())
             rule = "nn-proxy" if self.alpha == "nn-proxy" else "dr"
