@@ -147,11 +147,19 @@ class EffectPosteriorMixin:
                        num_draws: int | None = None, seed: int | None = 0) -> pd.DataFrame:
         """Each row's treatment effect tau(x) with its uncertainty about the model's parameters.
 
-        horizon : RMST horizon (duration unit): tau(x) = RMST_1(x) - RMST_0(x). Default (neither horizon
-            nor times): the longest training duration.
-        times : instead, survival differences tau_t(x) = S_1(t | x) - S_0(t | x) at these times.
-        level : interval level in (0, 1). num_draws : parameter draws (default: the estimator's; for the
-            bootstrap baselines, refits). seed : the draws' seed (None: fresh).
+        Parameters
+        ----------
+        horizon : float, optional
+            RMST horizon (duration unit): tau(x) = RMST_1(x) - RMST_0(x). Default (neither horizon nor
+            times): the longest training duration.
+        times : sequence of float, optional
+            Instead, survival differences tau_t(x) = S_1(t | x) - S_0(t | x) at these times.
+        level : float
+            Interval level in (0, 1).
+        num_draws : int, optional
+            Parameter draws (default: the estimator's; for the bootstrap baselines, refits).
+        seed : int or None
+            The draws' seed (None: fresh).
 
         Returns a DataFrame indexed like ``df`` (for ``times``: by a (time, row) MultiIndex, one block of
         rows per time) with ``estimate`` (posterior mean), ``sd``, ``lower``, ``upper`` (equal-tailed
@@ -174,6 +182,6 @@ class EffectPosteriorMixin:
         draws as :meth:`predict_effect` plus the subjects' sampling (:func:`population_effect`): one row
         ``"ate"`` (or one per time) with ``estimate``, ``sd``, ``lower``, ``upper``, ``prob_benefit``. It is
         the model's average effect: it inherits the model's bias (confounding the representation does not
-        remove, misspecification); :class:`pyrocsa.evaluation.DoublyRobust` does not."""
+        remove, misspecification); :class:`pyrocsa.DoublyRobust` does not."""
         horizon, times, arm0, arm1 = self._effect_target(df, horizon, times, num_draws, seed)
         return population_effect(arm1 - arm0, level, 0 if seed is None else seed, times)

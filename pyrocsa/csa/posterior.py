@@ -324,7 +324,7 @@ def rmst(law, horizon: float, nodes: int = _GL_NODES) -> torch.Tensor:
 
 
 def survival(law, times) -> torch.Tensor:
-    """(G, *batch) exact S(t) at ``times`` (G,) (duration unit; S(0) = 1)."""
+    """Exact S(t), shape (G, batch...), at ``times`` (G,) (duration unit; S(0) = 1)."""
     times = torch.as_tensor(np.asarray(times, dtype=float), dtype=torch.float64, device=law.loc.device)
     with torch.no_grad():
         shape = (-1, *[1] * len(law.batch_shape))
