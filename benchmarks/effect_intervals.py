@@ -143,7 +143,7 @@ def timing(seeds, out):
     from pyrocsa.csa.posterior import fit_laplace
 
     tr, va, te, covs, _, h = _cohort("actg", 0)
-    lines = ["", f"## timing {time.strftime('%Y-%m-%d %H:%M')}: `{command("effect_intervals")}`", "",
+    lines = ["", f"## timing {time.strftime('%Y-%m-%d %H:%M')}: `{command('effect_intervals')}`", "",
              "| seed | fit_s (with posterior) | posterior_s | fit_s without | effect_s | ratio |",
              "|---|---|---|---|---|---|"]
     for seed in seeds:
@@ -183,7 +183,7 @@ def main():
         return timing(args.actg_seeds, args.out)
     runs = [("actg", s) for s in args.actg_seeds] + [(d, s) for d in args.designs for s in args.design_seeds]
     with open(args.out, "a") as f:
-        f.write(f"\n## run {time.strftime('%Y-%m-%d %H:%M')}: `{command("effect_intervals")}`\n\n"
+        f.write(f"\n## run {time.strftime('%Y-%m-%d %H:%M')}: `{command('effect_intervals')}`\n\n"
                 "| " + " | ".join(_COLS) + " |\n|" + "---|" * len(_COLS) + "\n")
     rows = []
     for cohort, seed in runs:
