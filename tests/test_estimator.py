@@ -108,7 +108,8 @@ def test_seed_reproducibility_and_save_load_round_trip(fitted, data, tmp_path):
     b = again.sample_potential_outcomes(data.iloc[:20], num_samples=10, seed=3)
     assert np.array_equal(a.t1, b.t1)
     path = fitted.save(tmp_path / "csa")
-    assert {p.name for p in path.iterdir()} == {"config.json", "preprocessing.json", "weights.pt"}
+    assert {p.name for p in path.iterdir()} == {"config.json", "preprocessing.json", "weights.pt",
+                                                "posterior.pt"}
     loaded = CSA.load(path)
     c = loaded.sample_potential_outcomes(data.iloc[:20], num_samples=10, seed=3)
     for s in ("t0", "t1", "c0", "c1"):

@@ -29,6 +29,8 @@ from lifelines import CoxPHFitter
 
 from pyrocsa.baselines.propensity import NORMALIZATIONS, PropensityModel, ipw_weights, overlap_weights
 from pyrocsa.core.base import CounterfactualSurvivalModel
+from pyrocsa.core.effects import EffectPosteriorMixin
+from pyrocsa.core.ensemble import member_seeds, stratified_bootstrap
 from pyrocsa.core.tail import fit_tail, window_times
 from pyrocsa.data.frame import (
     SurvivalData,
@@ -166,10 +168,16 @@ class SurvivalCurves:
 # ---------------------------------------------------------------------------------------------------------
 # shared T-learner machinery
 # ---------------------------------------------------------------------------------------------------------
-class TLearnerBase(CounterfactualSurvivalModel):
+class TLearnerBase(EffectPosteriorMixin, CounterfactualSurvivalModel):
     """A survival model per arm on the preprocessed covariates; subclasses implement ``_fit_arm`` and
     ``_survival_arm`` (returning :class:`SurvivalCurves`). Provides ``fit``, ``survival_curves``,
-    ``rmst`` and ``sample_potential_outcomes``."""
+    ``rmst`` and ``sample_potential_outcomes``, and ``predict_effect`` / ``effect_posterior`` /
+    ``predict_ate`` (:mod:`pyrocsa.core.effects`) by the bootstrap: each draw refits both arms on a
+    stratified bootstrap resample of the training rows (:func:`pyrocsa.core.ensemble.stratified_bootstrap`;
+    ``num_draws`` refits, default 40, split into 2 chains), so the effect's "posterior" is its bootstrap
+    distribution."""
+
+    _default_draws = 40
 
     @abc.abstractmethod
     def _fit_arm(self, x: np.ndarray, duration: np.ndarray, event: np.ndarray, seed: int):
@@ -202,8 +210,29 @@ class TLearnerBase(CounterfactualSurvivalModel):
             self.end_time_[arm] = float(y[m].max())
         self.data_ = data
         self.max_duration_ = float(y.max())
+        self._train = (x, y, delta, a)  # what the bootstrap refits of _effect_draws resample
         self.fitted_ = True
         return self
+
+    def _effect_draws(self, df, horizon, times, num_draws, seed):
+        """Per-arm RMST at ``horizon`` (or S at ``times``) of each row under ``num_draws`` bootstrap refits:
+        two arrays (2, num_draws // 2, [G,] N)."""
+        train = getattr(self, "_train", None)
+        if train is None:
+            raise ValueError(f"{type(self).__name__} keeps no training rows (fitted before effect "
+                             "intervals existed): refit it")
+        x, y, delta, a = train
+        design = self._design(df)
+        per = num_draws // 2
+        arms = [[], []]
+        for boot_seed, fit_seed in member_seeds(seed, 2 * per):
+            rows = stratified_bootstrap(a, delta, boot_seed)
+            for arm in (0, 1):
+                m = rows[a[rows] == arm]
+                model = self._fit_arm(x[m], y[m], delta[m], seed=fit_seed % (2**31 - 1))
+                curves = self._survival_arm(model, design, float(y[m].max()))
+                arms[arm].append(curves.rmst(horizon) if times is None else curves.survival_at(times).T)
+        return tuple(np.stack(v).reshape(2, per, *v[0].shape) for v in arms)
 
     def _design(self, df: pd.DataFrame) -> np.ndarray:
         self._check_fitted()

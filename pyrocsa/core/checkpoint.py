@@ -6,6 +6,9 @@ Layout of a single model (``format_version`` 3)::
     model/config.json          {"format_version", "class", "params", "fitted", "history"}
     model/preprocessing.json   the fitted :class:`pyrocsa.data.Preprocessor` (column names with their types)
     model/weights.pt           a state dict of tensors (``torch.save``), read with ``weights_only=True``
+    model/posterior.pt         (optional) the event heads' Laplace posterior (:mod:`pyrocsa.csa.posterior`):
+                               tensors mean_a (P,), hessian_a (P, P) float32, prior_precision, score_grid,
+                               scores; a file without it loads with ``posterior_ = None``
 
 An ensemble writes ``config.json`` with ``"members": ["member_0", ...]`` and one such directory per member:
 ``CSA(ensemble_size=K)`` with class ``"CSA"`` and its own parameters, :class:`pyrocsa.Ensemble` with class
@@ -53,6 +56,8 @@ READABLE_VERSIONS = (4,)
 #: MLPs without a density, 3 a Normal base without the Cox-nesting heads (linear term, outer layers)
 _OLD_GENERATOR_VERSIONS = (1, 2, 3)
 _FILES = ("config.json", "preprocessing.json", "weights.pt")
+#: the parameter posterior behind predict_effect (optional: absent in files written without one)
+_POSTERIOR_FILE = "posterior.pt"
 _MEMBER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -199,6 +204,41 @@ def _write_single(est, d: Path) -> None:
     _dump(config, d / "config.json", "the configuration")
     _dump(pre, d / "preprocessing.json", "the preprocessing")
     torch.save({k: v.detach().cpu() for k, v in est.model_.state_dict().items()}, d / "weights.pt")
+    post = getattr(est, "posterior_", None)
+    if post is not None:
+        torch.save(_posterior_tensors(post.state()), d / _POSTERIOR_FILE)
+
+
+def _posterior_tensors(state: dict) -> dict:
+    """The posterior's state (:meth:`pyrocsa.csa.posterior.LaplacePosterior.state`) as named tensors."""
+    out = {"prior_precision": torch.tensor(float(state["prior_precision"]), dtype=torch.float64)}
+    for arm, (mean, hess) in enumerate(zip(state["mean"], state["hessian"])):
+        out[f"mean_{arm}"], out[f"hessian_{arm}"] = mean.detach().cpu(), hess.detach().cpu()
+    grid = sorted(state["scores"], key=float)
+    out["score_grid"] = torch.tensor([float(k) for k in grid], dtype=torch.float64)
+    out["scores"] = torch.tensor([state["scores"][k] for k in grid], dtype=torch.float64)
+    return out
+
+
+def _read_posterior(d: Path, est, model):
+    """The saved posterior of ``d`` (None when the model was saved without one): the tensors are checked
+    here (names, finiteness), their fit to the network by the estimator's ``_posterior_from_state``."""
+    f = d / _POSTERIOR_FILE
+    if not f.is_file():
+        return None
+    t = _read_weights(f, d)
+    need = {"prior_precision", "mean_0", "mean_1", "hessian_0", "hessian_1", "score_grid", "scores"}
+    if set(t) != need:
+        raise _fail(d, f"{f.name} does not hold a posterior (tensors {sorted(need)})")
+    if not all(bool(torch.isfinite(v).all()) for v in t.values()):
+        raise _fail(d, f"{f.name} holds non-finite values")
+    state = {"mean": [t["mean_0"], t["mean_1"]], "hessian": [t["hessian_0"], t["hessian_1"]],
+             "prior_precision": float(t["prior_precision"]),
+             "scores": {float(k): float(v) for k, v in zip(t["score_grid"].tolist(), t["scores"].tolist())}}
+    try:
+        return est._posterior_from_state(state, model)
+    except ValueError as err:
+        raise _fail(d, f"{f.name}: {err}") from None
 
 
 def save_estimator(est, path) -> Path:
@@ -429,6 +469,7 @@ def _load_single(cls, d: Path, device, config=None, version=None):
     from pyrocsa.core.device import resolve_device
 
     est.model_ = model.to(resolve_device(est.device)).eval()
+    est.posterior_ = _read_posterior(d, est, model)
     est.preprocessor_ = pre
     est.duration_col_, est.event_col_ = fit["duration_col"], fit["event_col"]
     est.treatment_col_, est.treated_value_ = fit["treatment_col"], fit["treated_value"]

@@ -48,6 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from pyrocsa.core.base import CounterfactualSurvivalModel
+from pyrocsa.core.effects import EffectPosteriorMixin
 from pyrocsa.data.frame import SurvivalData, validate_event, validate_treatment, validation_split
 from pyrocsa.errors import check_level, check_positive_int, check_seed, renamed_argument
 
@@ -206,7 +207,7 @@ def fit_members(estimator, df: pd.DataFrame, duration_col: str, event_col: str, 
     return members
 
 
-class Ensemble(CounterfactualSurvivalModel):
+class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
     """K bootstrap members of any pyrocsa estimator, sampled as K chains.
 
         >>> ens = pyrocsa.Ensemble(pyrocsa.CSA(seed=0), n_members=5, seed=0).fit(df, "time", "event", "a")
@@ -226,6 +227,11 @@ class Ensemble(CounterfactualSurvivalModel):
     ``member_seed_``), and what all members share: ``data_`` (the columns, preprocessing and treatment labels
     of the training frame), ``preprocessor_``, ``duration_col_``, ``event_col_``, ``treatment_col_``,
     ``treated_value_``.
+
+    ``predict_effect`` / ``effect_posterior`` / ``predict_ate`` (:mod:`pyrocsa.core.effects`): the members'
+    parameter draws pooled as a mixture, member k = chain k (``num_draws / K`` draws each): each member's
+    own posterior (CSA: the Laplace posterior given its representation) plus the spread of the
+    representations across bootstrap members.
     """
 
     def __init__(self, estimator, n_members: int = 5, seed: int | None = 0, bootstrap: bool = True,
@@ -326,6 +332,26 @@ class Ensemble(CounterfactualSurvivalModel):
         rest = [m.predict_survival_function(df, times=grid, **kwargs).to_numpy() for m in self.members_[1:]]
         surv = np.mean([first.to_numpy()] + rest, axis=0)
         return pd.DataFrame(surv, index=first.index, columns=first.columns)
+
+    def _default_horizon(self):
+        values = [getattr(m, "max_duration_", None) for m in self.members_]
+        return None if any(v is None for v in values) else max(values)
+
+    def _effect_draws(self, df, horizon, times, num_draws, seed):
+        """Member k's ``num_draws // K`` parameter draws (at least 2) are chain k."""
+        k = len(self.members_)
+        if k < 2:
+            raise ValueError("an ensemble of one member has one chain: use the member's own predict_effect")
+        if not all(callable(getattr(m, "_effect_draws", None)) for m in self.members_):
+            raise ValueError(f"{type(self.members_[0]).__name__} has no parameter draws (predict_effect)")
+        per = max(num_draws // k, 4)
+        seeds = [s for _, s in member_seeds(seed, k)] if seed is not None else [None] * k
+        arms = [[], []]
+        for member, s in zip(self.members_, seeds):
+            a0, a1 = member._effect_draws(df, horizon, times, per, s)
+            for arm, v in enumerate((a0, a1)):
+                arms[arm].append(v.reshape(1, -1, *v.shape[2:]))
+        return tuple(np.concatenate(a, axis=0) for a in arms)
 
     def score(self, df: pd.DataFrame) -> float:
         raise ValueError("score() of an ensemble is not defined (a mixture's likelihood); score a member")
@@ -433,6 +459,10 @@ def effect_intervals(outcomes, horizon: float, level: float = 0.95, method: str 
     hazard_ratio : also compute the population hazard ratio (KM curves of per-subject medians,
         :func:`pyrocsa.estimands.population_hazard_ratio`, one common time grid for all members);
         intervals on the log scale, exponentiated.
+
+    Per-patient effect intervals and a population RMST effect from the members' *parameter* posteriors
+    (not from sampled outcomes) are ``Ensemble.predict_effect`` / ``predict_ate``
+    (:mod:`pyrocsa.core.effects`).
 
     Returns
     -------

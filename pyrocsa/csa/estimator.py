@@ -20,12 +20,14 @@ import torch
 from pyrocsa.core.base import CounterfactualSurvivalModel
 from pyrocsa.core.checkpoint import FORMAT_VERSION, load_estimator, save_estimator  # noqa: F401 (FORMAT_VERSION: re-export)
 from pyrocsa.core.device import resolve_device
+from pyrocsa.core.effects import EffectPosteriorMixin
 from pyrocsa.core.ensemble import Ensemble
 from pyrocsa.core.sampling import predictive_draws
 from pyrocsa.core.training import auto_batch_size, fit_module
 from pyrocsa.csa.cox_start import fit_start
 from pyrocsa.csa.losses import OBJECTIVES, CSALoss
 from pyrocsa.csa.model import CSAModel
+from pyrocsa.csa.posterior import LaplacePosterior, fit_laplace, head_vector, law_draws, rmst, survival
 from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
 from pyrocsa.errors import DataError, check_positive_int, check_seed
 
@@ -46,7 +48,7 @@ def _is_auto(batch_size) -> bool:
     return isinstance(batch_size, str) and batch_size == "auto"
 
 
-class CSA(CounterfactualSurvivalModel):
+class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     """Counterfactual survival analysis (Chapfuwa et al., CHIL 2021) with an exact-likelihood Pyro model.
 
     Each arm's event time, and for CSA-INFO each arm's censoring time, is a conditional planar flow on the
@@ -81,7 +83,10 @@ class CSA(CounterfactualSurvivalModel):
     Fitted attributes: ``model_`` (:class:`pyrocsa.csa.model.CSAModel`), ``data_`` (training
     :class:`SurvivalData`), ``preprocessor_``, ``history_`` (per-epoch dicts), ``alpha_``, ``alpha_scores_``
     (alpha -> validation score, lower is better, when a grid is searched), ``time_scale_`` (geometric mean
-    training duration), ``members_`` and ``ensemble_`` (the :class:`Ensemble`, for ``ensemble_size > 1``).
+    training duration), ``members_`` and ``ensemble_`` (the :class:`Ensemble`, for ``ensemble_size > 1``),
+    ``posterior_`` (:class:`pyrocsa.csa.posterior.LaplacePosterior`: the parameter posterior of the event
+    heads behind :meth:`predict_effect`, :meth:`effect_posterior` and :meth:`predict_ate`; None for a fit
+    streamed from Parquet).
     """
 
     accepts_preprocessor = True
@@ -270,6 +275,8 @@ class CSA(CounterfactualSurvivalModel):
             model, history = self._fit_one(train, valid, self.alpha_, time_scale)
         self.model_ = model.to(dev).eval()
         self.history_ = history
+        self.posterior_ = fit_laplace(self.model_, (train.x, train.a, train.y, train.delta),
+                                      (valid.x, valid.a, valid.y, valid.delta), seed=self.seed or 0)
         self.data_ = train
         self.preprocessor_ = train.preprocessor
         self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
@@ -335,6 +342,7 @@ class CSA(CounterfactualSurvivalModel):
                              desc=f"{self.name} alpha={self.alpha_:g}", monitor="factual")
         self.model_ = model.to(resolve_device(self.device)).eval()
         self.history_ = history
+        self.posterior_ = None  # the Hessian needs the training rows in memory
         self.preprocessor_ = scan.preprocessor
         self.data_ = FittedData(scan.preprocessor, duration_col, event_col, treatment_col, scan.treated_value,
                                 scan.n_features, scan.treatment_levels)
@@ -474,6 +482,57 @@ class CSA(CounterfactualSurvivalModel):
         w[1:-1:2], w[2:-1:2] = 4.0, 2.0
         return pd.Series(w @ surv * (horizon / (n - 1)) / 3.0, index=df.index, name=f"rmst_{horizon:g}")
 
+    # -- each patient's effect with its parameter uncertainty (pyrocsa.core.effects) ---------------------
+    def _default_horizon(self):
+        if getattr(self, "ensemble_", None) is not None:
+            return self.ensemble_._default_horizon()
+        return getattr(self, "max_duration_", None)
+
+    @staticmethod
+    def _posterior_from_state(state: dict, model: CSAModel) -> LaplacePosterior:
+        """A saved posterior (:mod:`pyrocsa.core.checkpoint`) checked against ``model``'s event heads."""
+        for arm in (0, 1):
+            p = head_vector(model.event_heads[arm]).numel()
+            if tuple(state["mean"][arm].shape) != (p,) or tuple(state["hessian"][arm].shape) != (p, p):
+                raise ValueError(f"arm {arm}'s posterior does not match the network ({p} parameters)")
+        if not state["prior_precision"] > 0:
+            raise ValueError(f"prior_precision must be > 0, got {state['prior_precision']}")
+        return LaplacePosterior.from_state(state)
+
+    def _effect_draws(self, df, horizon, times, num_draws, seed):
+        """Per-arm RMST at ``horizon`` (or S at ``times``) of each row under ``num_draws`` draws of the
+        Laplace posterior (:mod:`pyrocsa.csa.posterior`), by quadrature of the exact laws: two arrays
+        (2, num_draws // 2, [G,] N), the draws split into 2 chains. An ensemble: its members are the
+        chains."""
+        if getattr(self, "ensemble_", None) is not None:
+            return self.ensemble_._effect_draws(df, horizon, times, num_draws, seed)
+        post = getattr(self, "posterior_", None)
+        if post is None:
+            raise ValueError("this model has no parameter posterior: it is computed when fitting on a frame "
+                             "(not from a Parquet path) and saved as posterior.pt beside the weights; refit "
+                             "on a DataFrame")
+        x = self._covariate_tensor(df)
+        model = self.model_.eval()
+        dev = next(model.parameters()).device
+        per = num_draws // 2
+        noise = post.noise(2 * per, seed)
+        thetas = [h.draws(z).to(dev) for h, z in zip(post.heads, noise)]
+        cost = 2 * per * (48 if times is None else len(times))
+        chunk = max(1, 4_000_000 // cost)
+        arms = [[], []]
+        with torch.no_grad():
+            for start in range(0, x.shape[0], chunk):
+                xs = x[start:start + chunk].to(dev)
+                r = model.representation(xs)
+                for arm in (0, 1):
+                    law = law_draws(model, model.event_heads[arm], r, xs, thetas[arm])
+                    if times is None:
+                        arms[arm].append(rmst(law, horizon).cpu().numpy())  # (S, n)
+                    else:
+                        arms[arm].append(survival(law, times).permute(1, 0, 2).cpu().numpy())  # (S, G, n)
+        out = [np.concatenate(a, axis=-1) for a in arms]
+        return tuple(v.reshape(2, per, *v.shape[1:]) for v in out)
+
     def score(self, df: pd.DataFrame) -> float:
         """Mean log-likelihood per subject of ``df``'s observed (duration, event) under each row's arm (the
         trained objective without the IPM, negated; higher is better; lifelines' ``score`` analogue)."""
@@ -513,6 +572,10 @@ class CSA(CounterfactualSurvivalModel):
             f"{'alpha':>22} = {self.alpha_:g}",
             f"{'epochs':>22} = {len(h)} (best {best['epoch']}, valid loss {best['valid_loss']:.{decimals}f})",
         ]
+        post = getattr(self, "posterior_", None)
+        what = ("none (refit on a frame for predict_effect)" if post is None else
+                f"Laplace, event heads given r; prior precision {post.prior_precision:g} (validation)")
+        lines.append(f"{'effect posterior':>22} = {what}")
         if self.alpha_scores_:
             scores = ", ".join(f"{a:g}: {s:.6g}" for a, s in self.alpha_scores_.items())
             rule = "nn-proxy" if self.alpha == "nn-proxy" else "dr"

@@ -30,13 +30,15 @@ against x.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from torch.distributions import Transform, constraints
 
-__all__ = ["PlanarLayer", "planar_params"]
+__all__ = ["PlanarLayer", "planar_params", "second_order"]
 
 _SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(_SOFTPLUS_ONE) = 1
+_POLISH = {"steps": 1}  # Newton steps from the detached root in PlanarLayer._inverse (see second_order)
 _MAX_STEPS = 100  # safeguarded Newton: ~5-10 steps typically; bisection alone would need at most ~60
 
 
@@ -98,9 +100,13 @@ class PlanarLayer(Transform):
             return x.to(y.dtype)
 
     def _inverse(self, y: torch.Tensor) -> torch.Tensor:
-        x0 = self._root(y)
-        # one Newton step from the exact root: the same value, with the implicit-function gradient
-        return x0 - (self._call(x0) - y) / self._slope(x0)
+        x = self._root(y)
+        # one Newton step from the exact root: the same value, with the implicit-function gradient; under
+        # second_order() a second step makes the second derivatives exact too (the error of k steps from a
+        # root fixed at the current parameters is of order 2^k in a parameter change)
+        for _ in range(_POLISH["steps"]):
+            x = x - (self._call(x) - y) / self._slope(x)
+        return x
 
     def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         t = torch.tanh(self.w * (x - self.m))
@@ -115,3 +121,17 @@ def planar_params(raw: torch.Tensor, max_slope: float = 20.0) -> tuple[torch.Ten
     c = (torch.nn.functional.softplus(rc + _SOFTPLUS_ONE) - 1.0).clamp(-1.0 + 1e-3, max_slope)  # raw 0: c = 0
     w = torch.nn.functional.softplus(rw + _SOFTPLUS_ONE) + 1e-3  # raw 0 -> w ~ 1
     return c, w, rm
+
+
+@contextmanager
+def second_order():
+    """Within this block, inverses of :class:`PlanarLayer` have exact second derivatives in their input and
+    parameters (two Newton steps from the detached root instead of one; the value is the same to rounding).
+    Hessians of a likelihood (:mod:`pyrocsa.csa.posterior`) need it; training needs only first derivatives
+    and runs outside it."""
+    before = _POLISH["steps"]
+    _POLISH["steps"] = 2
+    try:
+        yield
+    finally:
+        _POLISH["steps"] = before

@@ -75,12 +75,18 @@ class ArmHead(nn.Module):
     def forward(self, r: torch.Tensor, x: torch.Tensor):
         """Returns ``(loc (...,), scale (...,), [(c, w, m), ...] conditional, [(c, w, m), ...] outer)`` in
         standardised log-time units."""
-        h = self.out(self.block(r))
-        loc = h[..., 0] + self.linear(x)[..., 0]
+        return self.flow_params(self.out(self.block(r)), self.linear(x)[..., 0], self.outer)
+
+    def flow_params(self, h: torch.Tensor, linear: torch.Tensor, outer: torch.Tensor):
+        """The flow parameters from the head's raw numbers: ``h`` (..., 2 + 3K) the output layer's values,
+        ``linear`` (...) the linear term beta' x + b, ``outer`` (..., K, 3) the unconstrained outer
+        triples (broadcast against the subjects). :meth:`forward` is ``flow_params(out(block(r)),
+        linear(x), outer)``; the posterior (:mod:`pyrocsa.csa.posterior`) calls it with drawn values."""
+        loc = h[..., 0] + linear
         log_scale = h[..., 1].clamp(*_LOG_SCALE_RANGE)
         raw = h[..., 2:].reshape(*h.shape[:-1], self.flow_layers, 3)
         layers = [planar_params(raw[..., k, :]) for k in range(self.flow_layers)]
-        outer = [planar_params(self.outer[k]) for k in range(self.flow_layers)]
+        outer = [planar_params(outer[..., k, :]) for k in range(self.flow_layers)]
         return loc, log_scale.exp(), layers, outer
 
     def freeze_linear(self) -> None:
@@ -165,7 +171,11 @@ class CSAModel(PyroModule):
         if kind == "c" and not self.informative_censoring:
             raise ValueError("this model has no censoring generators (informative_censoring=False)")
         heads = self.event_heads if kind == "t" else self.censor_heads
-        loc, scale, layers, outer = heads[arm](r, x)
+        return self.flow_time(*heads[arm](r, x))
+
+    def flow_time(self, loc, scale, layers, outer) -> FlowTime:
+        """The FlowTime of flow parameters in standardised units (:meth:`ArmHead.flow_params`), with this
+        model's log-time standardisation and end of follow-up."""
         return FlowTime(loc, scale, layers, outer, self.log_time_loc, self.log_time_scale,
                         end=self.end_of_follow_up)
 

@@ -8,6 +8,7 @@
   over each arm's Kaplan-Meier.
 * :func:`plot_hazard_ratio` -- HR(t) over time with its CI, against a reference (ground truth or Cox).
 * :func:`plot_ite` -- the distribution of per-subject ITEs with the population HDI.
+* :func:`plot_effects` -- "who benefits": every patient's effect interval (``predict_effect``), sorted.
 * :func:`plot_reliability` -- nominal vs observed interval coverage (calibration of uncertainty).
 * :func:`plot_marginals`, :func:`plot_km_comparison` -- real vs synthetic data (STEAM).
 
@@ -25,7 +26,7 @@ import pandas as pd
 from pyrocsa.errors import renamed_argument
 
 __all__ = ["plot_kaplan_meier", "plot_population_survival", "plot_adjusted_survival", "plot_hazard_ratio",
-           "plot_ite", "plot_reliability", "plot_marginals", "plot_km_comparison"]
+           "plot_ite", "plot_effects", "plot_reliability", "plot_marginals", "plot_km_comparison"]
 
 ARM_COLORS = {0: "tab:blue", 1: "tab:orange"}
 ARM_LABELS = {0: "control (A=0)", 1: "treated (A=1)"}
@@ -248,6 +249,38 @@ def plot_ite(outcomes, ax=None, horizon: float | None = None, level: float | Non
     ax.set_ylabel("number of subjects")
     ax.set_title("Individual treatment effects")
     ax.legend(loc="best", fontsize=8)
+    return ax
+
+
+def plot_effects(effects: pd.DataFrame, ax=None, threshold: float = 0.95, time_unit: str = "days",
+                 what: str = "RMST difference"):
+    """Who benefits: each patient's effect interval from ``model.predict_effect(df, horizon=...)`` (columns
+    ``estimate``, ``lower``, ``upper``, ``prob_benefit``), sorted by estimate, coloured by the posterior
+    probability of benefit: ``prob_benefit > threshold`` (benefit), ``< 1 - threshold`` (harm), else
+    uncertain; the legend gives each group's share of the patients. Returns the Axes."""
+    need = {"estimate", "lower", "upper", "prob_benefit"}
+    if not isinstance(effects, pd.DataFrame) or not need <= set(effects.columns):
+        raise ValueError(f"effects must be the DataFrame of predict_effect (columns {sorted(need)})")
+    if isinstance(effects.index, pd.MultiIndex):
+        raise ValueError("effects holds several times: plot one block, e.g. effects.xs(t, level='time')")
+    if not 0.5 < threshold < 1:
+        raise ValueError(f"threshold must be in (0.5, 1), got {threshold!r}")
+    ax = _axes(ax)
+    e = effects.sort_values("estimate")
+    rank = np.arange(len(e))
+    p = e["prob_benefit"].to_numpy()
+    groups = ((p > threshold, "tab:green", f"P(benefit) > {threshold:g}"),
+              (p < 1 - threshold, "tab:red", f"P(benefit) < {1 - threshold:g}"),
+              ((p >= 1 - threshold) & (p <= threshold), "tab:grey", "uncertain"))
+    for mask, color, label in groups:
+        ax.vlines(rank[mask], e["lower"].to_numpy()[mask], e["upper"].to_numpy()[mask], color=color,
+                  alpha=0.5, lw=1, label=f"{label}: {mask.mean():.0%}")
+        ax.plot(rank[mask], e["estimate"].to_numpy()[mask], ".", color=color, ms=2)
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_xlabel("patients, sorted by estimated effect")
+    ax.set_ylabel(f"{what} ({time_unit})")
+    ax.set_title("Who benefits: per-patient effect intervals")
+    ax.legend(loc="upper left", fontsize=8)
     return ax
 
 
