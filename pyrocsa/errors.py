@@ -8,6 +8,9 @@ argument or file and what is wrong with it.
 * :class:`ModelFileError` -- a saved model directory that cannot be written or read back (missing or
   corrupt files, a config that does not match this version of pyrocsa, weights of the wrong shape).
 
+One warning class: :class:`FitWarning` -- a fitted model does not reproduce its training data (it leaves
+an arm's Kaplan-Meier 95% band; :mod:`pyrocsa.core.fit_check`).
+
 ``DataError`` and ``ArgumentError`` subclass :class:`ValueError` and ``ModelFileError`` subclasses both
 :class:`ValueError` and :class:`OSError`, so code written against the built-in exceptions keeps working.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 import numbers
 import warnings
 
-__all__ = ["PyrocsaError", "DataError", "ArgumentError", "ModelFileError", "check_positive_int", "check_seed",
+__all__ = ["PyrocsaError", "DataError", "ArgumentError", "ModelFileError", "FitWarning", "check_positive_int", "check_seed",
            "check_level", "renamed_argument"]
 
 
@@ -35,6 +38,10 @@ class ArgumentError(PyrocsaError, ValueError):
 
 class ModelFileError(PyrocsaError, ValueError, OSError):
     """A saved model directory cannot be written or read back; the message names the directory."""
+
+
+class FitWarning(UserWarning):
+    """A fitted model leaves the Kaplan-Meier 95% band of an arm of its training rows."""
 
 
 def check_positive_int(value, name: str) -> int:

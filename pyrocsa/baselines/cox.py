@@ -31,6 +31,7 @@ from pyrocsa.baselines.propensity import NORMALIZATIONS, PropensityModel, ipw_we
 from pyrocsa.core.base import CounterfactualSurvivalModel
 from pyrocsa.core.effects import EffectPosteriorMixin
 from pyrocsa.core.ensemble import member_seeds, stratified_bootstrap
+from pyrocsa.core.fit_check import check_training_rows
 from pyrocsa.core.tail import fit_tail, window_times
 from pyrocsa.data.frame import (
     SurvivalData,
@@ -129,6 +130,23 @@ class SurvivalCurves:
             out[:, past] = np.where(np.isfinite(self.tail_hazard)[:, None], np.exp(-h), 0.0)
         return out
 
+    def survival_each(self, t) -> np.ndarray:
+        """S_i(t_i): subject i at its own time ``t[i]`` (N,); uses the tail past ``end_time``."""
+        t = np.asarray(t, dtype=float).ravel()
+        if t.size != self.n_subjects:
+            raise ValueError(f"t must have one time per subject ({self.n_subjects}), got {t.size}")
+        if not np.isfinite(t).all() or (t < 0).any():
+            raise ValueError("t must be finite and non-negative")
+        k = np.searchsorted(self.times, np.minimum(t, self.end_time), side="right") - 1
+        rows = np.arange(self.n_subjects)
+        out = np.where(k >= 0, self.survival[rows, np.maximum(k, 0)], 1.0)
+        past = t > self.end_time
+        if past.any():
+            rows_past = np.flatnonzero(past)
+            h = self.tail.cum_hazard(torch.from_numpy(t[past]), rows=torch.from_numpy(rows_past)).numpy()
+            out[past] = np.where(np.isfinite(self.tail_hazard[past]), np.exp(-h), 0.0)
+        return out
+
     def rmst(self, horizon: float) -> np.ndarray:
         """Restricted mean survival time ``int_0^horizon S_i(t) dt`` for every subject, exactly: (N,)."""
         horizon = float(horizon)
@@ -212,6 +230,7 @@ class TLearnerBase(EffectPosteriorMixin, CounterfactualSurvivalModel):
         self.max_duration_ = float(y.max())
         self._train = (x, y, delta, a)  # what the bootstrap refits of _effect_draws resample
         self.fitted_ = True
+        self.fit_check_ = check_training_rows(self, df)
         return self
 
     def _effect_draws(self, df, horizon, times, num_draws, seed):
@@ -248,6 +267,14 @@ class TLearnerBase(EffectPosteriorMixin, CounterfactualSurvivalModel):
         if arm not in (0, 1):
             raise ValueError(f"arm must be 0 or 1, got {arm!r}")
         return self._survival_arm(self.models_[arm], self._design(df), self.end_time_[arm])
+
+    def _arm_survival(self, df, arm, times) -> np.ndarray:
+        """(G, N) each row's fitted survival under ``arm`` at ``times`` (for the fit check)."""
+        return self.survival_curves(df, arm).survival_at(times).T
+
+    def _arm_survival_at(self, df, arm, durations) -> np.ndarray:
+        """(N,) each row's fitted survival under ``arm`` at its own time ``durations[i]``."""
+        return self.survival_curves(df, arm).survival_each(durations)
 
     def rmst(self, df: pd.DataFrame, horizon: float) -> pd.DataFrame:
         """Per-arm restricted mean survival time up to ``horizon`` from the fitted survival functions

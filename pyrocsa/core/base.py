@@ -11,6 +11,7 @@ import abc
 import copy
 import inspect
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["CounterfactualSurvivalModel"]
@@ -71,6 +72,41 @@ class CounterfactualSurvivalModel(abc.ABC):
     def sample_potential_outcomes(self, df: pd.DataFrame, num_samples: int = 200, seed: int | None = None):
         """Draw potential event times for every row of ``df``: returns a ``PotentialOutcomes`` whose
         ``t0``, ``t1`` have shape (num_samples, len(df)), in the duration column's unit."""
+
+    # -- the Kaplan-Meier band check (pyrocsa.core.fit_check) ------------------------------------------
+    def check(self, df: pd.DataFrame, max_rows: int = 20_000, max_times: int = 200, seed: int = 0):
+        """Does the model reproduce each arm's Kaplan-Meier on ``df``? Returns a
+        :class:`pyrocsa.core.fit_check.FitCheck`: per arm, the band ratio max_t |mean_x S_a(t|x) - KM_a(t)|
+        over the KM's 95% pointwise half-width on that side (<= 1: inside the band), the time ranges outside
+        the band, and the D-calibration p-value. ``df`` needs the duration, event and treatment columns.
+        ``max_rows`` subjects per arm enter the model's mean (seeded subset), ``max_times`` event times per
+        arm are checked; see :mod:`pyrocsa.core.fit_check`."""
+        from pyrocsa.core.fit_check import fit_check
+
+        return fit_check(self, df, max_rows=max_rows, max_times=max_times, seed=seed)
+
+    def plot_calibration(self, ax=None, df: pd.DataFrame | None = None):
+        """Model survival over each arm's Kaplan-Meier and its 95% band, within follow-up: of ``df`` when
+        given, else of the training rows (the check ``fit`` ran, ``fit_check_``). Returns the axes."""
+        self._check_fitted()
+        result = self.check(df) if df is not None else getattr(self, "fit_check_", None)
+        if result is None:
+            raise ValueError(f"{type(self).__name__} kept no check of its training rows: pass df=")
+        return result.plot(ax=ax)
+
+    def _arm_survival(self, df: pd.DataFrame, arm: int, times) -> np.ndarray:
+        """S_arm(t | x) for every time (G,) and row of ``df``: (G, N). This default estimates it from 200
+        seeded draws of :meth:`sample_potential_outcomes`; estimators with exact survival override it."""
+        draws = self._arm_draws(df, arm)
+        return (draws[:, None, :] > np.asarray(times, dtype=float)[None, :, None]).mean(axis=0)
+
+    def _arm_survival_at(self, df: pd.DataFrame, arm: int, durations) -> np.ndarray:
+        """S_arm(t_i | x_i) for each row i of ``df`` at its own time ``durations[i]``: (N,)."""
+        return (self._arm_draws(df, arm) > np.asarray(durations, dtype=float)[None, :]).mean(axis=0)
+
+    def _arm_draws(self, df: pd.DataFrame, arm: int, num_samples: int = 200) -> np.ndarray:
+        po = self.sample_potential_outcomes(df, num_samples=num_samples, seed=0)
+        return np.asarray(po.t1 if arm else po.t0, dtype=float)
 
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):

@@ -353,6 +353,13 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
                 arms[arm].append(v.reshape(1, -1, *v.shape[2:]))
         return tuple(np.concatenate(a, axis=0) for a in arms)
 
+    def _arm_survival(self, df, arm, times) -> np.ndarray:
+        """(G, N) the members' mean S_arm(t | x) (the mixture's survival), for the fit check."""
+        return np.mean([m._arm_survival(df, arm, times) for m in self.members_], axis=0)
+
+    def _arm_survival_at(self, df, arm, durations) -> np.ndarray:
+        return np.mean([m._arm_survival_at(df, arm, durations) for m in self.members_], axis=0)
+
     def score(self, df: pd.DataFrame) -> float:
         raise ValueError("score() of an ensemble is not defined (a mixture's likelihood); score a member")
 

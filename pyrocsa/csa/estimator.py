@@ -22,6 +22,7 @@ from pyrocsa.core.checkpoint import FORMAT_VERSION, load_estimator, save_estimat
 from pyrocsa.core.device import resolve_device
 from pyrocsa.core.effects import EffectPosteriorMixin
 from pyrocsa.core.ensemble import Ensemble
+from pyrocsa.core.fit_check import check_training_rows
 from pyrocsa.core.sampling import predictive_draws
 from pyrocsa.core.training import auto_batch_size, fit_module
 from pyrocsa.csa.cox_start import fit_start
@@ -83,10 +84,12 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     Fitted attributes: ``model_`` (:class:`pyrocsa.csa.model.CSAModel`), ``data_`` (training
     :class:`SurvivalData`), ``preprocessor_``, ``history_`` (per-epoch dicts), ``alpha_``, ``alpha_scores_``
     (alpha -> validation score, lower is better, when a grid is searched), ``time_scale_`` (geometric mean
-    training duration), ``members_`` and ``ensemble_`` (the :class:`Ensemble`, for ``ensemble_size > 1``),
-    ``posterior_`` (:class:`pyrocsa.csa.posterior.LaplacePosterior`: the parameter posterior of the event
-    heads behind :meth:`predict_effect`, :meth:`effect_posterior` and :meth:`predict_ate`; None for a fit
-    streamed from Parquet).
+    training duration), ``fit_check_`` (the Kaplan-Meier band check of the training rows,
+    :class:`pyrocsa.core.fit_check.FitCheck`; ``fit`` warns with a :class:`pyrocsa.errors.FitWarning` when
+    the model leaves an arm's band), ``members_`` and ``ensemble_`` (the :class:`Ensemble`, for
+    ``ensemble_size > 1``), ``posterior_`` (:class:`pyrocsa.csa.posterior.LaplacePosterior`: the parameter
+    posterior of the event heads behind :meth:`predict_effect`, :meth:`effect_posterior` and
+    :meth:`predict_ate`; None for a fit streamed from Parquet).
     """
 
     accepts_preprocessor = True
@@ -243,6 +246,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
                                 n_jobs=1 if parallel else self.n_jobs)
             self._set_ensemble(ensemble.fit(df, duration_col, event_col, treatment_col, val_df=val_df,
                                             covariates=covariates, treated_value=treated_value))
+            self.fit_check_ = check_training_rows(self, df)
             return self
         self.members_ = self.ensemble_ = None
         train_df, val_df = validation_split(df, event_col, treatment_col, val_df, seed=self.seed)
@@ -285,6 +289,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         self.n_events_ = int(train.delta.sum())
         self.max_duration_ = float(train.y.max())
         self.fitted_ = True
+        self.fit_check_ = check_training_rows(self, train_df)
         return self
 
     def _searches_alpha(self) -> bool:
@@ -352,6 +357,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         self.n_events_ = int(scan.n_train_events)
         self.max_duration_ = scan.max_duration
         self.fitted_ = True
+        self.fit_check_ = None  # the rows are not in memory: check(df) on a frame of them
         return self
 
     # -- sampling ---------------------------------------------------------------------------------------
@@ -467,6 +473,24 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         out[np.asarray(times) <= 0] = 1.0
         return out
 
+    def _arm_survival(self, df, arm, times) -> np.ndarray:
+        """(G, N) exact S_arm(t | x) (the mixture's for an ensemble), for the fit check."""
+        return self.predict_survival_function(df, times=times, treatment=arm).to_numpy()
+
+    def _arm_survival_at(self, df, arm, durations) -> np.ndarray:
+        """(N,) exact S_arm(t_i | x_i), each row at its own time (the members' mean for an ensemble)."""
+        if getattr(self, "ensemble_", None) is not None:
+            return np.mean([m._arm_survival_at(df, arm, durations) for m in self.members_], axis=0)
+        x = self._covariate_tensor(df)
+        model = self.model_.eval()
+        dev = next(model.parameters()).device
+        with torch.no_grad():
+            x = x.to(dev)
+            t = torch.as_tensor(np.asarray(durations, dtype=float), dtype=torch.float32, device=dev)
+            law = model.time_dist(model.representation(x), x, int(arm), "t")
+            out = law.log_survival(t.clamp_min(1e-30).unsqueeze(0)).exp()[0].cpu().numpy()
+        return np.where(np.asarray(durations) <= 0, 1.0, out)
+
     def predict_rmst(self, df: pd.DataFrame, horizon: float, treatment=None, num_points: int = 257
                      ) -> pd.Series:
         """Exact restricted mean survival time RMST_a(horizon | x) = int_0^horizon S_a(t | x) dt per row
@@ -556,6 +580,9 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
                 print(f"-- member {k} of {len(self.members_)} (bootstrap resample, seed "
                       f"{member.member_seed_['fit']}) --")
                 member.print_summary(decimals)
+            if getattr(self, "fit_check_", None) is not None:
+                print("-- the ensemble (the members' mixture) on all training rows --")
+                print("\n".join(self.fit_check_.lines(decimals)))
             return
         h = self.history_
         best = min(h, key=lambda r: r.get("valid_factual", r["valid_loss"]))
@@ -583,6 +610,9 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         comps = [k[len("valid_"):] for k in best if k.startswith("valid_") and k != "valid_loss"]
         for c in comps:
             lines.append(f"{'valid ' + c:>22} = {best['valid_' + c]:.{decimals}f}")
+        check = getattr(self, "fit_check_", None)
+        if check is not None:
+            lines += check.lines(decimals)
         print("\n".join(lines))
 
     # -- persistence ------------------------------------------------------------------------------------

@@ -408,6 +408,10 @@ def _fit_and_save(args, df: pd.DataFrame) -> None:
               treated_value=_treated_value(args.treated_value))
     model.save(args.out)  # rank 0 writes (data parallel)
     if distributed.is_main():
+        check = getattr(model, "fit_check_", None)
+        if check is not None:  # the Kaplan-Meier band check of the training rows (pyrocsa.core.fit_check)
+            print("fit check on the training rows (model vs Kaplan-Meier 95% band):")
+            print("\n".join(check.lines()))
         n = distributed.world_size()
         print(f"model saved to {args.out}" + (f" ({n} processes)" if n > 1 else ""))
 

@@ -1,0 +1,317 @@
+"""Does a fitted model reproduce what the data show? The Kaplan-Meier band check every estimator gets.
+
+For each arm a, on the rows of ``df`` in that arm (their own, factual arm):
+
+* the model's marginal survival  S_model(t) = mean_x S_a(t | x)  is set against the arm's Kaplan-Meier
+  estimate KM_a(t) and its pointwise 95% band (Greenwood variance on the log(-log) scale, the lifelines
+  default: KM^exp(+-z se), se = sqrt(sum d / (n (n - d))) / |log KM|);
+* the **band ratio** is  max_t r(t), r(t) = (KM - S_model) / (KM - lower) where the model is below the KM
+  and (S_model - KM) / (upper - KM) where it is above: r <= 1 exactly when the model lies inside the band.
+  The maximum runs over follow-up, from the arm's first event time to the last time at which at least
+  10% of the arm is still at risk (beyond it the band is too wide to say anything). KM and band are steps
+  and S_model is non-increasing, so the maximum over each step is at one of its two ends: evaluating every
+  event time and its left limit gives the exact supremum (at most ``max_times`` event times per arm,
+  evenly spaced in rank, when an arm has more);
+* the **D-calibration** p-value (Haider et al., JMLR 2020) of the probabilities S_a(y_i | x_i) at each
+  row's observed time, 10 bins (the same test as :func:`pyrocsa.evaluation.metrics.d_calibration`).
+
+``fit_check(model, df)`` works for every :class:`pyrocsa.core.base.CounterfactualSurvivalModel`: the model
+supplies S_a(t | x) through its ``_arm_survival`` / ``_arm_survival_at`` hooks (exact for CSA and the
+T-learners, from draws otherwise). ``max_rows`` subjects per arm (a seeded random subset) enter the
+model's mean; the Kaplan-Meier uses every row of the arm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chisquare, norm
+
+from pyrocsa.data.frame import validate_duration, validate_event
+
+__all__ = ["ArmCheck", "FitCheck", "kaplan_meier_band", "band_ratio", "survival_d_calibration",
+           "fit_check", "check_training_rows", "AT_RISK_FRACTION"]
+
+#: follow-up for the check ends at the last time at which this share of the arm is still at risk
+AT_RISK_FRACTION = 0.10
+_LEVEL = 0.95
+_CHUNK = 2048
+
+
+def kaplan_meier_band(durations, events, level: float = _LEVEL):
+    """Kaplan-Meier estimate of one sample with its pointwise log(-log) confidence band.
+
+    durations (N,) > 0, events (N,) in {0, 1}. Returns ``(times, km, lower, upper, at_risk)``, each (J,):
+    the distinct event times, KM just after each (right-continuous), the band at ``level``, and the number
+    at risk just before each. Where KM is 0 or the variance is infinite the band is [0, 1] (no information).
+    """
+    d = np.asarray(durations, dtype=float).ravel()
+    e = np.asarray(events, dtype=float).ravel()
+    order = np.argsort(d, kind="stable")
+    d, e = d[order], e[order]
+    times, first = np.unique(d, return_index=True)
+    at_risk = d.size - first
+    deaths = np.add.reduceat(e, first) if d.size else np.zeros(0)
+    keep = deaths > 0
+    times, at_risk, deaths = times[keep], at_risk[keep].astype(float), deaths[keep]
+    km = np.cumprod(1.0 - deaths / at_risk)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        greenwood = np.cumsum(deaths / (at_risk * (at_risk - deaths)))
+        se = np.sqrt(greenwood) / np.abs(np.log(km))
+        z = norm.ppf(0.5 + level / 2.0)
+        lower = km ** np.exp(z * se)
+        upper = km ** np.exp(-z * se)
+    bad = ~(np.isfinite(lower) & np.isfinite(upper)) | (km <= 0) | (km >= 1)
+    lower[bad], upper[bad] = 0.0, 1.0
+    return times, km, lower, upper, at_risk
+
+
+def band_ratio(model, km, lower, upper) -> np.ndarray:
+    """Pointwise r = distance of ``model`` from ``km`` in units of the band's half-width on that side
+    (arrays of one shape): r <= 1 inside [lower, upper]. A zero-width side gives inf when the model is
+    beyond it and 0 when it is on the KM."""
+    model, km = np.asarray(model, dtype=float), np.asarray(km, dtype=float)
+    below = model < km
+    dist = np.abs(model - km)
+    width = np.where(below, km - np.asarray(lower, dtype=float), np.asarray(upper, dtype=float) - km)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(dist == 0, 0.0, dist / width)
+    return np.where(np.isnan(r), np.inf, r)
+
+
+def survival_d_calibration(surv, events, bins: int = 10) -> tuple[float, float, np.ndarray]:
+    """D-calibration of predicted survival probabilities s_i = S(y_i | x_i) (N,) at the observed times:
+    events add 1 to the bin of s_i, censored rows spread their unit mass uniformly over [0, s_i]; Pearson's
+    chi-square against N / bins per bin. Returns ``(statistic, p_value, counts)``."""
+    surv = np.clip(np.asarray(surv, dtype=float).ravel(), 0.0, 1.0)
+    e = np.asarray(events, dtype=float).ravel()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    lower, upper = edges[:-1], edges[1:]
+    idx = np.clip(np.floor(surv * bins).astype(int), 0, bins - 1)  # bin containing s_i (s = 1 -> last)
+    counts = np.bincount(idx[e == 1], minlength=bins).astype(float)
+    cens = e == 0
+    if cens.any():
+        sc = surv[cens][:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mass = np.clip(np.minimum(upper, sc) - lower, 0.0, None) / sc
+        zero = sc[:, 0] == 0
+        mass[zero] = 0.0
+        mass[zero, 0] = 1.0
+        counts += mass.sum(axis=0)
+    stat, p = chisquare(counts)
+    return float(stat), float(p), counts
+
+
+@dataclasses.dataclass
+class ArmCheck:
+    """The check of one arm (``arm`` 0 = control, 1 = treated; ``label``: its value in the treatment
+    column). ``times`` (G,) are the evaluation points (event times, each left limit just before it counted
+    with the previous KM step); ``model``, ``km``, ``lower``, ``upper``, ``ratio`` are (G,) there.
+    ``outside``: the time ranges [start, end] (duration unit) of consecutive evaluation points with
+    ratio > 1 -- at the resolution of the event times (the model may leave the band within the step
+    before ``start``)."""
+
+    arm: int
+    label: object
+    n: int
+    n_events: int
+    end: float
+    band_ratio: float
+    worst_time: float
+    outside: list
+    d_calibration_p: float
+    times: np.ndarray
+    model: np.ndarray
+    km: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    ratio: np.ndarray
+
+    @property
+    def inside(self) -> bool:
+        return bool(self.band_ratio <= 1.0)
+
+    def describe_outside(self, digits: int = 4, most: int = 3) -> str:
+        """The ranges outside the band, the ``most`` widest first ("t=a" for a single point)."""
+        if not self.outside:
+            return "none"
+        shown = sorted(sorted(self.outside, key=lambda r: r[0] - r[1])[:most])
+        text = ", ".join(f"t={a:.{digits}g}" if a == b else f"[{a:.{digits}g}, {b:.{digits}g}]"
+                         for a, b in shown)
+        more = len(self.outside) - len(shown)
+        return text + (f" and {more} more" if more else "")
+
+
+@dataclasses.dataclass
+class FitCheck:
+    """Per-arm Kaplan-Meier band check of a fitted model (:func:`fit_check`); ``arms[0]``, ``arms[1]``."""
+
+    model_name: str
+    arms: dict
+    n_rows_model: dict
+    rows: str = "the given rows"
+
+    @property
+    def inside(self) -> bool:
+        """True when the model stays inside the Kaplan-Meier 95% band of every arm."""
+        return all(a.inside for a in self.arms.values())
+
+    def summary(self) -> pd.DataFrame:
+        """One row per arm: n, events, end of follow-up checked, band ratio, where it is worst, the time
+        ranges outside the band and the D-calibration p-value."""
+        rows = [{"arm": a.arm, "label": a.label, "n": a.n, "events": a.n_events, "follow_up_end": a.end,
+                 "band_ratio": a.band_ratio, "worst_time": a.worst_time, "outside": a.describe_outside(),
+                 "d_calibration_p": a.d_calibration_p} for a in self.arms.values()]
+        return pd.DataFrame(rows).set_index("arm")
+
+    def warning_message(self) -> str | None:
+        """One line naming each arm and time range where the model leaves the band; None when it does not."""
+        bad = [a for a in self.arms.values() if not a.inside]
+        if not bad:
+            return None
+        parts = [f"arm {a.arm} ({a.label!r}) over t in {a.describe_outside()} (band ratio {a.band_ratio:.2f})"
+                 for a in bad]
+        return (f"{self.model_name} leaves the Kaplan-Meier 95% band on {self.rows}: " + "; ".join(parts)
+                + " -- see check(df) and plot_calibration()")
+
+    def lines(self, decimals: int = 3) -> list[str]:
+        """Lines for ``print_summary``."""
+        out = []
+        for a in self.arms.values():
+            verdict = "inside" if a.inside else f"OUTSIDE over {a.describe_outside()}"
+            out.append(f"{'KM band, arm ' + str(a.arm):>22} = ratio {a.band_ratio:.{decimals}f} "
+                       f"(t <= {a.end:.4g}; {verdict}), D-calibration p = {a.d_calibration_p:.{decimals}g}")
+        return out
+
+    def __repr__(self):
+        return f"<FitCheck of {self.model_name}: " + "; ".join(
+            f"arm {a.arm} band ratio {a.band_ratio:.3f}, D-cal p {a.d_calibration_p:.3g}"
+            for a in self.arms.values()) + ">"
+
+    def plot(self, ax=None):
+        """Model survival over each arm's Kaplan-Meier with its 95% band, within follow-up; returns ax."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        for a in self.arms.values():
+            color = "C1" if a.arm else "C0"
+            x = np.concatenate([[0.0], a.times])
+            ax.step(x, np.concatenate([[1.0], a.km]), where="post", color=color, lw=1,
+                    label=f"KM, arm {a.arm} ({a.label})")
+            ax.fill_between(x, np.concatenate([[1.0], a.lower]), np.concatenate([[1.0], a.upper]), step="post",
+                            color=color, alpha=0.2)
+            ax.plot(a.times, a.model, color=color, lw=2, ls="--", label=f"{self.model_name}, arm {a.arm}")
+            for lo, hi in a.outside:
+                ax.axvspan(lo, hi, color=color, alpha=0.08)
+        ax.set_xlabel("time")
+        ax.set_ylabel("survival")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize="small")
+        return ax
+
+
+def _runs(times: np.ndarray, flag: np.ndarray) -> list[tuple[float, float]]:
+    out, start = [], None
+    for t, f in zip(times, flag):
+        if f and start is None:
+            start = t
+        if f:
+            last = t
+        elif start is not None:
+            out.append((float(start), float(last)))
+            start = None
+    if start is not None:
+        out.append((float(start), float(last)))
+    return out
+
+
+def _arm_grid(y, e, max_times: int):
+    """Evaluation points of one arm: (times, km, lower, upper) at each event time within follow-up and at
+    each one's left limit, plus the end of follow-up."""
+    n = y.size
+    need = max(int(np.ceil(AT_RISK_FRACTION * n)), 1)
+    end = float(np.sort(y)[::-1][need - 1])  # last time with >= need subjects at risk (y >= t)
+    t, km, lo, hi, _ = kaplan_meier_band(y, e)
+    inside = t <= end
+    t, km, lo, hi = t[inside], km[inside], lo[inside], hi[inside]
+    if t.size == 0:
+        return end, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)
+    if t.size > max_times:
+        pick = np.unique(np.round(np.linspace(0, t.size - 1, max_times)).astype(int))
+        t, km, lo, hi = t[pick], km[pick], lo[pick], hi[pick]
+    # left limits: at t_j the model meets the previous step's KM and band (j >= 1), and at the end the last
+    tt = np.concatenate([t[1:], t, [end]])
+    kk = np.concatenate([km[:-1], km, km[-1:]])
+    ll = np.concatenate([lo[:-1], lo, lo[-1:]])
+    uu = np.concatenate([hi[:-1], hi, hi[-1:]])
+    order = np.lexsort((-kk, tt))  # by time; at a tie the left limit (higher KM) first
+    return end, tt[order], kk[order], ll[order], uu[order]
+
+
+def fit_check(model, df: pd.DataFrame, max_rows: int = 20_000, max_times: int = 200, seed: int = 0,
+              rows: str = "the given rows") -> FitCheck:
+    """Check a fitted model against each arm's Kaplan-Meier on ``df`` (see the module docstring).
+
+    df : frame with the model's covariates and its duration, event and treatment columns.
+    max_rows : subjects per arm in the model's mean survival (a seeded random subset beyond it).
+    max_times : event times per arm checked (evenly spaced in rank beyond it); each counts with its left
+        limit. rows : how the warning message names ``df`` (e.g. "the training rows").
+    """
+    model._check_fitted()
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    data = model.data_
+    dcol, ecol, tcol = data.duration_col, data.event_col, data.treatment_col
+    for arg, col in (("duration", dcol), ("event", ecol), ("treatment", tcol)):
+        if col not in df.columns:
+            raise ValueError(f"check needs the {arg} column '{col}' in the frame")
+    y = validate_duration(df[dcol], dcol)
+    e = validate_event(df[ecol], ecol)
+    a = data.transform(df, require_outcome=True).a.numpy() > 0.5
+    labels = (data.meta.get("treatment_levels") if hasattr(data, "meta") else None) or []
+    treated = data.treated_value
+    control = next((v for v in labels if v != treated), 0)
+    rng = np.random.default_rng(seed)
+    arms, used = {}, {}
+    for arm in (0, 1):
+        rows_arm = np.flatnonzero(a == bool(arm))
+        if rows_arm.size < 2 or e[rows_arm].sum() == 0:
+            continue
+        ya, ea = y[rows_arm], e[rows_arm]
+        end, times, km, lo, hi = _arm_grid(ya, ea, max_times)
+        sub = rows_arm if rows_arm.size <= max_rows else np.sort(rng.choice(rows_arm, max_rows, replace=False))
+        frame = df.iloc[sub]
+        mean_model = np.zeros(times.size)
+        for first in range(0, sub.size, _CHUNK) if times.size else ():  # memory O(G x chunk)
+            mean_model += model._arm_survival(frame.iloc[first:first + _CHUNK], arm, times).sum(axis=1)
+        mean_model /= sub.size
+        ratio = band_ratio(mean_model, km, lo, hi)
+        k = int(np.argmax(ratio)) if ratio.size else 0
+        s_own = model._arm_survival_at(frame, arm, y[sub])
+        _, p, _ = survival_d_calibration(s_own, e[sub])
+        arms[arm] = ArmCheck(arm=arm, label=treated if arm else control, n=int(rows_arm.size),
+                             n_events=int(ea.sum()), end=end,
+                             band_ratio=float(ratio[k]) if ratio.size else 0.0,
+                             worst_time=float(times[k]) if ratio.size else float("nan"),
+                             outside=_runs(times, ratio > 1.0), d_calibration_p=p, times=times,
+                             model=mean_model, km=km, lower=lo, upper=hi, ratio=ratio)
+        used[arm] = int(sub.size)
+    return FitCheck(model_name=getattr(model, "name", type(model).__name__), arms=arms, n_rows_model=used,
+                    rows=rows)
+
+
+def check_training_rows(model, df: pd.DataFrame) -> FitCheck:
+    """The check ``fit`` runs on its training rows: kept in ``model.fit_check_``; a one-line
+    :class:`pyrocsa.errors.FitWarning` names each arm and time range where the model leaves the band."""
+    import warnings
+
+    from pyrocsa.errors import FitWarning
+
+    result = fit_check(model, df, rows="the training rows")
+    message = result.warning_message()
+    if message:
+        warnings.warn(message, FitWarning, stacklevel=3)
+    return result
