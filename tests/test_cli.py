@@ -40,6 +40,14 @@ def test_fit_writes_model_directory(files):
     assert (files / "model" / "weights.pt").exists() and (files / "model" / "preprocessing.json").exists()
 
 
+def test_fit_reports_the_kaplan_meier_check(files, capsys):
+    assert main(["fit", str(files / "sim.csv"), "--duration", "time", "--event", "event", "--treatment",
+                 "treatment", "--out", str(files / "model_check"), "--epochs", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "fit check on the training rows" in out
+    assert "KM band, arm 0 = ratio" in out and "KM band, arm 1 = ratio" in out and "D-calibration p" in out
+
+
 def test_predict_writes_ite_table_and_netcdf(files, capsys):
     out, nc = files / "pred.csv", files / "pred.nc"
     assert main(["predict", str(files / "model"), str(files / "truth.csv"), "--out", str(out), "--netcdf",

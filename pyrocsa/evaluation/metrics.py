@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.utils import concordance_index
-from scipy.stats import chisquare, linregress
+from scipy.stats import linregress
 
 from pyrocsa.core.estimands import as_samples, population_hazard_ratio, population_survival
+from pyrocsa.core.fit_check import survival_d_calibration
 from pyrocsa.errors import renamed_argument
 
 __all__ = [
@@ -313,19 +314,6 @@ def d_calibration(samples, durations, events, bins: int = 10) -> dict:
     if bins < 2:
         raise ValueError(f"bins must be >= 2; got {bins}")
     surv = (s > d[None, :]).mean(axis=0)  # (N,)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    lower, upper = edges[:-1], edges[1:]
-    idx = np.clip(np.floor(surv * bins).astype(int), 0, bins - 1)  # bin containing s_i (s = 1 -> last)
-    counts = np.bincount(idx[e == 1], minlength=bins).astype(float)
-    cens = e == 0
-    if cens.any():
-        sc = surv[cens][:, None]  # (Nc, 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mass = np.clip(np.minimum(upper, sc) - lower, 0.0, None) / sc  # uniform on [0, s_i]
-        zero = sc[:, 0] == 0
-        mass[zero] = 0.0
-        mass[zero, 0] = 1.0
-        counts += mass.sum(axis=0)
-    stat, p = chisquare(counts)
-    return {"statistic": float(stat), "p_value": float(p), "bin_proportions": counts / d.size,
-            "bin_edges": edges}
+    stat, p, counts = survival_d_calibration(surv, e, bins)
+    return {"statistic": stat, "p_value": p, "bin_proportions": counts / d.size,
+            "bin_edges": np.linspace(0.0, 1.0, bins + 1)}
