@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from pyrocsa.data import MIN_ROWS, Preprocessor, SurvivalData, stratified_split
+from pyrocsa.errors import DataError
 from pyrocsa.datasets import ACTG_BASELINE, load_actg
 
 
@@ -349,3 +350,57 @@ def test_transform_numeric_treatment_new_data():
     new["arm"] = 2  # a treatment code never seen in training
     with pytest.raises(ValueError, match="treatment column 'arm'.*not seen"):
         d.transform(new)
+
+
+def _with_zero_durations():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"time": rng.uniform(1, 10, 40).round(1), "event": rng.integers(0, 2, 40),
+                       "treatment": np.tile([0, 1], 20), "x": rng.normal(size=40)})
+    df.loc[[3, 8, 11], "time"] = 0.0
+    df.loc[[3, 8, 11], "event"] = 1
+    return df
+
+
+def test_zero_durations_are_an_error_by_default_naming_the_option():
+    df = _with_zero_durations()
+    with pytest.raises(DataError, match=r"duration column 'time' has 3 zero value\(s\).*zero_durations='shift'"):
+        SurvivalData.from_frame(df, "time", "event", "treatment")
+    bad = df.assign(time=df.time.where(df.index != 5, -1.0))
+    with pytest.raises(DataError, match="1 negative value"):
+        SurvivalData.from_frame(bad, "time", "event", "treatment", zero_durations="shift")
+    with pytest.raises(DataError, match="zero_durations must be one of"):
+        SurvivalData.from_frame(df, "time", "event", "treatment", zero_durations="drop")
+
+
+def test_zero_durations_shift_to_half_the_smallest_positive_duration():
+    df = _with_zero_durations()
+    before = df.copy()
+    smallest = df.time[df.time > 0].min()
+    with pytest.warns(UserWarning, match=rf"3 duration\(s\) of 0 in df set to {smallest / 2:g} \(half the "
+                                         "smallest positive duration"):
+        data = SurvivalData.from_frame(df, "time", "event", "treatment", zero_durations="shift")
+    y = data.y.numpy()
+    assert np.allclose(y[[3, 8, 11]], smallest / 2) and np.allclose(np.delete(y, [3, 8, 11]),
+                                                                    np.delete(df.time.to_numpy(), [3, 8, 11]))
+    pd.testing.assert_frame_equal(df, before)  # the caller's frame is untouched
+
+
+def test_zero_durations_through_fit():
+    from pyrocsa.baselines import CoxTLearner
+
+    df = _with_zero_durations()
+    with pytest.raises(DataError, match="zero value"):
+        CoxTLearner().fit(df, "time", "event", "treatment")
+    with pytest.warns(UserWarning, match="duration\\(s\\) of 0"):
+        model = CoxTLearner().fit(df, "time", "event", "treatment", zero_durations="shift")
+    assert model.data_.y.min() > 0 and df.time.min() == 0
+    import pyrocsa
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=pyrocsa.errors.FitWarning)
+        with pytest.warns(UserWarning, match="in df set to"):
+            csa = pyrocsa.CSA(flow_layers=0, max_epochs=2, verbose=False).fit(
+                df, "time", "event", "treatment", zero_durations="shift")
+    assert csa.data_.y.min() > 0
+    with pytest.raises(DataError, match="zero_durations='shift'"):
+        pyrocsa.CSA(flow_layers=0, max_epochs=2, verbose=False).fit(df, "time", "event", "treatment")

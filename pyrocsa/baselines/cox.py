@@ -37,8 +37,10 @@ from pyrocsa.data.frame import (
     SurvivalData,
     covariate_frame,
     observed_frame,
+    shift_zero_durations,
     validate_duration,
     validate_outcome_columns,
+    zero_duration_shift,
 )
 from pyrocsa.errors import check_positive_int, check_seed
 
@@ -207,11 +209,12 @@ class TLearnerBase(EffectPosteriorMixin, CounterfactualSurvivalModel):
 
     def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
             val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None,
-            **kwargs):
+            zero_durations: str = "error", **kwargs):
         """Fit one model per arm on ``df`` (``val_df`` is not used: these baselines have no early stopping).
-        Returns ``self``."""
+        ``zero_durations``: "error" (default) or "shift", as in :meth:`pyrocsa.CSA.fit`. Returns ``self``."""
         if kwargs:
             raise ValueError(f"unknown fit argument(s) {sorted(kwargs)}")
+        df = shift_zero_durations(df, duration_col, zero_duration_shift(df, duration_col, zero_durations))
         data = SurvivalData.from_frame(df, duration_col, event_col, treatment_col, covariates=covariates,
                                        treated_value=treated_value)
         x = data.x.numpy().astype(np.float64)

@@ -29,7 +29,14 @@ from pyrocsa.csa.cox_start import fit_start
 from pyrocsa.csa.losses import OBJECTIVES, CSALoss
 from pyrocsa.csa.model import CSAModel
 from pyrocsa.csa.posterior import LaplacePosterior, fit_laplace, head_vector, law_draws, rmst, survival
-from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
+from pyrocsa.data.frame import (
+    SurvivalData,
+    covariate_frame,
+    observed_frame,
+    shift_zero_durations,
+    validation_split,
+    zero_duration_shift,
+)
 from pyrocsa.errors import DataError, check_positive_int, check_seed
 
 __all__ = ["CSA"]
@@ -47,6 +54,16 @@ _START_ROWS = 20_000  # rows of a streamed Parquet dataset that the Cox start se
 
 def _is_auto(batch_size) -> bool:
     return isinstance(batch_size, str) and batch_size == "auto"
+
+
+def _shift_zero_durations(df, val_df, duration_col, zero_durations):
+    """(df, val_df) with durations of 0 set to half the smallest positive duration (of ``df``, else of
+    ``val_df``) when ``zero_durations="shift"``; unchanged (validation rejects zeros) for ``"error"``."""
+    shift = zero_duration_shift(df, duration_col, zero_durations)
+    if shift is None and val_df is not None:
+        shift = zero_duration_shift(val_df, duration_col, zero_durations)
+    return (shift_zero_durations(df, duration_col, shift, "df"),
+            shift_zero_durations(val_df, duration_col, shift, "val_df"))
 
 
 class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
@@ -217,7 +234,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     # -- fitting ---------------------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
             val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None,
-            preprocessor=None):
+            preprocessor=None, zero_durations: str = "error"):
         """Fit on ``df`` (one row per subject; never modified). Without ``val_df``, a stratified 15% of
         ``df`` is held out for early stopping (and alpha selection). ``preprocessor``: a fitted
         :class:`pyrocsa.data.Preprocessor` to reuse instead of fitting one on ``df`` (ensemble members
@@ -232,15 +249,23 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         Data parallel (:mod:`pyrocsa.core.distributed`): under ``torchrun`` (``WORLD_SIZE`` > 1) or an
         initialised process group, every process calls ``fit`` with the same data; training is split across
         them (DDP, IPM on the gathered minibatch, validation reduced across processes) and every process ends
-        with the same weights. Ensemble members are then fitted one after another (``n_jobs`` is ignored)."""
+        with the same weights. Ensemble members are then fitted one after another (``n_jobs`` is ignored).
+
+        ``zero_durations``: ``"error"`` (default) rejects durations of 0, naming the column; ``"shift"`` sets
+        them to half the smallest positive duration of ``df`` (in ``df`` and ``val_df``, on copies), with a
+        warning stating how many and the value (:meth:`pyrocsa.data.SurvivalData.from_frame`)."""
         from pyrocsa.core import distributed
 
         parallel = distributed.init_from_env(self.device)
         from pyrocsa.core.streaming import is_parquet_path
 
         if is_parquet_path(df):
+            if zero_durations != "error":
+                raise ValueError("zero_durations='shift' needs the rows in memory: pass a DataFrame, or shift "
+                                 "the durations in the Parquet files")
             return self._fit_parquet(df, duration_col, event_col, treatment_col, val_df, covariates,
                                      treated_value, preprocessor)
+        df, val_df = _shift_zero_durations(df, val_df, duration_col, zero_durations)
         if self.ensemble_size > 1:
             ensemble = Ensemble(self._member_prototype(), n_members=self.ensemble_size, seed=self.seed,
                                 n_jobs=1 if parallel else self.n_jobs)

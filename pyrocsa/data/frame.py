@@ -26,7 +26,8 @@ from pyrocsa.errors import DataError
 
 __all__ = ["Preprocessor", "SurvivalData", "stratified_split", "validation_split", "observed_frame",
            "covariate_frame", "validate_duration", "validate_event", "validate_treatment",
-           "validate_outcome_columns", "MIN_ROWS", "VALIDATION_FRACTION", "encode_label", "decode_label"]
+           "validate_outcome_columns", "MIN_ROWS", "VALIDATION_FRACTION", "encode_label", "decode_label",
+           "ZERO_DURATIONS", "zero_duration_shift", "shift_zero_durations"]
 
 MIN_ROWS = 10
 _MAX_CATEGORIES = 50
@@ -295,9 +296,13 @@ def validate_duration(s: pd.Series, name: str) -> np.ndarray:
         raise DataError(f"duration column '{name}' has {int(np.isnan(v).sum())} missing (NaN) value(s)")
     if np.isinf(v).any():
         raise DataError(f"duration column '{name}' has inf value(s)")
-    if (v <= 0).any():
-        raise DataError(f"duration column '{name}' has {int((v <= 0).sum())} negative or zero value(s); "
+    if (v < 0).any():
+        raise DataError(f"duration column '{name}' has {int((v < 0).sum())} negative value(s); "
                         "durations must be > 0")
+    if (v == 0).any():
+        raise DataError(f"duration column '{name}' has {int((v == 0).sum())} zero value(s); durations must "
+                        "be > 0: pass zero_durations='shift' to set them to half the smallest positive "
+                        "duration, or shift them yourself")
     if (v > _F32_MAX).any():
         raise DataError(f"duration column '{name}' has value(s) up to {v.max():g}, beyond float32's range "
                         f"({_F32_MAX:.3g}) used in training; rescale the durations (e.g. days -> years)")
@@ -305,6 +310,47 @@ def validate_duration(s: pd.Series, name: str) -> np.ndarray:
         raise DataError(f"duration column '{name}' has value(s) down to {v.min():g}, too small for float32 "
                         f"(smallest {_F32_TINY:.3g}) used in training; rescale the durations")
     return v
+
+
+ZERO_DURATIONS = ("error", "shift")
+
+
+def zero_duration_shift(df: pd.DataFrame, duration_col: str, zero_durations: str = "error") -> float | None:
+    """The duration that ``zero_durations="shift"`` gives rows with a duration of exactly 0 (e.g. deaths on
+    the day of randomisation): half the smallest positive duration of ``df``, so that they stay first in
+    time order and tie with nobody. None when there is nothing to shift or ``zero_durations="error"``
+    (validation then rejects the zeros, naming the column)."""
+    if zero_durations not in ZERO_DURATIONS:
+        raise DataError(f"zero_durations must be one of {ZERO_DURATIONS}, got {zero_durations!r}")
+    if zero_durations == "error" or not isinstance(df, pd.DataFrame) or duration_col not in df.columns:
+        return None
+    s = df[duration_col]
+    if not _is_real_numeric(s) or pd.api.types.is_bool_dtype(s):
+        return None  # validation names the column
+    v = _float_values(s)
+    positive = v[np.isfinite(v) & (v > 0)]
+    if not (v == 0).any() or positive.size == 0:
+        return None
+    return float(positive.min()) / 2.0
+
+
+def shift_zero_durations(df: pd.DataFrame, duration_col: str, shift: float | None, what: str = "df"
+                         ) -> pd.DataFrame:
+    """``df`` with its durations of exactly 0 set to ``shift`` (a copy: the caller's frame is never
+    modified), with a warning that states the count and the value; ``df`` itself when there is none."""
+    if shift is None or not isinstance(df, pd.DataFrame) or duration_col not in df.columns:
+        return df
+    zero = (df[duration_col] == 0).to_numpy()
+    if not zero.any():
+        return df
+    import warnings
+
+    out = df.copy()
+    out[duration_col] = out[duration_col].astype(float).where(~zero, shift)
+    warnings.warn(f"duration column '{duration_col}': {int(zero.sum())} duration(s) of 0 in {what} set to "
+                  f"{shift:g} (half the smallest positive duration; zero_durations='shift')", UserWarning,
+                  stacklevel=3)
+    return out
 
 
 def validate_event(s: pd.Series, name: str) -> np.ndarray:
@@ -449,7 +495,8 @@ class SurvivalData:
     def from_frame(cls, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
                    covariates: list[str] | None = None, treated_value=None,
                    preprocessor: Preprocessor | None = None, require_outcome: bool = True,
-                   min_rows: int = MIN_ROWS, treatment_levels=None) -> SurvivalData:
+                   min_rows: int = MIN_ROWS, treatment_levels=None, zero_durations: str = "error"
+                   ) -> SurvivalData:
         """Validate ``df`` and build tensors.
 
         Parameters
@@ -464,9 +511,14 @@ class SurvivalData:
         treatment_levels : with a fitted ``preprocessor``, the two treatment labels seen when fitting; the
             new frame may then hold only one of them (one arm, or a single subject). 0/1 and bool
             treatments need not pass it. Checks for an empty arm or no events apply only when fitting.
+        zero_durations : ``"error"`` (default: a duration of 0 is rejected, naming the column) or
+            ``"shift"``: durations of exactly 0 (deaths on the day of randomisation) become half the
+            smallest positive duration of ``df``, with a warning stating how many and the value; negative
+            durations are always an error.
         """
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        df = shift_zero_durations(df, duration_col, zero_duration_shift(df, duration_col, zero_durations))
         if isinstance(df.columns, pd.MultiIndex):
             raise DataError("the frame has MultiIndex (hierarchical) column names; flatten them first, "
                             "e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns]")
