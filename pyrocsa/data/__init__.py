@@ -5,7 +5,9 @@
   (re-exported here: ``from pyrocsa.data import SurvivalData`` keeps working);
 * :mod:`pyrocsa.data.actg` -- the ACTG 175 trial and the paper's ``actg`` subset (the files);
 * :mod:`pyrocsa.data.simulate` -- the paper's Gompertz-Cox simulator with exact truth;
-* :mod:`pyrocsa.data.actg_synthetic` -- the authors' actg-Synthetic preset (files + simulator truth).
+* :mod:`pyrocsa.data.actg_synthetic` -- the authors' actg-Synthetic preset (files + simulator truth);
+* :mod:`pyrocsa.data.trials` -- public trials read at run time from lifelines, scikit-survival and SurvSet
+  (the ``pyrocsa[trials]`` extra), plus ACTG 175 arms 2 vs 0.
 
 Imports only :mod:`pyrocsa.errors` from the rest of the package.
 """
