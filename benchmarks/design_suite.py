@@ -18,10 +18,13 @@ noise), x_1..x_6 standard normal, x_7..x_10 Bernoulli(0.5), centred.
 * (d) = (c) with censoring that depends on covariates and arm (Weibull-Cox censoring, independent given
   (X, A): informative given A alone);
 * (e) = (c) with strong confounding and weak overlap (logit P(A=1|x) = 2.5 (x_1 + x_3));
-* (f) = (c) with p = 100 covariates (94 noise).
+* (f) = (c) with p = 100 covariates (94 noise);
+* (g) a baseline hazard that rises fivefold at t = 1.5 (e.g. the end of a programme); treatment delays the
+  rise by 1.0 (1 + 0.5 tanh(2 x_4)); a nonlinear covariate effect on the log-risk
+  (:func:`pyrocsa.data.simulate.simulate_hazard_jump`; p = 10 standard normal covariates).
 
-Designs (b)-(f) have administrative censoring at 6 time units plus uniform dropout; the horizon is 4 for
-(b)-(f) and 1000 days for (a). Columns, over test subjects:
+Designs (b)-(g) have administrative censoring at 6 time units plus uniform dropout; the horizon is 4 for
+(b)-(g) and 1000 days for (a). Columns, over test subjects:
 
 * ``RMST_PEHE``: sqrt(mean((rhat_1 - rhat_0 - (r_1 - r_0))^2)) of the RMST at the horizon (the model's exact
   RMST where it has one -- CSA: :meth:`pyrocsa.CSA.predict_rmst`, Cox/RSF: their step survival curves --
@@ -112,7 +115,7 @@ def _weibull_nonlinear(rng, n, p=10, confounded=False, informative=False):
 
 
 def design(name: str, seed: int, n: int = N) -> Design:
-    """Design ``name`` (a-f) drawn with ``n`` subjects by ``seed``."""
+    """Design ``name`` (a-g) drawn with ``n`` subjects by ``seed``."""
     rng = np.random.default_rng([seed, ord(name)])
     if name == "a":
         from pyrocsa.data.simulate import simulate
@@ -140,6 +143,12 @@ def design(name: str, seed: int, n: int = N) -> Design:
         return _weibull_nonlinear(rng, n, confounded=True)
     if name == "f":
         return _weibull_nonlinear(rng, n, p=100)
+    if name == "g":
+        from pyrocsa.data.simulate import simulate_hazard_jump
+
+        sim = simulate_hazard_jump(n=n, seed=seed, follow_up=6.0)
+        r0, r1 = sim.rmst(HORIZON)
+        return Design(sim.frame, sim.t0, sim.t1, r0, r1, HORIZON, list(sim.covariates))
     raise ValueError(f"unknown design {name!r}")
 
 

@@ -318,3 +318,28 @@ def test_gompertz_cox_validates():
         GompertzCox(-1.0, 1e-3, 1e-3, np.zeros(2), np.zeros(2))
     with pytest.raises(ValueError, match="log_risk_0"):
         GompertzCox(0.01, 1e-3, 1e-3, np.array([np.nan, 0.0]), np.zeros(2))
+
+
+def test_hazard_jump_truth_is_consistent():
+    from pyrocsa.data.simulate import simulate_hazard_jump
+
+    sim = simulate_hazard_jump(n=4000, seed=3)
+    truth = sim.truth
+    grid = np.linspace(0.0, 4.0, 4001)
+    s0, s1 = truth.survival(grid)
+    r0, r1 = sim.rmst(4.0)
+    # closed-form RMST = the integral of the survival function (trapezoid, step 0.001: error < 1e-6)
+    assert np.allclose(r0, np.trapezoid(s0, grid, axis=1), atol=1e-5)
+    assert np.allclose(r1, np.trapezoid(s1, grid, axis=1), atol=1e-5)
+    # the hazard rises factor-fold at the jump: -d log S / dt just after / just before = 5 (control)
+    h = -np.diff(np.log(s0), axis=1) / np.diff(grid)
+    before, after = h[:, 1490], h[:, 1510]
+    assert np.allclose(after / before, 5.0)
+    # treatment delays the jump, so treated survive longer everywhere; draws follow the survival function
+    assert (r1 >= r0 - 1e-12).all() and (r1 - r0).mean() > 0.1
+    for draws, surv in ((sim.t0, s0), (sim.t1, s1)):
+        empirical = (draws[:, None] > grid[None, ::500]).mean(axis=0)
+        assert np.allclose(empirical, surv[:, ::500].mean(axis=0), atol=0.03)  # 4000 draws: SE <= 0.008
+    f = sim.frame
+    assert list(f.columns[-3:]) == ["time", "event", "treatment"] and f.time.max() <= 6.0
+    assert 0.3 < f.event.mean() < 0.95 and 0.35 < f.treatment.mean() < 0.65

@@ -47,10 +47,12 @@ __all__ = [
     "AUTHORS_BETA_1",
     "AUTHORS_PARAMS",
     "GompertzCox",
+    "JumpHazard",
     "SimulatedCohort",
     "actg_propensity",
     "authors_gompertz_cox",
     "simulate",
+    "simulate_hazard_jump",
 ]
 
 #: log-hazard coefficients of the control arm, raw ACTG units, in ACTG_COVARIATES order (authors' values)
@@ -521,3 +523,111 @@ def _censoring_coefs(g0, g1, names: list[str], p: int, rng: np.random.Generator)
         return (np.array([_INFO_GAMMA_0.get(c, 0.0) for c in names]),
                 np.array([_INFO_GAMMA_1.get(c, 0.0) for c in names]))
     return rng.normal(0.0, 0.5 / np.sqrt(p), size=p), rng.normal(0.0, 0.5 / np.sqrt(p), size=p)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# a baseline hazard that jumps at a fixed time
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JumpHazard:
+    """Two-arm proportional-hazards model whose baseline hazard jumps at a fixed time:
+    ``h_a(t|x) = exp(log_risk_a) * rate * (1 if t < jump_a else factor)``, so
+    ``S_a(t|x) = exp(-exp(log_risk_a) * Lambda_a(t))`` with ``Lambda_a(t) = rate * t`` before ``jump_a`` and
+    ``rate * (jump_a + factor * (t - jump_a))`` after. ``jump_0``, ``jump_1``, ``log_risk_0``,
+    ``log_risk_1`` are (N,) arrays (the jump may depend on x); times in the cohort's unit."""
+
+    rate: float
+    factor: float
+    jump_0: np.ndarray
+    jump_1: np.ndarray
+    log_risk_0: np.ndarray
+    log_risk_1: np.ndarray
+
+    def _arms(self):
+        return ((np.asarray(self.jump_0, float), np.exp(np.asarray(self.log_risk_0, float))),
+                (np.asarray(self.jump_1, float), np.exp(np.asarray(self.log_risk_1, float))))
+
+    def _cumulative(self, t: np.ndarray, jump: np.ndarray) -> np.ndarray:
+        return self.rate * np.where(t < jump, t, jump + self.factor * (t - jump))
+
+    def survival(self, times) -> tuple[np.ndarray, np.ndarray]:
+        """(S0, S1), each (N, len(times)): ``S_a(t|x_i)``."""
+        t = np.atleast_1d(np.asarray(times, dtype=float))
+        if t.ndim != 1 or np.isnan(t).any() or (t < 0).any():
+            raise ValueError("times must be a 1-d array of non-negative numbers")
+        return tuple(np.exp(-r[:, None] * self._cumulative(t[None, :], s[:, None])) for s, r in self._arms())
+
+    def rmst(self, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+        """(rmst0, rmst1), each (N,): ``int_0^horizon S_a(t|x) dt`` in closed form (two exponential
+        pieces)."""
+        h = float(horizon)
+        if not h > 0:
+            raise ValueError(f"horizon must be > 0, got {h}")
+        out = []
+        for s, r in self._arms():
+            k1, k2 = r * self.rate, r * self.rate * self.factor
+            first = np.minimum(s, h)
+            before = -np.expm1(-k1 * first) / k1
+            after = np.exp(-k1 * s) * -np.expm1(-k2 * np.maximum(h - s, 0.0)) / k2
+            out.append(before + np.where(h > s, after, 0.0))
+        return tuple(out)
+
+    def expected_lifetime(self) -> tuple[np.ndarray, np.ndarray]:
+        """(m0, m1), each (N,): ``E[T_a|x]``."""
+        return tuple(-np.expm1(-r * self.rate * s) / (r * self.rate) + np.exp(-r * self.rate * s)
+                     / (r * self.rate * self.factor) for s, r in self._arms())
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draw (t0, t1), each (N,), by inversion of the cumulative hazard, independent across arms."""
+        out = []
+        for s, r in self._arms():
+            cum = rng.standard_exponential(r.shape) / (r * self.rate)  # Lambda_a(T) / rate
+            out.append(np.where(cum < s, cum, s + (cum - s) / self.factor))
+        return tuple(out)
+
+
+def simulate_hazard_jump(n: int = 2000, seed: int = 0, p: int = 10, rate: float = 0.15, factor: float = 5.0,
+                         jump: float = 1.5, delay: float = 1.0, follow_up: float = 6.0,
+                         fractions=(0.70, 0.15, 0.15)) -> SimulatedCohort:
+    """A cohort whose baseline hazard rises ``factor``-fold at a fixed time (e.g. the end of a programme),
+    with a treatment that delays the rise: the truth is a :class:`JumpHazard`.
+
+    * covariates x_1..x_p standard normal (columns ``x1..``);
+    * control: the hazard ``rate`` x risk rises ``factor``-fold at ``jump``; treated: at
+      ``jump + delay * (1 + 0.5 tanh(2 x_4))`` (a heterogeneous delay);
+    * the same nonlinear covariate effect on the log-risk in both arms:
+      ``0.5 sin(pi x_1 / 2) + 0.3 (x_2^2 - 1) - 0.3 x_3``;
+    * treatment: ``P(A=1|x) = expit(0.4 x_1 - 0.3 x_2)`` (mild confounding);
+    * censoring: administrative at ``follow_up`` plus uniform dropout on [0.5, 2 follow_up].
+
+    Returns a :class:`SimulatedCohort` (``truth.rmst(h)`` exact; ``t0``, ``t1`` the potential times)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_ROWS:
+        raise ValueError(f"n must be an integer >= {MIN_ROWS}, got {n!r}")
+    if not (isinstance(p, (int, np.integer)) and p >= 4):
+        raise ValueError(f"p must be an integer >= 4 (x_1..x_4 enter the model), got {p!r}")
+    for name, v in (("rate", rate), ("factor", factor), ("jump", jump), ("follow_up", follow_up)):
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a positive finite number, got {v}")
+    if not (np.isfinite(delay) and delay >= 0):
+        raise ValueError(f"delay must be a finite number >= 0, got {delay}")
+    rng_x, rng_treat, rng_event, rng_cens = (np.random.default_rng(s)
+                                             for s in np.random.SeedSequence([seed, 7]).spawn(4))
+    x = rng_x.standard_normal((int(n), int(p)))
+    x1, x2, x3, x4 = (x[:, j] for j in range(4))
+    risk = 0.5 * np.sin(np.pi * x1 / 2) + 0.3 * (x2 ** 2 - 1) - 0.3 * x3
+    jump_1 = jump + delay * (1 + 0.5 * np.tanh(2 * x4))
+    truth = JumpHazard(float(rate), float(factor), np.full(int(n), float(jump)), jump_1, risk, risk)
+    propensity = special.expit(0.4 * x1 - 0.3 * x2)
+    treatment = (rng_treat.random(int(n)) < propensity).astype(int)
+    t0, t1 = truth.sample(rng_event)
+    c = np.minimum(float(follow_up), rng_cens.uniform(0.5, 2 * float(follow_up), int(n)))
+    names = [f"x{j + 1}" for j in range(int(p))]
+    frame = pd.DataFrame(x, columns=names)
+    t_obs = np.where(treatment == 1, t1, t0)
+    frame["time"] = np.minimum(t_obs, c)
+    frame["event"] = (t_obs <= c).astype(int)
+    frame["treatment"] = treatment
+    split = stratified_split(frame, "event", "treatment", fractions=fractions, seed=seed)
+    params = dict(n=int(n), seed=seed, p=int(p), rate=rate, factor=factor, jump=jump, delay=delay,
+                  follow_up=follow_up)
+    return SimulatedCohort(frame, t0, t1, c, c, propensity, split, truth, names, np.arange(int(n)), params)
