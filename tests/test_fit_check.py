@@ -11,6 +11,7 @@ from lifelines import KaplanMeierFitter
 
 import pyrocsa
 from pyrocsa.baselines import CoxTLearner
+from pyrocsa.baselines.cox import SurvivalCurves, TLearnerBase
 from pyrocsa.core.base import CounterfactualSurvivalModel
 from pyrocsa.core.fit_check import (
     equal_precision_critical,
@@ -198,3 +199,30 @@ def test_check_on_new_rows_and_plot(tmp_path):
     assert max(line.get_xdata().max() for line in ax.lines) <= max(a.end for a in model.fit_check_.arms.values())
     with pytest.raises(ValueError, match="column 'event'"):
         model.check(df.drop(columns="event"))
+
+
+class ExponentialTLearner(TLearnerBase):
+    """One constant hazard per arm (events / exposure), covariates ignored: cannot follow a jump."""
+
+    name = "exponential T-learner"
+
+    def __init__(self):
+        pass
+
+    def _fit_arm(self, x, duration, event, seed):
+        return event.sum() / duration.sum()
+
+    def _survival_arm(self, rate, x, end_time):
+        grid = np.linspace(end_time / 400, end_time, 400)
+        return SurvivalCurves(grid, np.repeat(np.exp(-rate * grid)[None, :], len(x), axis=0), end_time)
+
+
+def test_doubly_robust_sums_up_its_folds_checks_in_one_warning():
+    df = _frame(600, seed=0, jump=True)
+    with pytest.warns(FitWarning) as w:
+        dr = pyrocsa.DoublyRobust(outcome_model=ExponentialTLearner(), propensity_model="constant",
+                                  censoring_model="km").fit(df, "time", "event", "treatment")
+    fit_warnings = [x for x in w if issubclass(x.category, FitWarning)]
+    assert len(fit_warnings) == 1
+    assert f"in {len(dr.outcome_misfit_folds_)} of 5 cross-fitting folds" in str(fit_warnings[0].message)
+    assert len(dr.outcome_misfit_folds_) >= 4  # a constant hazard against a tenfold jump: every fold, nearly

@@ -57,7 +57,7 @@ from scipy import stats
 
 from pyrocsa.core.influence import ArmSurvivalFit, aipcw_pseudo_outcomes, integrate_steps
 from pyrocsa.data.frame import MIN_ROWS, Preprocessor, validate_outcome_columns
-from pyrocsa.errors import check_level
+from pyrocsa.errors import FitWarning, check_level
 
 __all__ = ["DoublyRobust"]
 
@@ -224,7 +224,9 @@ class DoublyRobust:
     ``"km"``, cross-fitted for ``"outcome_model"``); ``propensity_`` (n,) ``P(A=1|X_i)`` (clipped; fitted
     on all rows for the built-in choices, cross-fitted for a user-supplied estimator); ``n_clipped_``
     number of clipped propensities; ``folds_`` (n,) fold of each row; ``treatment_``, ``duration_``,
-    ``event_`` (n,); ``followup_`` {arm: largest duration}; ``positivity_`` (dict of diagnostics).
+    ``event_`` (n,); ``followup_`` {arm: largest duration}; ``positivity_`` (dict of diagnostics);
+    ``outcome_misfit_folds_``: [(fold, arms)] where the fold's outcome model left the Kaplan-Meier
+    simultaneous band of its training rows (:mod:`pyrocsa.core.fit_check`; one warning sums them up).
 
     Examples
     --------
@@ -351,13 +353,19 @@ class DoublyRobust:
             if full_prop:
                 e[:] = _fit_propensity(self.propensity_model, frame, frame, treatment_col, covariates, a,
                                        x_all, x_all, duration_col, event_col, treated_value)
+        misfit_folds = []
         for k in range(self.n_folds):
             test = np.flatnonzero(folds == k)
             train = np.flatnonzero(folds != k)
             tr, te = frame.iloc[train], frame.iloc[test]
             model = _new_model(spec, "outcome_model")
-            model.fit(tr, duration_col=duration_col, event_col=event_col, treatment_col=treatment_col,
-                      covariates=covariates)
+            with warnings.catch_warnings():  # the folds' fit checks are summarised once, below
+                warnings.simplefilter("ignore", FitWarning)
+                model.fit(tr, duration_col=duration_col, event_col=event_col, treatment_col=treatment_col,
+                          covariates=covariates)
+            check = getattr(model, "fit_check_", None)
+            if check is not None and not check.inside:
+                misfit_folds.append((k, [a.arm for a in check.arms.values() if not a.inside]))
             (s0, s1), po = _model_survival(model, te, grid, self.num_samples, seed=int(self.seed) * 1000 + k)
             surv[0][test], surv[1][test] = s0, s1
             pre = Preprocessor()
@@ -382,6 +390,14 @@ class DoublyRobust:
             if not full_prop:
                 e[test] = _fit_propensity(self.propensity_model, tr, te, treatment_col, covariates, a[train],
                                           x_tr, x_te, duration_col, event_col, treated_value)
+        self.outcome_misfit_folds_ = misfit_folds
+        if misfit_folds:
+            arms = sorted({arm for _, bad in misfit_folds for arm in bad})
+            warnings.warn(f"the outcome model leaves the Kaplan-Meier 95% simultaneous band of its training "
+                          f"rows in {len(misfit_folds)} of {self.n_folds} cross-fitting folds (arm(s) {arms}): "
+                          "the doubly robust estimate stays consistent when the propensity and censoring "
+                          "models are right, but its interval is wider than a fitting outcome model would "
+                          "give; see outcome_misfit_folds_", FitWarning, stacklevel=2)
         if not np.isfinite(e).all() or (e < 0).any() or (e > 1).any():
             raise ValueError("propensity_model returned values outside [0, 1] or non-finite")
         # overlap: a propensity that (almost) separates the arms leaves no common support. The c-statistic
