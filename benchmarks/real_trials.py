@@ -1,6 +1,6 @@
 """Real trials nobody here tuned on: does each model reproduce the trial, and does its check say so?
 
-    OMP_NUM_THREADS=1 python3 benchmarks/real_trials.py [--trials colon pbc ...] [--models cox csa]
+    OMP_NUM_THREADS=1 python3 -m benchmarks.real_trials [--trials colon pbc ...] [--models cox csa]
         [--seed 0] [--out benchmarks/results/real_trials.md]
 
 Needs the ``pyrocsa[trials]`` extra (SurvSet, scikit-survival: GPL-3, read at run time, never copied here);
@@ -38,6 +38,7 @@ from lifelines import CoxPHFitter, KaplanMeierFitter  # noqa: E402
 from lifelines.utils import restricted_mean_survival_time  # noqa: E402
 
 import pyrocsa  # noqa: E402
+from benchmarks.common import RESULTS, command  # noqa: E402
 from pyrocsa.baselines import CoxTLearner  # noqa: E402
 from pyrocsa.data.trials import TRIALS, load_trial  # noqa: E402
 from pyrocsa.errors import FitWarning  # noqa: E402
@@ -132,7 +133,8 @@ def evaluate(trial, name: str, seed: int, tau: float, ref: dict) -> dict:
 
 def fmt(r: dict) -> str:
     yes = {True: "in", False: "**out**"}
-    return (f"| {r['trial']} | {r['model']} | {r['n']} | {r['tau']:.4g} | {r['band0']:.2f} ({r['sim0']:.2f}) | "
+    return (f"| {r['trial']} | {r['model']} | {r['n']} | {r['tau']:.4g} | "
+            f"{r['band0']:.2f} ({r['sim0']:.2f}) | "
             f"{r['band1']:.2f} ({r['sim1']:.2f}) | {r['dcal0']:.2g} / {r['dcal1']:.2g} | "
             f"{r['HR']:.2f} {yes[r['HR_in']]} | {r['cox_hr']:.2f} ({r['cox_lo']:.2f}, {r['cox_hi']:.2f}) | "
             f"{r['plug']:.3g} {yes[r['plug_in']]} | {r['dr']:.3g} ({r['dr_lo']:.3g}, {r['dr_hi']:.3g}) "
@@ -140,7 +142,8 @@ def fmt(r: dict) -> str:
             f"{'yes' if r['warned'] else 'no'} | {r['fit_s']:.0f} |")
 
 
-HEADER = ("| trial | model | n | tau | band0 (sim.) | band1 (sim.) | D-cal p 0 / 1 | HR | trial Cox HR (CI) | "
+HEADER = ("| trial | model | n | tau | band0 (sim.) | band1 (sim.) | D-cal p 0 / 1 | HR | "
+          "trial Cox HR (CI) | "
           "RMST plug-in | RMST DR (CI) | KM RMST diff (CI) | fit warned | fit s |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
@@ -150,13 +153,12 @@ def main():
     ap.add_argument("--trials", nargs="+", default=list(TRIALS))
     ap.add_argument("--models", nargs="+", default=["cox", "csa"])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="benchmarks/results/real_trials.md")
+    ap.add_argument("--out", default=str(RESULTS / "real_trials.md"))
     args = ap.parse_args()
     rows = []
     with open(args.out, "w") as fh:
-        fh.write(f"# Real trials (`benchmarks/real_trials.py --models {' '.join(args.models)} --seed {args.seed}`)"
-                 "\n\nFitted on all rows; band ratios pointwise (simultaneous in brackets); see the script's "
-                 "docstring.\n\n")
+        fh.write(f"# Real trials\n\n`{command(__name__)}`\n\nFitted on all rows; band ratios pointwise "
+                 "(simultaneous in brackets); see the script's docstring.\n\n")
         for name in args.trials:
             trial = load_trial(name)
             fh.write(f"- {trial.name}: {trial.title}; n = {len(trial.frame)}, unit {trial.unit}, covariates "

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numbers
 import warnings
 
-__all__ = ["PyrocsaError", "DataError", "ArgumentError", "ModelFileError", "FitWarning", "check_positive_int", "check_seed",
-           "check_level", "renamed_argument"]
+__all__ = ["PyrocsaError", "DataError", "ArgumentError", "ModelFileError", "FitWarning", "check_positive_int",
+           "check_seed", "check_level", "renamed_argument"]
 
 
 class PyrocsaError(Exception):

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from pyrocsa.data import MIN_ROWS, Preprocessor, SurvivalData, stratified_split
-from pyrocsa.errors import DataError
 from pyrocsa.datasets import ACTG_BASELINE, load_actg
+from pyrocsa.errors import DataError
 
 
 def make_frame(n=60, seed=0):
@@ -363,7 +363,8 @@ def _with_zero_durations():
 
 def test_zero_durations_are_an_error_by_default_naming_the_option():
     df = _with_zero_durations()
-    with pytest.raises(DataError, match=r"duration column 'time' has 3 zero value\(s\).*zero_durations='shift'"):
+    with pytest.raises(DataError,
+                       match=r"duration column 'time' has 3 zero value\(s\).*zero_durations='shift'"):
         SurvivalData.from_frame(df, "time", "event", "treatment")
     bad = df.assign(time=df.time.where(df.index != 5, -1.0))
     with pytest.raises(DataError, match="1 negative value"):

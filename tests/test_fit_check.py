@@ -33,7 +33,8 @@ class ExponentialModel(CounterfactualSurvivalModel):
         self.scale = scale
 
     def fit(self, df, duration_col, event_col, treatment_col, val_df=None, covariates=None, **kwargs):
-        self.data_ = SurvivalData.from_frame(df, duration_col, event_col, treatment_col, covariates=covariates)
+        self.data_ = SurvivalData.from_frame(df, duration_col, event_col, treatment_col,
+                                             covariates=covariates)
         self.fitted_ = True
         return self
 
@@ -124,7 +125,6 @@ def test_band_ratio_is_the_supremum_over_follow_up_by_brute_force():
         assert all(any(a - step <= g <= b for a, b in got.outside) for g in outside[::97])
         for a, b in got.outside:
             for t in (a, b):
-                j = np.searchsorted(times, t, side="right") - 1
                 m = np.exp(-t / model.scale[arm])
                 at = got.ratio[got.times == t]
                 assert at.max() > 1 and m == pytest.approx(got.model[got.times == t][0])
@@ -156,8 +156,8 @@ def test_fit_warns_when_the_model_cannot_follow_the_data():
     # the training rows of data seeds 0-2 (the worse arm): pointwise ratio 3.9 / 2.9 / 2.2, simultaneous
     # 2.0 / 1.5 / 1.2 (the Cox T-learner on the same rows: at most 0.31 pointwise)
     df = _frame(600, seed=0, jump=True)
-    with pytest.warns(FitWarning, match=r"leaves the Kaplan-Meier 95% simultaneous band on the training rows: "
-                                        r"arm \d") as w:
+    with pytest.warns(FitWarning, match=r"leaves the Kaplan-Meier 95% simultaneous band on the training "
+                                        r"rows: arm \d") as w:
         model = pyrocsa.CSA(flow_layers=0, max_epochs=60, verbose=False, seed=0).fit(
             df, "time", "event", "treatment")
     assert len(w) == 1 and "\n" not in str(w[0].message)
@@ -196,7 +196,8 @@ def test_check_on_new_rows_and_plot(tmp_path):
     assert df.time.max() < 4  # the frame passed was not modified
     ax = model.plot_calibration()
     assert len(ax.lines) == 4  # KM and model, per arm
-    assert max(line.get_xdata().max() for line in ax.lines) <= max(a.end for a in model.fit_check_.arms.values())
+    end = max(a.end for a in model.fit_check_.arms.values())
+    assert max(line.get_xdata().max() for line in ax.lines) <= end
     with pytest.raises(ValueError, match="column 'event'"):
         model.check(df.drop(columns="event"))
 

@@ -256,8 +256,8 @@ class FitCheck:
             x = np.concatenate([[0.0], a.times])
             ax.step(x, np.concatenate([[1.0], a.km]), where="post", color=color, lw=1,
                     label=f"KM, arm {a.arm} ({a.label})")
-            ax.fill_between(x, np.concatenate([[1.0], a.lower]), np.concatenate([[1.0], a.upper]), step="post",
-                            color=color, alpha=0.2)
+            ax.fill_between(x, np.concatenate([[1.0], a.lower]), np.concatenate([[1.0], a.upper]),
+                            step="post", color=color, alpha=0.2)
             ax.plot(a.times, a.model, color=color, lw=2, ls="--", label=f"{self.model_name}, arm {a.arm}")
             for lo, hi in a.outside_simultaneous:
                 ax.axvspan(lo, hi, color=color, alpha=0.08)
@@ -346,7 +346,8 @@ def fit_check(model, df: pd.DataFrame, max_rows: int = 20_000, max_times: int = 
             continue
         ya, ea = y[rows_arm], e[rows_arm]
         end, critical, times, km, lo, hi, los, his = _arm_grid(ya, ea, max_times)
-        sub = rows_arm if rows_arm.size <= max_rows else np.sort(rng.choice(rows_arm, max_rows, replace=False))
+        sub = rows_arm if rows_arm.size <= max_rows else \
+            np.sort(rng.choice(rows_arm, max_rows, replace=False))
         frame = df.iloc[sub]
         mean_model = np.zeros(times.size)
         for first in range(0, sub.size, _CHUNK) if times.size else ():  # memory O(G x chunk)

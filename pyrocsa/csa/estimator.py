@@ -261,8 +261,8 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
 
         if is_parquet_path(df):
             if zero_durations != "error":
-                raise ValueError("zero_durations='shift' needs the rows in memory: pass a DataFrame, or shift "
-                                 "the durations in the Parquet files")
+                raise ValueError("zero_durations='shift' needs the rows in memory: pass a DataFrame, or "
+                                 "shift the durations in the Parquet files")
             return self._fit_parquet(df, duration_col, event_col, treatment_col, val_df, covariates,
                                      treated_value, preprocessor)
         df, val_df = _shift_zero_durations(df, val_df, duration_col, zero_durations)

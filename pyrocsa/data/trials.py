@@ -88,7 +88,8 @@ def _colon() -> Trial:
            "fac_node4"]
     return _finish("colon", "Moertel colon cancer (Lev+5FU vs observation)", raw, raw["time"], raw["event"],
                    raw["fac_rx"] == "Lev+5FU", cov, "Lev+5FU", "Obs", "days", True,
-                   {"pid": "identifier", "fac_rx": "the treatment (the levamisole-alone arm Lev is left out)"})
+                   {"pid": "identifier",
+                    "fac_rx": "the treatment (the levamisole-alone arm Lev is left out)"})
 
 
 def _pbc() -> Trial:
@@ -102,8 +103,8 @@ def _pbc() -> Trial:
 def _veteran() -> Trial:
     raw = _survset("veteran")
     cov = ["num_karno", "num_diagtime", "num_age", "fac_celltype", "fac_prior"]
-    return _finish("veteran", "VA lung cancer (test vs standard chemotherapy)", raw, raw["time"], raw["event"],
-                   raw["fac_trt"].astype(str) == "2", cov, "test", "standard", "days", True,
+    return _finish("veteran", "VA lung cancer (test vs standard chemotherapy)", raw, raw["time"],
+                   raw["event"], raw["fac_trt"].astype(str) == "2", cov, "test", "standard", "days", True,
                    {"pid": "identifier", "fac_trt": "the treatment (1 = standard, 2 = test)"})
 
 
@@ -122,8 +123,8 @@ def _actg175() -> Trial:
 
     raw = load_actg175()
     raw = raw[raw["arms"].isin([0, 2])]
-    baseline = ["age", "wtkg", "hemo", "homo", "drugs", "karnof", "oprior", "z30", "preanti", "race", "gender",
-                "str2", "strat", "symptom", "cd40", "cd80"]
+    baseline = ["age", "wtkg", "hemo", "homo", "drugs", "karnof", "oprior", "z30", "preanti", "race",
+                "gender", "str2", "strat", "symptom", "cd40", "cd80"]
     dropped = {c: "measured after randomisation" for c in ACTG_POST_RANDOMISATION}
     dropped.update(pidnum="identifier", arms="the treatment (2 = ZDV + zalcitabine, 0 = ZDV)",
                    treat="a function of the treatment", zprior="constant (every patient had prior ZDV)",
@@ -137,7 +138,8 @@ def _gbsg2() -> Trial:
     try:
         from sksurv.datasets import load_gbsg2
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(f"trial 'gbsg2' is read from scikit-survival (GPL-3, not shipped): {_EXTRA}") from err
+        raise ImportError(f"trial 'gbsg2' is read from scikit-survival (GPL-3, not shipped): "
+                          f"{_EXTRA}") from err
     x, y = load_gbsg2()
     raw = x.copy()
     for c in raw.columns:

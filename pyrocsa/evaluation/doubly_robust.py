@@ -394,7 +394,8 @@ class DoublyRobust:
         if misfit_folds:
             arms = sorted({arm for _, bad in misfit_folds for arm in bad})
             warnings.warn(f"the outcome model leaves the Kaplan-Meier 95% simultaneous band of its training "
-                          f"rows in {len(misfit_folds)} of {self.n_folds} cross-fitting folds (arm(s) {arms}): "
+                          f"rows in {len(misfit_folds)} of {self.n_folds} cross-fitting folds "
+                          f"(arm(s) {arms}): "
                           "the doubly robust estimate stays consistent when the propensity and censoring "
                           "models are right, but its interval is wider than a fitting outcome model would "
                           "give; see outcome_misfit_folds_", FitWarning, stacklevel=2)
