@@ -131,6 +131,22 @@ def test_band_ratio_is_the_supremum_over_follow_up_by_brute_force():
     assert check.arms[0].band_ratio > 1 and len(check.arms[0].outside) > 0  # scale 0.9 is too short
 
 
+def test_a_continuous_model_is_interpolated_between_64_times_without_changing_the_ratio():
+    df = _frame(2000, seed=4)
+    exact = fit_check(ExponentialModel(scale=(0.9, 1.4)).fit(df, "time", "event", "treatment"), df)
+    smooth = ExponentialModel(scale=(0.9, 1.4)).fit(df, "time", "event", "treatment")
+    smooth.continuous_survival = True
+    interpolated = fit_check(smooth, df)
+    for arm in (0, 1):
+        a, b = exact.arms[arm], interpolated.arms[arm]
+        assert a.times.size > 500  # hundreds of event times, of which 64 are evaluated
+        # linear interpolation of exp(-t / s) on 64 evenly spaced times: error <= (h^2 / 8) max|S''|,
+        # S'' <= 1 / s^2
+        h = (a.times.max() - a.times.min()) / 63
+        assert np.abs(a.model - b.model).max() <= h**2 / 8 / (0.9, 1.4)[arm] ** 2
+        assert b.band_ratio == pytest.approx(a.band_ratio, abs=0.01)
+
+
 def test_d_calibration_of_the_check_is_the_metric_on_exact_probabilities():
     rng = np.random.default_rng(0)
     y = rng.exponential(size=500)

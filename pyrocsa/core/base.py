@@ -26,6 +26,9 @@ class CounterfactualSurvivalModel(abc.ABC):
     #: whether ``fit`` takes ``preprocessor=`` (a fitted :class:`pyrocsa.data.Preprocessor` to reuse): the
     #: members of an :class:`pyrocsa.core.ensemble.Ensemble` then share the one fitted on all training rows
     accepts_preprocessor: bool = False
+    #: whether S_a(t | x) is continuous in t (a density model): the fit check then evaluates it on a few
+    #: dozen times and interpolates (:mod:`pyrocsa.core.fit_check`); step-function models say False
+    continuous_survival: bool = False
     #: every estimator class by name (filled as classes are defined): how a saved ensemble finds the class of
     #: its members without the format module importing the estimators
     registry: dict[str, type] = {}
@@ -74,13 +77,13 @@ class CounterfactualSurvivalModel(abc.ABC):
         ``t0``, ``t1`` have shape (num_samples, len(df)), in the duration column's unit."""
 
     # -- the Kaplan-Meier band check (pyrocsa.core.fit_check) ------------------------------------------
-    def check(self, df: pd.DataFrame, max_rows: int = 20_000, max_times: int = 200, seed: int = 0):
+    def check(self, df: pd.DataFrame, max_rows: int = 5000, max_times: int = 1000, seed: int = 0):
         """Does the model reproduce each arm's Kaplan-Meier on ``df``? Returns a
         :class:`pyrocsa.core.fit_check.FitCheck`: per arm, the band ratio max_t |mean_x S_a(t|x) - KM_a(t)|
         over the KM's 95% pointwise half-width on that side (<= 1: inside the band), the time ranges outside
         the band, and the D-calibration p-value. ``df`` needs the duration, event and treatment columns.
         ``max_rows`` subjects per arm enter the model's mean (seeded subset), ``max_times`` event times per
-        arm are checked; see :mod:`pyrocsa.core.fit_check`."""
+        arm are checked; see :mod:`pyrocsa.core.fit_check` for the cost."""
         from pyrocsa.core.fit_check import fit_check
 
         return fit_check(self, df, max_rows=max_rows, max_times=max_times, seed=seed)

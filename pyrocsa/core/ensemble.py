@@ -255,6 +255,11 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
     def name(self) -> str:
         return f"{getattr(self.estimator, 'name', type(self.estimator).__name__)} ensemble"
 
+    @property
+    def continuous_survival(self) -> bool:
+        """The mixture's survival is continuous when every member's is."""
+        return bool(getattr(self.estimator, "continuous_survival", False))
+
     def __repr__(self):
         return f"Ensemble({self.estimator!r}, n_members={self.n_members!r}, seed={self.seed!r})"
 

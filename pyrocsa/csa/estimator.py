@@ -110,6 +110,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     """
 
     accepts_preprocessor = True
+    continuous_survival = True
 
     def __init__(self, informative_censoring: bool = True, alpha=0.0, objective: str = "likelihood",
                  hidden=(100, 100), flow_layers: int = 4, dropout: float = 0.2, lr: float = 1e-3,
