@@ -50,7 +50,7 @@ from scipy import stats
 from pyrocsa.core.base import CounterfactualSurvivalModel
 from pyrocsa.core.effects import EffectPosteriorMixin
 from pyrocsa.data.frame import SurvivalData, validate_event, validate_treatment, validation_split
-from pyrocsa.errors import check_level, check_positive_int, check_seed, renamed_argument
+from pyrocsa.errors import FitWarning, check_level, check_positive_int, check_seed, renamed_argument
 
 __all__ = ["Ensemble", "stratified_bootstrap", "member_seeds", "fit_members", "sample_members",
            "effect_intervals"]
@@ -133,6 +133,9 @@ def _fit_member(estimator, frame: pd.DataFrame, duration_col, event_col, treatme
         with warnings.catch_warnings():
             # already said once for the whole training frame by fit_members (in the parent process)
             warnings.filterwarnings("ignore", message="dropping constant covariate", category=UserWarning)
+            # each member's fit check sees a bootstrap resample; the mixture is checked on the training
+            # frame (CSA(ensemble_size=K).fit) or by check(df)
+            warnings.filterwarnings("ignore", category=FitWarning)
             est.fit(frame, duration_col, event_col, treatment_col, **fit_kw)
     finally:
         torch.set_num_threads(threads)
