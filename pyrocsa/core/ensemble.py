@@ -227,7 +227,9 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
     n_jobs : worker processes for the members (default ``min(K, cpu count)``; 1 = in-process).
 
     Fitted attributes: ``members_`` (K fitted estimators, each with ``bootstrap_rows_`` and
-    ``member_seed_``), and what all members share: ``data_`` (the columns, preprocessing and treatment labels
+    ``member_seed_``), ``fit_check_`` (the mixture's Kaplan-Meier band check on the training frame,
+    :mod:`pyrocsa.core.fit_check`; a :class:`pyrocsa.errors.FitWarning` when it leaves the band), and what
+    all members share: ``data_`` (the columns, preprocessing and treatment labels
     of the training frame), ``preprocessor_``, ``duration_col_``, ``event_col_``, ``treatment_col_``,
     ``treated_value_``.
 
@@ -301,7 +303,11 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
         members = fit_members(self.estimator, df, duration_col, event_col, treatment_col, val_df=val_df,
                               covariates=covariates, treated_value=treated_value, K=self.n_members,
                               seed=self.seed, n_jobs=self.n_jobs, bootstrap=self.bootstrap)
-        return self._attach_members(members)
+        self._attach_members(members)
+        from pyrocsa.core.fit_check import check_training_rows
+
+        self.fit_check_ = check_training_rows(self, df)  # the mixture against the training frame
+        return self
 
     def _member_prototype(self):
         return self.estimator

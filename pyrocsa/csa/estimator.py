@@ -272,7 +272,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
                                 n_jobs=1 if parallel else self.n_jobs)
             self._set_ensemble(ensemble.fit(df, duration_col, event_col, treatment_col, val_df=val_df,
                                             covariates=covariates, treated_value=treated_value))
-            self.fit_check_ = check_training_rows(self, df)
+            self.fit_check_ = ensemble.fit_check_  # the mixture on the training frame (warned there)
             return self
         self.members_ = self.ensemble_ = None
         train_df, val_df = validation_split(df, event_col, treatment_col, val_df, seed=self.seed)
