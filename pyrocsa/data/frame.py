@@ -329,7 +329,7 @@ def zero_duration_shift(df: pd.DataFrame, duration_col: str, zero_durations: str
         return None  # validation names the column
     v = _float_values(s)
     positive = v[np.isfinite(v) & (v > 0)]
-    if not (v == 0).any() or positive.size == 0:
+    if not (v == 0).any() or positive.size == 0 or (v < 0).any():  # negatives: validation names them
         return None
     return float(positive.min()) / 2.0
 
