@@ -8,19 +8,17 @@ For each arm a, on the rows of ``df`` in that arm (their own, factual arm):
 * the **band ratio** is  max_t r(t), r(t) = (KM - S_model) / (KM - lower) where the model is below the KM
   and (S_model - KM) / (upper - KM) where it is above: r <= 1 exactly when the model lies inside the band.
   The maximum runs over follow-up, from the arm's 5th event (before it the band rests on too few events
-  for its normal approximation: starting at the first event doubles the false alarms of a true model,
-  ``benchmarks.fit_check_null``) to the last time at which at least 10% of the arm is still at risk
-  (beyond it the band is too wide to say anything). KM and band are steps
-  and S_model is non-increasing, so the maximum over each step is at one of its two ends: evaluating every
-  event time and its left limit gives the exact supremum (at most ``max_times`` event times per arm,
-  evenly spaced in rank, when an arm has more);
+  for its normal approximation, and a model equal to the truth leaves it far more often than the level
+  says: ``benchmarks.fit_check_null``) to the last time at which at least 10% of the arm is still at risk
+  (beyond it the band is too wide to say anything). KM and band are steps and S_model is non-increasing,
+  so the maximum over each step is at one of its two ends: evaluating every event time and its left limit
+  gives the exact supremum (at most ``max_times`` event times per arm, evenly spaced in rank, when an arm
+  has more);
 * the **simultaneous ratio**: the same against the 95% equal-precision band (Nair 1984), the log(-log)
   band with 1.96 replaced by a critical value c (about 3) that covers the whole curve over that range with
   probability 0.95. A pointwise band checked at hundreds of times is left somewhere by a model equal to
-  the truth most of the time (in 77% of two-arm data sets of 300 per arm and 89% at 3000; the
-  simultaneous band in 11% and 12.5%, against 9.75% nominal for two arms: ``benchmarks.fit_check_null``),
-  so ``fit`` warns (:class:`pyrocsa.errors.FitWarning`) only when the
-  model leaves the simultaneous band;
+  the truth most of the time (false-alarm rates of both: ``benchmarks.fit_check_null``), so ``fit`` warns
+  (:class:`pyrocsa.errors.FitWarning`) only when the model leaves the simultaneous band;
 * the **D-calibration** p-value (Haider et al., JMLR 2020) of the probabilities S_a(y_i | x_i) at each
   row's observed time, 10 bins (the same test as :func:`pyrocsa.evaluation.metrics.d_calibration`).
 
