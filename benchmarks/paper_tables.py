@@ -107,9 +107,14 @@ PAPER = {
     },
 }
 #: our method -> the paper's row shown beside it
-PAPER_ROW = {"RSF T-learner": "Surv-BART"}
+PAPER_ROW = {"RSF T-learner": "Surv-BART", "CSA-INFO()": "CSA-INFO", "CSA-INFO.paper()": "CSA-INFO"}
 COX_WEIGHTINGS = ("uniform", "ipw", "overlap")
-METHODS = ("Cox T-learner", "RSF T-learner", "AFT-Weibull", "AFT-log-Normal", "SR", "CSA", "CSA-INFO")
+METHODS = ("Cox T-learner", "RSF T-learner", "AFT-Weibull", "AFT-log-Normal", "SR", "CSA", "CSA-INFO",
+           "CSA-INFO()", "CSA-INFO.paper()")
+#: the package's own configurations, as a user gets them (``--alpha``/``--max-epochs``/``--patience`` do not
+#: apply): ``pyrocsa.CSA()`` (likelihood, its defaults) and ``pyrocsa.CSA.paper()`` (the paper's objective)
+PACKAGE_CONFIGS = {"CSA-INFO()": lambda seed: pyrocsa.CSA(seed=seed, verbose=False),
+                   "CSA-INFO.paper()": lambda seed: pyrocsa.CSA.paper(seed=seed, verbose=False)}
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -159,6 +164,8 @@ def make_model(method: str, seed: int, cfg: dict):
         return SR(**neural)
     if method in ("CSA", "CSA-INFO"):
         return pyrocsa.CSA(informative_censoring=method == "CSA-INFO", **neural)
+    if method in PACKAGE_CONFIGS:
+        return PACKAGE_CONFIGS[method](seed)
     raise ValueError(f"unknown method {method!r}")
 
 
