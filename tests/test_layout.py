@@ -192,3 +192,15 @@ def test_import_pyrocsa_is_light_and_acyclic_at_runtime():
     for first in (["pyrocsa"], layered, layered[::-1]):
         subprocess.run([sys.executable, "-W", "error::DeprecationWarning:pyrocsa", "-c", code, *first],
                        check=True, cwd=PKG.parent)
+
+
+def test_bad_input_raises_pyrocsa_errors():
+    """The error contract (:mod:`pyrocsa.errors`): no module raises a bare ValueError; a bad argument is an
+    ArgumentError and a bad frame or array a DataError (both subclass ValueError)."""
+    bare = []
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        bare += [f"{name}:{node.lineno}" for node in ast.walk(tree)
+                 if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
+                 and getattr(node.exc.func, "id", None) == "ValueError"]
+    assert not bare, "bare ValueError raised at " + ", ".join(bare)

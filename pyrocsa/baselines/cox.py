@@ -42,7 +42,7 @@ from pyrocsa.data.frame import (
     validate_outcome_columns,
     zero_duration_shift,
 )
-from pyrocsa.errors import check_positive_int, check_seed
+from pyrocsa.errors import ArgumentError, DataError, check_positive_int, check_seed
 
 __all__ = ["CoxPHWeighted", "CoxTLearner", "SurvivalCurves", "TLearnerBase", "WEIGHTINGS"]
 
@@ -70,22 +70,22 @@ class SurvivalCurves:
         times = np.asarray(times, dtype=float).ravel()
         surv = np.array(survival, dtype=float, ndmin=2)
         if times.size == 0:
-            raise ValueError("times is empty")
+            raise DataError("times is empty")
         if surv.ndim != 2 or surv.shape[1] != times.size:
-            raise ValueError(f"survival must have shape (N, {times.size}), got {surv.shape}")
+            raise DataError(f"survival must have shape (N, {times.size}), got {surv.shape}")
         if not (np.isfinite(times).all() and (times > 0).all() and (np.diff(times) > 0).all()):
-            raise ValueError("times must be finite, positive and strictly increasing")
+            raise ArgumentError("times must be finite, positive and strictly increasing")
         if not np.isfinite(surv).all():
-            raise ValueError("survival has NaN or inf values")
+            raise DataError("survival has NaN or inf values")
         if (surv < -1e-9).any() or (surv > 1 + 1e-9).any():
-            raise ValueError("survival values must lie in [0, 1]")
+            raise ArgumentError("survival values must lie in [0, 1]")
         if (np.diff(surv, axis=1) > 1e-8).any():
-            raise ValueError("survival curves must be non-increasing in time")
+            raise ArgumentError("survival curves must be non-increasing in time")
         # clean float noise only (checked above to be below 1e-8)
         surv = np.minimum.accumulate(np.clip(surv, 0.0, 1.0), axis=1)
         end = float(times[-1]) if end_time is None else float(end_time)
         if not (np.isfinite(end) and end >= times[-1]):
-            raise ValueError(f"end_time must be >= the last time {times[-1]}, got {end_time!r}")
+            raise ArgumentError(f"end_time must be >= the last time {times[-1]}, got {end_time!r}")
         self.times, self.survival, self.end_time = times, surv, end
         self._fit_tail()
 
@@ -108,7 +108,7 @@ class SurvivalCurves:
         zero = h_end <= 0
         finite = np.isfinite(h_end)
         if zero.all():
-            raise ValueError("every survival curve equals 1 over the whole follow-up (no hazard): the "
+            raise ArgumentError("every survival curve equals 1 over the whole follow-up (no hazard): the "
                              "tail cannot be extrapolated")
         if zero.any():
             h_end, window = h_end.copy(), window.copy()
@@ -124,7 +124,7 @@ class SurvivalCurves:
         """S_i(t) for every subject and time: array (N, len(t)); uses the tail past ``end_time``."""
         t = np.atleast_1d(np.asarray(t, dtype=float))
         if not np.isfinite(t).all() or (t < 0).any():
-            raise ValueError("t must be finite and non-negative")
+            raise ArgumentError("t must be finite and non-negative")
         out = self._step(np.minimum(t, self.end_time))
         past = t > self.end_time
         if past.any():
@@ -136,9 +136,9 @@ class SurvivalCurves:
         """S_i(t_i): subject i at its own time ``t[i]`` (N,); uses the tail past ``end_time``."""
         t = np.asarray(t, dtype=float).ravel()
         if t.size != self.n_subjects:
-            raise ValueError(f"t must have one time per subject ({self.n_subjects}), got {t.size}")
+            raise ArgumentError(f"t must have one time per subject ({self.n_subjects}), got {t.size}")
         if not np.isfinite(t).all() or (t < 0).any():
-            raise ValueError("t must be finite and non-negative")
+            raise ArgumentError("t must be finite and non-negative")
         k = np.searchsorted(self.times, np.minimum(t, self.end_time), side="right") - 1
         rows = np.arange(self.n_subjects)
         out = np.where(k >= 0, self.survival[rows, np.maximum(k, 0)], 1.0)
@@ -153,7 +153,7 @@ class SurvivalCurves:
         """Restricted mean survival time ``int_0^horizon S_i(t) dt`` for every subject, exactly: (N,)."""
         horizon = float(horizon)
         if not (np.isfinite(horizon) and horizon > 0):
-            raise ValueError(f"horizon must be a positive finite time, got {horizon!r}")
+            raise ArgumentError(f"horizon must be a positive finite time, got {horizon!r}")
         knots = np.minimum(np.concatenate([[0.0], self.times, [self.end_time]]), horizon)
         values = np.concatenate([np.ones((self.n_subjects, 1)), self.survival], axis=1)
         out = values @ np.diff(knots)
@@ -168,7 +168,7 @@ class SurvivalCurves:
         Within follow-up the draws are the grid times (exact for step curves); draws with ``U <
         S_i(end_time)`` come from the tail piece."""
         if int(num_samples) != num_samples or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+            raise ArgumentError(f"num_samples must be a positive integer, got {num_samples!r}")
         n, k = self.survival.shape
         u = 1.0 - rng.uniform(size=(int(num_samples), n))  # in (0, 1]: -log(u) is finite
         # row-wise searchsorted in one call: each row's 1 - S (non-decreasing, in [0, 1]) is shifted by
@@ -213,7 +213,7 @@ class TLearnerBase(EffectPosteriorMixin, CounterfactualSurvivalModel):
         """Fit one model per arm on ``df`` (``val_df`` is not used: these baselines have no early stopping).
         ``zero_durations``: "error" (default) or "shift", as in :meth:`pyrocsa.CSA.fit`. Returns ``self``."""
         if kwargs:
-            raise ValueError(f"unknown fit argument(s) {sorted(kwargs)}")
+            raise ArgumentError(f"unknown fit argument(s) {sorted(kwargs)}")
         df = shift_zero_durations(df, duration_col, zero_duration_shift(df, duration_col, zero_durations))
         data = SurvivalData.from_frame(df, duration_col, event_col, treatment_col, covariates=covariates,
                                        treated_value=treated_value)
@@ -225,7 +225,7 @@ class TLearnerBase(EffectPosteriorMixin, CounterfactualSurvivalModel):
         for arm, label in ((0, "control"), (1, "treated")):
             m = a == arm
             if delta[m].sum() == 0:
-                raise ValueError(f"event column '{event_col}': no events in the {label} arm; a per-arm "
+                raise DataError(f"event column '{event_col}': no events in the {label} arm; a per-arm "
                                  "survival model cannot be fitted")
             self.models_[arm] = self._fit_arm(x[m], y[m], delta[m], seed=arm)
             self.end_time_[arm] = float(y[m].max())
@@ -241,7 +241,7 @@ class TLearnerBase(EffectPosteriorMixin, CounterfactualSurvivalModel):
         two arrays (2, num_draws // 2, [G,] N)."""
         train = getattr(self, "_train", None)
         if train is None:
-            raise ValueError(f"{type(self).__name__} keeps no training rows (fitted before effect "
+            raise DataError(f"{type(self).__name__} keeps no training rows (fitted before effect "
                              "intervals existed): refit it")
         x, y, delta, a = train
         design = self._design(df)
@@ -259,16 +259,16 @@ class TLearnerBase(EffectPosteriorMixin, CounterfactualSurvivalModel):
     def _design(self, df: pd.DataFrame) -> np.ndarray:
         self._check_fitted()
         if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+            raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         if len(df) == 0:
-            raise ValueError("df has no rows")
+            raise DataError("df has no rows")
         return self.data_.preprocessor.transform(df).astype(np.float64)
 
     def survival_curves(self, df: pd.DataFrame, arm: int) -> SurvivalCurves:
         """Each row's survival function under treatment ``arm`` (0 or 1)."""
         self._check_fitted()
         if arm not in (0, 1):
-            raise ValueError(f"arm must be 0 or 1, got {arm!r}")
+            raise DataError(f"arm must be 0 or 1, got {arm!r}")
         return self._survival_arm(self.models_[arm], self._design(df), self.end_time_[arm])
 
     def _arm_survival(self, df, arm, times) -> np.ndarray:
@@ -323,9 +323,9 @@ class CoxTLearner(TLearnerBase):
 
     def __init__(self, penalizer: float = 0.01, l1_ratio: float = 0.0):
         if not (np.isfinite(penalizer) and penalizer >= 0):
-            raise ValueError(f"penalizer must be a non-negative number, got {penalizer!r}")
+            raise ArgumentError(f"penalizer must be a non-negative number, got {penalizer!r}")
         if not 0.0 <= l1_ratio <= 1.0:
-            raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
+            raise ArgumentError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
         self.penalizer, self.l1_ratio = float(penalizer), float(l1_ratio)
 
     @staticmethod
@@ -370,11 +370,11 @@ class CoxPHWeighted:
     def __init__(self, weighting: str = "uniform", normalize: str | None = "arm", clip: float | None = None,
                  propensity_C: float = 1.0, robust: bool = True, alpha: float = 0.05):
         if weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {list(WEIGHTINGS)}, got {weighting!r}")
+            raise ArgumentError(f"weighting must be one of {list(WEIGHTINGS)}, got {weighting!r}")
         if normalize not in NORMALIZATIONS:
-            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+            raise ArgumentError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
         if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+            raise ArgumentError(f"alpha must be in (0, 1), got {alpha!r}")
         self.weighting, self.normalize, self.clip = weighting, normalize, clip
         self.propensity_C, self.robust, self.alpha = propensity_C, bool(robust), float(alpha)
         self.name = WEIGHTINGS[weighting]
@@ -387,7 +387,7 @@ class CoxPHWeighted:
         every other column); they are ignored by ``weighting="uniform"``. Returns ``self``."""
         y, delta, a = validate_outcome_columns(df, duration_col, event_col, treatment_col, treated_value)
         if delta.sum() == 0:
-            raise ValueError(f"event column '{event_col}': no events at all (every subject censored)")
+            raise DataError(f"event column '{event_col}': no events at all (every subject censored)")
         if self.weighting == "uniform":
             self.propensity_model_, self.propensity_ = None, None
             w = np.ones(len(df))

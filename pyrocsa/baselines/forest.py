@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyrocsa.baselines.cox import SurvivalCurves, TLearnerBase
+from pyrocsa.errors import ArgumentError
 
 __all__ = ["RandomSurvivalForestTLearner"]
 
@@ -55,9 +56,9 @@ class RandomSurvivalForestTLearner(TLearnerBase):
                  max_depth: int | None = None, random_state: int = 0, n_jobs: int = 1):
         _import_rsf()
         if int(n_estimators) != n_estimators or n_estimators < 1:
-            raise ValueError(f"n_estimators must be a positive integer, got {n_estimators!r}")
+            raise ArgumentError(f"n_estimators must be a positive integer, got {n_estimators!r}")
         if int(min_samples_leaf) != min_samples_leaf or min_samples_leaf < 1:
-            raise ValueError(f"min_samples_leaf must be a positive integer, got {min_samples_leaf!r}")
+            raise ArgumentError(f"min_samples_leaf must be a positive integer, got {min_samples_leaf!r}")
         self.n_estimators, self.min_samples_leaf = int(n_estimators), int(min_samples_leaf)
         self.max_features, self.max_depth = max_features, max_depth
         self.random_state, self.n_jobs = int(random_state), n_jobs

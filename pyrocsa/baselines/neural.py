@@ -56,7 +56,7 @@ from pyrocsa.core.sampling import predictive_draws
 from pyrocsa.core.training import fit_module
 from pyrocsa.csa.losses import event_loss
 from pyrocsa.data.frame import SurvivalData, covariate_frame, observed_frame, validation_split
-from pyrocsa.errors import check_positive_int, check_seed, renamed_argument
+from pyrocsa.errors import ArgumentError, DataError, check_positive_int, check_seed, renamed_argument
 
 __all__ = ["Weibull", "AFTModel", "SRModel", "AFTLoss", "SRLoss", "log_survival", "AFTWeibull",
            "AFTLogNormal", "SR", "NeuralBaseline", "DISTRIBUTIONS"]
@@ -117,7 +117,7 @@ def log_survival(law, y: torch.Tensor) -> torch.Tensor:
     if isinstance(law, torch.distributions.LogNormal):
         z = (y.log() - law.loc) / law.scale
         return torch.special.log_ndtr(-z)
-    raise ValueError(f"log_survival: unsupported law {type(law).__name__} (Weibull or LogNormal)")
+    raise ArgumentError(f"log_survival: unsupported law {type(law).__name__} (Weibull or LogNormal)")
 
 
 class _Head(nn.Module):
@@ -134,9 +134,9 @@ class _Head(nn.Module):
 
 def _check_common(n_features, time_scale):
     if int(n_features) < 1:
-        raise ValueError(f"n_features must be >= 1, got {n_features}")
+        raise ArgumentError(f"n_features must be >= 1, got {n_features}")
     if not (np.isfinite(time_scale) and time_scale > 0):
-        raise ValueError(f"time_scale must be a positive number, got {time_scale}")
+        raise ArgumentError(f"time_scale must be a positive number, got {time_scale}")
 
 
 class AFTModel(PyroModule):
@@ -161,7 +161,7 @@ class AFTModel(PyroModule):
         super().__init__()
         _check_common(n_features, time_scale)
         if distribution not in DISTRIBUTIONS:
-            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
+            raise ArgumentError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
         self.distribution = distribution
         self.encoder = Encoder(int(n_features), encoder_hidden, dropout, batch_norm)
         k = self.encoder.out_dim
@@ -197,9 +197,9 @@ class AFTModel(PyroModule):
     def forward(self, x: torch.Tensor, a: torch.Tensor | None = None, y: torch.Tensor | None = None,
                 delta: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if x.dim() != 2:
-            raise ValueError(f"x must be (N, p), got shape {tuple(x.shape)}")
+            raise DataError(f"x must be (N, p), got shape {tuple(x.shape)}")
         if (y is None) != (delta is None) or (y is not None and a is None):
-            raise ValueError("pass a, y and delta together (factual likelihood) or none of y, delta")
+            raise ArgumentError("pass a, y and delta together (factual likelihood) or none of y, delta")
         r = self.encoder(x)
         out = {"r": r}
         with pyro.plate("subjects", x.shape[0], dim=-1):
@@ -249,7 +249,7 @@ class SRModel(PyroModule):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if x.dim() != 2:
-            raise ValueError(f"x must be (N, p), got shape {tuple(x.shape)}")
+            raise DataError(f"x must be (N, p), got shape {tuple(x.shape)}")
         out = self.times(x)
         with pyro.plate("subjects", x.shape[0], dim=-1):
             for site in ("t0", "t1"):
@@ -263,7 +263,7 @@ class AFTLoss:
 
     def __init__(self, alpha: float = 1.0):
         if not alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+            raise ArgumentError(f"alpha must be >= 0, got {alpha}")
         self.alpha = float(alpha)
 
     def __call__(self, model, x, a, y, delta):
@@ -284,7 +284,7 @@ class SRLoss:
 
     def __init__(self, alpha: float = 1.0):
         if not alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+            raise ArgumentError(f"alpha must be >= 0, got {alpha}")
         self.alpha = float(alpha)
 
     def __call__(self, model, x, a, y, delta):
@@ -327,14 +327,14 @@ class NeuralBaseline(CounterfactualSurvivalModel):
                  dropout: float = 0.2, max_epochs: int = 300, patience: int = 30, batch_size: int = 200,
                  lr: float = 1e-3, clip_norm: float = 10.0, device=None, verbose: bool = True):
         if not (isinstance(alpha, (int, float)) and alpha >= 0):
-            raise ValueError(f"alpha must be a number >= 0, got {alpha!r}")
+            raise ArgumentError(f"alpha must be a number >= 0, got {alpha!r}")
         for arg, v in (("max_epochs", max_epochs), ("batch_size", batch_size), ("patience", patience)):
             if int(v) < 1:
-                raise ValueError(f"{arg} must be >= 1, got {v}")
+                raise ArgumentError(f"{arg} must be >= 1, got {v}")
         if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise ArgumentError(f"dropout must be in [0, 1), got {dropout}")
         if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+            raise ArgumentError(f"lr must be > 0, got {lr}")
         self.alpha, self.seed = float(alpha), seed
         self.hidden = tuple(int(h) for h in hidden)
         self.head_hidden = tuple(int(h) for h in head_hidden)
@@ -392,9 +392,9 @@ class NeuralBaseline(CounterfactualSurvivalModel):
                                       f"{type(self).__name__}.sample_potential_outcomes")
         batch_size = 4096 if batch_size is None else batch_size
         if int(batch_size) < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {batch_size}")
+            raise ArgumentError(f"chunk_size must be >= 1, got {batch_size}")
         if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+            raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         data = self.data_.transform(df, require_outcome=False)
         draws = predictive_draws(self.model_, data.x, self._sites, int(num_samples), seed, int(batch_size))
         from pyrocsa.core.outcomes import PotentialOutcomes

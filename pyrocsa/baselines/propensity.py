@@ -36,6 +36,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from pyrocsa.data.frame import Preprocessor, SurvivalData
+from pyrocsa.errors import ArgumentError, DataError
 
 __all__ = ["PropensityModel", "make_classifier", "ipw_weights", "overlap_weights", "normalize_weights",
            "NORMALIZATIONS"]
@@ -50,10 +51,10 @@ def make_classifier(spec, C: float = 1.0, max_iter: int = 1000):
     if isinstance(spec, str):
         if spec == "logistic":
             return LogisticRegression(C=C, max_iter=max_iter)
-        raise ValueError(f"propensity_model={spec!r}: expected 'logistic' or an object with fit(X, a) and "
+        raise ArgumentError(f"propensity_model={spec!r}: expected 'logistic' or an object with fit(X, a) and "
                          "predict_proba(X)")
     if not (callable(getattr(spec, "fit", None)) and callable(getattr(spec, "predict_proba", None))):
-        raise ValueError(f"propensity_model: {type(spec).__name__} has no fit(X, a) / predict_proba(X)")
+        raise ArgumentError(f"propensity_model: {type(spec).__name__} has no fit(X, a) / predict_proba(X)")
     return spec
 
 
@@ -91,9 +92,9 @@ class PropensityModel:
     def __init__(self, classifier="logistic", C: float = 1.0, clip: float | None = None,
                  max_iter: int = 1000):
         if not (np.isfinite(C) and C > 0):
-            raise ValueError(f"C must be a positive finite number, got {C!r}")
+            raise ArgumentError(f"C must be a positive finite number, got {C!r}")
         if clip is not None and not (0.0 <= float(clip) < 0.5):
-            raise ValueError(f"clip must be None or a number in [0, 0.5), got {clip!r}")
+            raise ArgumentError(f"clip must be None or a number in [0, 0.5), got {clip!r}")
         self.C = float(C)
         self.clip = None if clip is None else float(clip)
         self.max_iter = int(max_iter)
@@ -124,11 +125,11 @@ class PropensityModel:
     def _fit_covariates(self, covariates: pd.DataFrame, a) -> tuple[np.ndarray, np.ndarray]:
         a = np.asarray(a, dtype=float)
         if a.ndim != 1 or len(a) != len(covariates):
-            raise ValueError(f"a must have shape ({len(covariates)},), got {a.shape}")
+            raise DataError(f"a must have shape ({len(covariates)},), got {a.shape}")
         if not np.isin(a, [0.0, 1.0]).all():
-            raise ValueError("a must be 0/1")
+            raise ArgumentError("a must be 0/1")
         if len(np.unique(a)) < 2:
-            raise ValueError("a: both arms must be present to fit a propensity model")
+            raise DataError("a: both arms must be present to fit a propensity model")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="dropping constant covariate")
             self.preprocessor_ = Preprocessor().fit(covariates, list(covariates.columns))
@@ -145,7 +146,7 @@ class PropensityModel:
         Only the covariate columns are needed; the fitted preprocessing is re-applied."""
         self._check_fitted()
         if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+            raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         return self._predict_x(self.preprocessor_.transform(df))
 
     def predict(self, covariates: pd.DataFrame) -> np.ndarray:
@@ -167,7 +168,7 @@ class PropensityModel:
         if p.ndim == 2:
             p = p[:, -1]
         if p.shape != (n,) or not np.all(np.isfinite(p)) or (p < 0).any() or (p > 1).any():
-            raise ValueError("propensity_model.predict_proba returned values that are not probabilities of "
+            raise DataError("propensity_model.predict_proba returned values that are not probabilities of "
                              f"shape ({n},) or ({n}, 2)")
         if self.clip is not None:
             p = np.clip(p, self.clip, 1.0 - self.clip)
@@ -178,19 +179,19 @@ def _check_a_e(a, e, open_interval: bool) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a, dtype=float).ravel()
     e = np.asarray(e, dtype=float).ravel()
     if a.shape != e.shape:
-        raise ValueError(f"a and e must have the same length, got {a.shape[0]} and {e.shape[0]}")
+        raise DataError(f"a and e must have the same length, got {a.shape[0]} and {e.shape[0]}")
     if a.size == 0:
-        raise ValueError("a and e are empty")
+        raise ArgumentError("a and e are empty")
     if not np.isin(a, [0.0, 1.0]).all():
-        raise ValueError("a (treatment) must contain only 0 and 1")
+        raise ArgumentError("a (treatment) must contain only 0 and 1")
     if not np.isfinite(e).all():
-        raise ValueError("e (propensity) has NaN or inf values")
+        raise DataError("e (propensity) has NaN or inf values")
     if open_interval and ((e <= 0).any() or (e >= 1).any()):
         n_bad = int(((e <= 0) | (e >= 1)).sum())
-        raise ValueError(f"e (propensity) must lie strictly in (0, 1) for IPW; found {n_bad} "
+        raise ArgumentError(f"e (propensity) must lie strictly in (0, 1) for IPW; found {n_bad} "
                          "value(s) at 0 or 1 (use PropensityModel(clip=...))")
     if (e < 0).any() or (e > 1).any():
-        raise ValueError("e (propensity) must lie in [0, 1]")
+        raise ArgumentError("e (propensity) must lie in [0, 1]")
     return a, e
 
 
@@ -198,7 +199,7 @@ def normalize_weights(w, a, normalize: str | None = "arm") -> np.ndarray:
     """Rescale weights ``w`` (N,): ``"arm"`` -> each arm's weights sum to its size; ``"mean"`` -> mean 1
     overall; ``None`` -> unchanged. Returns a new array."""
     if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+        raise ArgumentError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
     w = np.array(w, dtype=float).ravel()
     a = np.asarray(a, dtype=float).ravel()
     if normalize is None:
@@ -206,7 +207,7 @@ def normalize_weights(w, a, normalize: str | None = "arm") -> np.ndarray:
     if normalize == "mean":
         total = w.sum()
         if not total > 0:
-            raise ValueError("weights sum to zero; they cannot be normalised")
+            raise ArgumentError("weights sum to zero; they cannot be normalised")
         return w * (w.size / total)
     for arm in (0.0, 1.0):
         m = a == arm
@@ -214,7 +215,7 @@ def normalize_weights(w, a, normalize: str | None = "arm") -> np.ndarray:
             continue
         total = w[m].sum()
         if not total > 0:
-            raise ValueError(f"the weights of arm {int(arm)} sum to zero; they cannot be normalised")
+            raise DataError(f"the weights of arm {int(arm)} sum to zero; they cannot be normalised")
         w[m] *= m.sum() / total
     return w
 

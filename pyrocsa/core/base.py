@@ -14,6 +14,8 @@ import inspect
 import numpy as np
 import pandas as pd
 
+from pyrocsa.errors import ArgumentError, DataError
+
 __all__ = ["CounterfactualSurvivalModel"]
 
 
@@ -56,7 +58,7 @@ class CounterfactualSurvivalModel(abc.ABC):
         names = self._param_names()
         unknown = sorted(set(params) - set(names))
         if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown}; {type(self).__name__} takes {names}")
+            raise ArgumentError(f"unknown parameter(s) {unknown}; {type(self).__name__} takes {names}")
         merged = dict(self.get_params(deep=False), **params)
         self.__init__(**merged)
         return self
@@ -94,7 +96,7 @@ class CounterfactualSurvivalModel(abc.ABC):
         self._check_fitted()
         result = self.check(df) if df is not None else getattr(self, "fit_check_", None)
         if result is None:
-            raise ValueError(f"{type(self).__name__} kept no check of its training rows: pass df=")
+            raise DataError(f"{type(self).__name__} kept no check of its training rows: pass df=")
         return result.plot(ax=ax)
 
     def _arm_survival(self, df: pd.DataFrame, arm: int, times) -> np.ndarray:

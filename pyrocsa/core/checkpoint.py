@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from pyrocsa.data.frame import Preprocessor, SurvivalData, decode_label, encode_label
-from pyrocsa.errors import DataError, ModelFileError
+from pyrocsa.errors import ArgumentError, DataError, ModelFileError
 
 __all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "save_estimator", "load_estimator", "FittedData"]
 
@@ -365,7 +365,7 @@ def _check_fitted(fit, d: Path, version: int) -> dict:
             levels = fit.get("treatment_levels")
             if levels is not None:
                 if not isinstance(levels, list):
-                    raise ValueError("treatment_levels must be a list")
+                    raise ArgumentError("treatment_levels must be a list")
                 out["treatment_levels"] = [decode_label(v) for v in levels]
         else:
             out["treatment_levels"] = None

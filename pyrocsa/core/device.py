@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from pyrocsa.errors import ArgumentError
+
 __all__ = ["resolve_device"]
 
 
@@ -14,5 +16,5 @@ def resolve_device(device=None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} requested but CUDA is not available")
+        raise ArgumentError(f"device={device!r} requested but CUDA is not available")
     return dev

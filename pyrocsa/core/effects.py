@@ -25,29 +25,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pyrocsa.errors import check_level, check_positive_int, check_seed
+from pyrocsa.errors import ArgumentError, DataError, check_level, check_positive_int, check_seed
 
 __all__ = ["EffectPosteriorMixin", "summarise_effects", "effect_inference_data", "population_effect"]
 
 
 def _check_target(horizon, times, default_horizon) -> tuple[float | None, np.ndarray | None]:
     if horizon is not None and times is not None:
-        raise ValueError("pass horizon= (RMST difference) or times= (survival differences), not both")
+        raise ArgumentError("pass horizon= (RMST difference) or times= (survival differences), not both")
     if times is not None:
         t = np.asarray(times, dtype=float).ravel()
         if t.size == 0 or not np.isfinite(t).all() or (t < 0).any():
-            raise ValueError(f"times must be a non-empty list of finite times >= 0, got {times!r}")
+            raise ArgumentError(f"times must be a non-empty list of finite times >= 0, got {times!r}")
         return None, t
     if horizon is None:
         if default_horizon is None:
-            raise ValueError("horizon is needed (this model does not know its longest follow-up)")
+            raise ArgumentError("horizon is needed (this model does not know its longest follow-up)")
         horizon = default_horizon
     try:
         h = float(horizon)
     except (TypeError, ValueError):
-        raise ValueError(f"horizon must be a positive finite time, got {horizon!r}") from None
+        raise ArgumentError(f"horizon must be a positive finite time, got {horizon!r}") from None
     if not (np.isfinite(h) and h > 0):
-        raise ValueError(f"horizon must be a positive finite time, got {horizon!r}")
+        raise ArgumentError(f"horizon must be a positive finite time, got {horizon!r}")
     return h, None
 
 
@@ -133,13 +133,13 @@ class EffectPosteriorMixin:
     def _effect_target(self, df, horizon, times, num_draws, seed):
         self._check_fitted()
         if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+            raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         if len(df) == 0:
-            raise ValueError("df has no rows")
+            raise DataError("df has no rows")
         horizon, times = _check_target(horizon, times, self._default_horizon())
         num_draws = check_positive_int(self._default_draws if num_draws is None else num_draws, "num_draws")
         if num_draws < 4:
-            raise ValueError(f"num_draws must be >= 4 (2 chains of >= 2 draws), got {num_draws}")
+            raise ArgumentError(f"num_draws must be >= 4 (2 chains of >= 2 draws), got {num_draws}")
         arm0, arm1 = self._effect_draws(df, horizon, times, num_draws, check_seed(seed))
         return horizon, times, arm0, arm1
 

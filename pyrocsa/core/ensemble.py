@@ -50,7 +50,15 @@ from scipy import stats
 from pyrocsa.core.base import CounterfactualSurvivalModel
 from pyrocsa.core.effects import EffectPosteriorMixin
 from pyrocsa.data.frame import SurvivalData, validate_event, validate_treatment, validation_split
-from pyrocsa.errors import FitWarning, check_level, check_positive_int, check_seed, renamed_argument
+from pyrocsa.errors import (
+    ArgumentError,
+    DataError,
+    FitWarning,
+    check_level,
+    check_positive_int,
+    check_seed,
+    renamed_argument,
+)
 
 __all__ = ["Ensemble", "stratified_bootstrap", "member_seeds", "fit_members", "sample_members",
            "effect_intervals"]
@@ -62,10 +70,10 @@ __all__ = ["Ensemble", "stratified_bootstrap", "member_seeds", "fit_members", "s
 def _binary(x, name: str) -> np.ndarray:
     v = np.asarray(x, dtype=float).ravel()
     if v.size == 0:
-        raise ValueError(f"{name} is empty")
+        raise DataError(f"{name} is empty")
     if not np.isin(v, (0.0, 1.0)).all():
         bad = sorted(set(v[~np.isin(v, (0.0, 1.0))].tolist()))[:5]
-        raise ValueError(f"{name} must be 0/1 (NaN-free); found value(s) {bad}")
+        raise DataError(f"{name} must be 0/1 (NaN-free); found value(s) {bad}")
     return v
 
 
@@ -85,7 +93,7 @@ def stratified_bootstrap(a, delta, seed) -> np.ndarray:
     a = _binary(a, "a")
     delta = _binary(delta, "delta")
     if a.size != delta.size:
-        raise ValueError(f"a has length {a.size} but delta has length {delta.size}")
+        raise ArgumentError(f"a has length {a.size} but delta has length {delta.size}")
     rng = np.random.default_rng(seed)
     out = []
     for arm in (0.0, 1.0):
@@ -99,7 +107,7 @@ def stratified_bootstrap(a, delta, seed) -> np.ndarray:
 def member_seeds(seed, k: int) -> list[tuple[int, int]]:
     """K independent ``(bootstrap_seed, fit_seed)`` integer pairs derived from ``seed`` (int or None)."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"K must be a positive integer, got {k!r}")
+        raise ArgumentError(f"K must be a positive integer, got {k!r}")
     children = np.random.SeedSequence(seed).spawn(int(k))
     return [tuple(int(s) & 0x7FFFFFFF for s in c.generate_state(2)) for c in children]
 
@@ -110,7 +118,7 @@ def member_seeds(seed, k: int) -> list[tuple[int, int]]:
 def _check_estimator(estimator) -> None:
     for attr in ("fit", "sample_potential_outcomes", "get_params", "unfitted_copy"):
         if not callable(getattr(estimator, attr, None)):
-            raise ValueError(f"estimator must be an unfitted pyrocsa estimator (CSA or one of "
+            raise ArgumentError(f"estimator must be an unfitted pyrocsa estimator (CSA or one of "
                              f"pyrocsa.baselines: fit, sample_potential_outcomes, get_params); "
                              f"{type(estimator).__name__} has no {attr}()")
 
@@ -170,16 +178,16 @@ def fit_members(estimator, df: pd.DataFrame, duration_col: str, event_col: str, 
     """
     _check_estimator(estimator)
     if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     seeds = member_seeds(seed, K)
     if n_jobs is None:
         n_jobs = min(int(K), os.cpu_count() or 1)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer or None, got {n_jobs!r}")
+        raise ArgumentError(f"n_jobs must be a positive integer or None, got {n_jobs!r}")
     for arg, col in (("duration_col", duration_col), ("event_col", event_col),
                      ("treatment_col", treatment_col)):
         if col not in df.columns:
-            raise ValueError(f"{arg}='{col}': column '{col}' not in the frame")
+            raise DataError(f"{arg}='{col}': column '{col}' not in the frame")
     train_df, val_df = validation_split(df, event_col, treatment_col, val_df, seed=seed)
     # validates the frame once and fits the shared preprocessing on the whole training frame
     full = SurvivalData.from_frame(train_df, duration_col, event_col, treatment_col, covariates=covariates,
@@ -245,7 +253,7 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
         check_positive_int(n_members, "n_members")
         check_seed(seed)
         if not isinstance(bootstrap, (bool, np.bool_)):
-            raise ValueError(f"bootstrap must be True or False, got {bootstrap!r}")
+            raise ArgumentError(f"bootstrap must be True or False, got {bootstrap!r}")
         if n_jobs is not None:
             check_positive_int(n_jobs, "n_jobs")
         # kept as passed (sklearn clone / get_params round trip)
@@ -285,7 +293,7 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
         unknown = sorted(set(params) - set(own) - {f"estimator__{k}" for k in nested} |
                          (set(own) - set(self.get_params(deep=False))))
         if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown}; Ensemble takes "
+            raise ArgumentError(f"unknown parameter(s) {unknown}; Ensemble takes "
                              f"{list(self.get_params(deep=False))} and estimator__<argument>")
         merged = dict(self.get_params(deep=False), **own)
         if nested:
@@ -340,7 +348,7 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
         ``times`` is None); other arguments go to each member's ``predict_survival_function``."""
         self._check_fitted()
         if not all(callable(getattr(m, "predict_survival_function", None)) for m in self.members_):
-            raise ValueError(f"{type(self.members_[0]).__name__} has no predict_survival_function")
+            raise ArgumentError(f"{type(self.members_[0]).__name__} has no predict_survival_function")
         first = self.members_[0].predict_survival_function(df, times=times, **kwargs)
         grid = first.index.to_numpy()
         rest = [m.predict_survival_function(df, times=grid, **kwargs).to_numpy() for m in self.members_[1:]]
@@ -355,9 +363,10 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
         """Member k's ``num_draws // K`` parameter draws (at least 2) are chain k."""
         k = len(self.members_)
         if k < 2:
-            raise ValueError("an ensemble of one member has one chain: use the member's own predict_effect")
+            raise ArgumentError("an ensemble of one member has one chain: use the member's own "
+                                "predict_effect")
         if not all(callable(getattr(m, "_effect_draws", None)) for m in self.members_):
-            raise ValueError(f"{type(self.members_[0]).__name__} has no parameter draws (predict_effect)")
+            raise ArgumentError(f"{type(self.members_[0]).__name__} has no parameter draws (predict_effect)")
         per = max(num_draws // k, 4)
         seeds = [s for _, s in member_seeds(seed, k)] if seed is not None else [None] * k
         arms = [[], []]
@@ -375,7 +384,7 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
         return np.mean([m._arm_survival_at(df, arm, durations) for m in self.members_], axis=0)
 
     def score(self, df: pd.DataFrame) -> float:
-        raise ValueError("score() of an ensemble is not defined (a mixture's likelihood); score a member")
+        raise ArgumentError("score() of an ensemble is not defined (a mixture's likelihood); score a member")
 
     def save(self, path):
         """Write the members and this ensemble's arguments to the directory ``path``
@@ -415,14 +424,14 @@ def sample_members(members, df: pd.DataFrame, num_samples: int = 200, seed: int 
     members = list(members)
     k = len(members)
     if k == 0:
-        raise ValueError("members is empty: fit at least one member")
+        raise DataError("members is empty: fit at least one member")
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+        raise ArgumentError(f"num_samples must be a positive integer, got {num_samples!r}")
     if num_samples % k:
-        raise ValueError(f"num_samples={num_samples} is not divisible by the number of members K={k}: "
+        raise ArgumentError(f"num_samples={num_samples} is not divisible by the number of members K={k}: "
                          f"draws are split evenly across members (use e.g. {k * max(1, num_samples // k)})")
     if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     per = num_samples // k
     seeds = [s for _, s in member_seeds(seed, k)] if seed is not None else [None] * k
     outs = []
@@ -497,21 +506,21 @@ def effect_intervals(outcomes, horizon: float, level: float = 0.95, method: str 
 
     k = getattr(outcomes, "chains", None)
     if k is None or not hasattr(outcomes, "t0"):
-        raise ValueError("outcomes must be a pyrocsa.core.outcomes.PotentialOutcomes")
+        raise ArgumentError("outcomes must be a pyrocsa.core.outcomes.PotentialOutcomes")
     if k < 2:
-        raise ValueError(f"outcomes has chains={k}: between-member intervals need an ensemble of K >= 2 "
+        raise ArgumentError(f"outcomes has chains={k}: between-member intervals need an ensemble of K >= 2 "
                          "members (sample_members / CSA(ensemble_size=K))")
     level = check_level(renamed_argument(None if level == 0.95 and prob is not None else level, prob,
                                          "level", "prob", "effect_intervals"))
     if method not in ("t", "percentile"):
-        raise ValueError(f"method must be 't' or 'percentile', got {method!r}")
+        raise ArgumentError(f"method must be 't' or 'percentile', got {method!r}")
     if target not in ("sample", "population"):
-        raise ValueError(f"target must be 'sample' or 'population', got {target!r}")
+        raise ArgumentError(f"target must be 'sample' or 'population', got {target!r}")
     if target == "population" and method != "t":
-        raise ValueError("target='population' needs method='t'")
+        raise ArgumentError("target='population' needs method='t'")
     h = float(horizon)
     if not (np.isfinite(h) and h > 0):
-        raise ValueError(f"horizon must be a positive finite time, got {horizon!r}")
+        raise ArgumentError(f"horizon must be a positive finite time, got {horizon!r}")
     s, n = outcomes.t0.shape
     t0 = outcomes.t0.reshape(k, s // k, n)
     t1 = outcomes.t1.reshape(k, s // k, n)
@@ -540,10 +549,10 @@ def effect_intervals(outcomes, horizon: float, level: float = 0.95, method: str 
             try:
                 log_hr[j] = np.log(population_hazard_ratio(t0[j], t1[j], times=grid, n_boot=0)["hr"])
             except ValueError as err:
-                raise ValueError(f"hazard ratio of member {j}: {err} (pass hazard_ratio=False to skip "
+                raise ArgumentError(f"hazard ratio of member {j}: {err} (pass hazard_ratio=False to skip "
                                  "it)") from err
             if not np.isfinite(log_hr[j]):
-                raise ValueError(f"hazard ratio of member {j} is not a positive finite number (a flat "
+                raise ArgumentError(f"hazard ratio of member {j} is not a positive finite number (a flat "
                                  "population survival curve); pass hazard_ratio=False to skip it")
         extra_var = 0.0
         if target == "population":
@@ -560,7 +569,8 @@ def effect_intervals(outcomes, horizon: float, level: float = 0.95, method: str 
             reps = np.asarray(reps)
             reps = reps[np.isfinite(reps)]
             if reps.size < 2:
-                raise ValueError("the subject bootstrap of the hazard ratio failed on every resample; pass "
+                raise ArgumentError("the subject bootstrap of the hazard ratio failed on every resample; "
+                                    "pass "
                                  "hazard_ratio=False or target='sample'")
             extra_var = float(reps.var(ddof=1))
         res = _interval(log_hr, level, method, extra_var)

@@ -24,7 +24,7 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from scipy.special import ndtr
 
-from pyrocsa.errors import check_level, renamed_argument
+from pyrocsa.errors import ArgumentError, DataError, check_level, renamed_argument
 
 __all__ = [
     "as_samples",
@@ -66,17 +66,17 @@ def as_samples(x, name: str, positive: bool = True) -> np.ndarray:
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a numeric array of shape (num_samples, N): {err}") from err
+        raise DataError(f"{name} must be a numeric array of shape (num_samples, N): {err}") from err
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2:
-        raise ValueError(f"{name} must have shape (num_samples, N); got shape {arr.shape}")
+        raise DataError(f"{name} must have shape (num_samples, N); got shape {arr.shape}")
     if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
+        raise DataError(f"{name} is empty (shape {arr.shape})")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} has {int((~np.isfinite(arr)).sum())} non-finite value(s) (NaN or inf)")
+        raise DataError(f"{name} has {int((~np.isfinite(arr)).sum())} non-finite value(s) (NaN or inf)")
     if positive and np.any(arr <= 0):
-        raise ValueError(f"{name} has {int((arr <= 0).sum())} value(s) <= 0; event times must be positive")
+        raise ArgumentError(f"{name} has {int((arr <= 0).sum())} value(s) <= 0; event times must be positive")
     return arr
 
 
@@ -84,7 +84,7 @@ def _pair(t0, t1) -> tuple[np.ndarray, np.ndarray]:
     t0 = as_samples(t0, "t0")
     t1 = as_samples(t1, "t1")
     if t0.shape != t1.shape:
-        raise ValueError(f"t0 and t1 must have the same shape (num_samples, N); got {t0.shape} and "
+        raise DataError(f"t0 and t1 must have the same shape (num_samples, N); got {t0.shape} and "
                          f"{t1.shape}")
     return t0, t1
 
@@ -93,18 +93,18 @@ def _times(times, name: str = "times") -> np.ndarray:
     try:
         g = np.atleast_1d(np.asarray(times, dtype=float))
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a 1-D array of times: {err}") from err
+        raise ArgumentError(f"{name} must be a 1-D array of times: {err}") from err
     if g.ndim != 1 or g.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array of times; got shape {g.shape}")
+        raise DataError(f"{name} must be a non-empty 1-D array of times; got shape {g.shape}")
     if not np.all(np.isfinite(g)) or np.any(g < 0):
-        raise ValueError(f"{name} must be finite and >= 0")
+        raise ArgumentError(f"{name} must be finite and >= 0")
     return g
 
 
 def _horizon(horizon) -> float:
     h = float(horizon)
     if not np.isfinite(h) or h <= 0:
-        raise ValueError(f"horizon must be a finite positive time; got {horizon!r}")
+        raise ArgumentError(f"horizon must be a finite positive time; got {horizon!r}")
     return h
 
 
@@ -151,7 +151,7 @@ def point_prediction(samples, how: str = "median") -> np.ndarray:
         return np.median(s, axis=0)
     if how == "mean":
         return s.mean(axis=0)
-    raise ValueError(f"how must be 'median' or 'mean'; got {how!r}")
+    raise ArgumentError(f"how must be 'median' or 'mean'; got {how!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def population_survival(durations, times, events=None) -> np.ndarray:
         return (d.size - np.searchsorted(d_sorted, g, side="right")) / d.size
     e = np.asarray(events, dtype=float).ravel()
     if e.shape != d.shape:
-        raise ValueError(f"events must have the same length as durations ({d.size}); got {e.size}")
+        raise ArgumentError(f"events must have the same length as durations ({d.size}); got {e.size}")
     kmf = KaplanMeierFitter().fit(d, event_observed=e)
     return kmf.survival_function_at_times(g).to_numpy(dtype=float)
 
@@ -189,7 +189,7 @@ def linear_slope(times, surv) -> np.ndarray:
     tc = g - g.mean()
     denom = float((tc**2).sum())
     if denom == 0.0:
-        raise ValueError("times must contain at least two distinct values to fit a slope")
+        raise ArgumentError("times must contain at least two distinct values to fit a slope")
     return (s * tc).sum(axis=-1) / denom
 
 
@@ -238,7 +238,7 @@ def _summarise(curve: np.ndarray, summary: str) -> np.ndarray:
             return np.exp(np.nanmean(np.log(curve), axis=-1))
         if summary == "median":
             return np.nanmedian(curve, axis=-1)
-    raise ValueError(f"summary must be 'geometric_mean' or 'median'; got {summary!r}")
+    raise ArgumentError(f"summary must be 'geometric_mean' or 'median'; got {summary!r}")
 
 
 def _column_quantiles(x: np.ndarray, qs) -> np.ndarray:
@@ -271,7 +271,7 @@ def _events_pair(events, n: int):
         return None, None
     if isinstance(events, tuple):
         if len(events) != 2:
-            raise ValueError("events must be None, one (N,) array or a pair (events0, events1)")
+            raise ArgumentError("events must be None, one (N,) array or a pair (events0, events1)")
         pair = events
     else:
         pair = (events, events)
@@ -282,7 +282,7 @@ def _events_pair(events, n: int):
             continue
         e = np.asarray(e, dtype=float).ravel()
         if e.size != n or not np.all(np.isin(e, (0.0, 1.0))):
-            raise ValueError(f"events must be 0/1 arrays of length N={n}")
+            raise ArgumentError(f"events must be 0/1 arrays of length N={n}")
         out.append(e)
     return tuple(out)
 
@@ -350,15 +350,15 @@ def population_hazard_ratio(t0, t1, times=None, events=None, observed_times=None
     ci = renamed_argument(level, ci, "level", "ci", "population_hazard_ratio")
     ci = 0.95 if ci is None else ci
     if not 0 < ci < 1:
-        raise ValueError(f"level must be in (0, 1); got {ci}")
+        raise ArgumentError(f"level must be in (0, 1); got {ci}")
     if int(n_boot) < 0:
-        raise ValueError(f"n_boot must be >= 0; got {n_boot}")
+        raise ArgumentError(f"n_boot must be >= 0; got {n_boot}")
     e0, e1 = _events_pair(events, n)
     if point not in ("median", "mean", "draws"):
-        raise ValueError(f"point must be 'median', 'mean' or 'draws'; got {point!r}")
+        raise ArgumentError(f"point must be 'median', 'mean' or 'draws'; got {point!r}")
     draws = point == "draws"
     if draws and events is not None:
-        raise ValueError("point='draws' uses every draw as an event time; events must be None")
+        raise ArgumentError("point='draws' uses every draw as an event time; events must be None")
     how = "median" if draws else point  # "draws": the medians only place the default grid
     g0, g1 = point_prediction(t0, how), point_prediction(t1, how)
     grid = _times(times) if times is not None else default_time_grid(g0, g1, observed_times)
@@ -383,10 +383,10 @@ def population_hazard_ratio(t0, t1, times=None, events=None, observed_times=None
                 "rmst_difference() or survival_difference() inside follow-up instead", UserWarning,
                 stacklevel=3)
     if grid.size < 3:
-        raise ValueError("fewer than 3 time-grid points with S_a(t) > 0 in both arms; pass a wider `times`")
+        raise DataError("fewer than 3 time-grid points with S_a(t) > 0 in both arms; pass a wider `times`")
     curve = hazard_ratio_curve(grid, s0, s1)
     if np.all(np.isnan(curve)):
-        raise ValueError("HR(t) is undefined on the whole grid (a survival curve is flat: slope 0)")
+        raise ArgumentError("HR(t) is undefined on the whole grid (a survival curve is flat: slope 0)")
     hr = float(_summarise(curve, summary))
     lo_q, hi_q = (1 - ci) / 2, (1 + ci) / 2
     out = {
@@ -415,7 +415,7 @@ def population_hazard_ratio(t0, t1, times=None, events=None, observed_times=None
         stats = _summarise(curves, summary)
         stats = stats[np.isfinite(stats)]
         if stats.size == 0:
-            raise ValueError("every bootstrap replicate gave an undefined HR; pass a narrower `times`")
+            raise ArgumentError("every bootstrap replicate gave an undefined HR; pass a narrower `times`")
         out["curve_lower"], out["curve_upper"] = _column_quantiles(curves, [lo_q, hi_q])
         out["lower"], out["upper"] = (float(v) for v in np.quantile(stats, [lo_q, hi_q]))
     else:
@@ -433,7 +433,7 @@ def kde_bandwidth(samples) -> np.ndarray:
     s = as_samples(samples, "samples")
     n_s = s.shape[0]
     if n_s < 2:
-        raise ValueError("a KDE needs at least 2 samples per subject")
+        raise ArgumentError("a KDE needs at least 2 samples per subject")
     factor = (n_s * 3.0 / 4.0) ** (-1.0 / 5.0)
     return s.std(axis=0, ddof=1) * factor
 
@@ -481,7 +481,7 @@ def individual_hazard_ratio(t0, t1, times=None, num_times: int = 100, t_max: flo
     else:
         grid = np.unique(_times(times))
     if grid.size < 3:
-        raise ValueError("the individual HR needs at least 3 time-grid points")
+        raise ArgumentError("the individual HR needs at least 3 time-grid points")
     s0 = kde_survival(t0, grid)
     s1 = kde_survival(t1, grid)
     curve = hazard_ratio_curve(grid, s0, s1)

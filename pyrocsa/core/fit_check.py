@@ -42,6 +42,7 @@ import pandas as pd
 from scipy.stats import chisquare, norm
 
 from pyrocsa.data.frame import validate_duration, validate_event
+from pyrocsa.errors import DataError
 
 __all__ = ["ArmCheck", "FitCheck", "kaplan_meier_band", "equal_precision_critical", "band_ratio",
            "survival_d_calibration",
@@ -362,12 +363,12 @@ def fit_check(model, df: pd.DataFrame, max_rows: int = 5000, max_times: int = 10
     """
     model._check_fitted()
     if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     data = model.data_
     dcol, ecol, tcol = data.duration_col, data.event_col, data.treatment_col
     for arg, col in (("duration", dcol), ("event", ecol), ("treatment", tcol)):
         if col not in df.columns:
-            raise ValueError(f"check needs the {arg} column '{col}' in the frame")
+            raise DataError(f"check needs the {arg} column '{col}' in the frame")
     y = validate_duration(df[dcol], dcol)
     e = validate_event(df[ecol], ecol)
     a = data.transform(df, require_outcome=True).a.numpy() > 0.5

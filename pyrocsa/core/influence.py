@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pyrocsa.errors import ArgumentError, DataError
+
 __all__ = ["SURVIVAL_FLOOR", "aipcw_pseudo_outcomes", "integrate_steps", "step_values", "step_left",
            "ArmSurvivalFit", "rmst_difference_pseudo_outcomes"]
 
@@ -49,9 +51,9 @@ def aipcw_pseudo_outcomes(survival, censoring_left, grid_position, event, weight
     g = np.asarray(censoring_left, dtype=float)
     n, k = surv.shape
     if g.shape != (n, k):
-        raise ValueError(f"censoring_left must have shape {surv.shape}, got {g.shape}")
+        raise DataError(f"censoring_left must have shape {surv.shape}, got {g.shape}")
     if (g <= 0).any():
-        raise ValueError("censoring_left must be > 0 (clip the censoring survival away from 0)")
+        raise ArgumentError("censoring_left must be > 0 (clip the censoring survival away from 0)")
     pos = np.asarray(grid_position, dtype=int)
     event = np.asarray(event, dtype=float)
     weight = np.asarray(weight, dtype=float)
@@ -102,9 +104,9 @@ class ArmSurvivalFit:
 
     def __init__(self, kind: str, penalizer: float = 0.01, target: str = "censoring"):
         if kind not in ("cox", "km"):
-            raise ValueError(f"kind must be 'cox' or 'km', got {kind!r}")
+            raise ArgumentError(f"kind must be 'cox' or 'km', got {kind!r}")
         if target not in ("censoring", "event"):
-            raise ValueError(f"target must be 'censoring' or 'event', got {target!r}")
+            raise ArgumentError(f"target must be 'censoring' or 'event', got {target!r}")
         self.kind, self.penalizer, self.target = kind, penalizer, target
 
     def fit(self, x, y, delta, a):
@@ -179,16 +181,16 @@ def rmst_difference_pseudo_outcomes(fit_rows, eval_rows, horizon: float, propens
     x_e, y_e, d_e, a_e = (np.asarray(v, dtype=float) for v in eval_rows)
     horizon = float(horizon)
     if not (np.isfinite(horizon) and horizon > 0):
-        raise ValueError(f"horizon must be a positive finite number, got {horizon!r}")
+        raise ArgumentError(f"horizon must be a positive finite number, got {horizon!r}")
     for name, (x, y) in {"fit_rows": (x_f, y_f), "eval_rows": (x_e, y_e)}.items():
         if x.ndim != 2 or x.shape[0] != y.shape[0]:
-            raise ValueError(f"{name}: x must be (n, p) with one row per duration, got {x.shape} and "
+            raise DataError(f"{name}: x must be (n, p) with one row per duration, got {x.shape} and "
                              f"{y.shape}")
     if x_f.shape[1] != x_e.shape[1]:
-        raise ValueError(f"eval_rows have {x_e.shape[1]} covariates, fit_rows {x_f.shape[1]}")
+        raise DataError(f"eval_rows have {x_e.shape[1]} covariates, fit_rows {x_f.shape[1]}")
     for arm in (0, 1):
         if not ((a_f == arm) & (d_f > 0)).any():
-            raise ValueError(f"fit_rows: arm {arm} has no events; the outcome model cannot be fitted")
+            raise DataError(f"fit_rows: arm {arm} has no events; the outcome model cannot be fitted")
     grid = np.unique(y_e)
     pos = np.searchsorted(grid, y_e)
     e = LogisticRegression(max_iter=1000).fit(x_f, a_f.astype(int)).predict_proba(x_e)[:, 1]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from geomloss import SamplesLoss
 
+from pyrocsa.errors import DataError
+
 __all__ = ["wasserstein_ipm"]
 
 _LOSSES: dict[tuple[int, float], SamplesLoss] = {}
@@ -38,7 +40,7 @@ def wasserstein_ipm(r: torch.Tensor, a: torch.Tensor, p: int = 1, blur: float = 
     a distance between an empty and a non-empty cloud is undefined and carries no balancing signal.
     """
     if r.dim() != 2 or a.dim() != 1 or r.shape[0] != a.shape[0]:
-        raise ValueError(f"wasserstein_ipm: r must be (M, k) and a (M,), got {tuple(r.shape)} and "
+        raise DataError(f"wasserstein_ipm: r must be (M, k) and a (M,), got {tuple(r.shape)} and "
                          f"{tuple(a.shape)}")
     treated = a > 0.5
     n1 = int(treated.sum())

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pyrocsa.core import estimands as _est
-from pyrocsa.errors import renamed_argument
+from pyrocsa.errors import ArgumentError, DataError, renamed_argument
 
 #: ite() / ate() warn when more than this share of either arm's draws lies beyond the longest follow-up
 _EXTRAPOLATION_SHARE = 0.10
@@ -64,21 +64,21 @@ class PotentialOutcomes:
         self.t0 = self._own(_est.as_samples(t0, "t0"))
         self.t1 = self._own(_est.as_samples(t1, "t1"))
         if self.t0.shape != self.t1.shape:
-            raise ValueError(f"t0 and t1 must have the same shape (num_samples, N); got {self.t0.shape} "
+            raise DataError(f"t0 and t1 must have the same shape (num_samples, N); got {self.t0.shape} "
                              f"and {self.t1.shape}")
         self.c0 = self._optional(c0, "c0")
         self.c1 = self._optional(c1, "c1")
         s, n = self.t0.shape
         if not isinstance(chains, (int, np.integer)) or chains < 1:
-            raise ValueError(f"chains must be a positive integer; got {chains!r}")
+            raise ArgumentError(f"chains must be a positive integer; got {chains!r}")
         if s % chains:
-            raise ValueError(f"chains={chains} does not divide num_samples={s} into equal blocks")
+            raise ArgumentError(f"chains={chains} does not divide num_samples={s} into equal blocks")
         self.chains = int(chains)
         self.model_name = model_name
         if follow_up is not None:
             if isinstance(follow_up, bool) or not isinstance(follow_up, (int, float, np.number)) \
                     or not np.isfinite(follow_up) or follow_up <= 0:
-                raise ValueError(f"follow_up must be a finite number > 0 or None, got {follow_up!r}")
+                raise ArgumentError(f"follow_up must be a finite number > 0 or None, got {follow_up!r}")
             follow_up = float(follow_up)
         self.follow_up = follow_up
         self.index = self._resolve_index(index, observed, covariates, n)
@@ -96,7 +96,7 @@ class PotentialOutcomes:
             return None
         arr = self._own(_est.as_samples(x, name))
         if arr.shape != self.t0.shape:
-            raise ValueError(f"{name} must have the shape of t0 {self.t0.shape}; got {arr.shape}")
+            raise DataError(f"{name} must have the shape of t0 {self.t0.shape}; got {arr.shape}")
         return arr
 
     @staticmethod
@@ -105,23 +105,23 @@ class PotentialOutcomes:
             for name, frame in (("observed", observed), ("covariates", covariates)):
                 if isinstance(frame, pd.DataFrame):
                     if len(frame) != n:
-                        raise ValueError(f"{name} has {len(frame)} rows, t0 has N={n} subjects")
+                        raise DataError(f"{name} has {len(frame)} rows, t0 has N={n} subjects")
                     return frame.index.copy()
             return pd.RangeIndex(n, name="subject")
         idx = pd.Index(index)
         if len(idx) != n:
-            raise ValueError(f"index has length {len(idx)}, t0 has N={n} subjects")
+            raise ArgumentError(f"index has length {len(idx)}, t0 has N={n} subjects")
         if not idx.is_unique:
-            raise ValueError("index labels must be unique (one per subject)")
+            raise ArgumentError("index labels must be unique (one per subject)")
         return idx
 
     def _aligned(self, frame, name) -> pd.DataFrame:
         if not isinstance(frame, pd.DataFrame):
-            raise ValueError(f"{name} must be a pandas DataFrame; got {type(frame).__name__}")
+            raise DataError(f"{name} must be a pandas DataFrame; got {type(frame).__name__}")
         if len(frame) != self.n_subjects:
-            raise ValueError(f"{name} has {len(frame)} rows, t0 has N={self.n_subjects} subjects")
+            raise DataError(f"{name} has {len(frame)} rows, t0 has N={self.n_subjects} subjects")
         if not frame.index.equals(self.index):
-            raise ValueError(f"{name}.index must equal the subjects' index (same labels, same order)")
+            raise ArgumentError(f"{name}.index must equal the subjects' index (same labels, same order)")
         return frame.copy()
 
     def _check_observed(self, observed):
@@ -130,16 +130,16 @@ class PotentialOutcomes:
         obs = self._aligned(observed, "observed")
         missing = [c for c in _OBSERVED_COLS if c not in obs.columns]
         if missing:
-            raise ValueError(f"observed is missing column(s) {missing}; needs {list(_OBSERVED_COLS)}")
+            raise DataError(f"observed is missing column(s) {missing}; needs {list(_OBSERVED_COLS)}")
         obs = obs[list(_OBSERVED_COLS)]
         for col in _OBSERVED_COLS:
             v = pd.to_numeric(obs[col], errors="coerce").to_numpy(dtype=float)
             if not np.all(np.isfinite(v)):
-                raise ValueError(f"observed['{col}'] has missing, non-numeric or infinite value(s)")
+                raise ArgumentError(f"observed['{col}'] has missing, non-numeric or infinite value(s)")
             if col == "time" and np.any(v <= 0):
-                raise ValueError("observed['time'] must be > 0")
+                raise ArgumentError("observed['time'] must be > 0")
             if col != "time" and not np.all(np.isin(v, (0.0, 1.0))):
-                raise ValueError(f"observed['{col}'] must be 0/1")
+                raise ArgumentError(f"observed['{col}'] must be 0/1")
             obs[col] = v
         return obs
 
@@ -149,7 +149,7 @@ class PotentialOutcomes:
         cov = self._aligned(covariates, "covariates")
         bad = [c for c in cov.columns if not pd.api.types.is_numeric_dtype(cov[c])]
         if bad:
-            raise ValueError(f"covariates must be numeric; non-numeric column(s) {bad}")
+            raise DataError(f"covariates must be numeric; non-numeric column(s) {bad}")
         return cov.astype(float)
 
     # -- basic properties ----------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ class PotentialOutcomes:
         """
         if individual:
             if point is not None:
-                raise ValueError("point= applies to the population HR only (individual=False)")
+                raise ArgumentError("point= applies to the population HR only (individual=False)")
             res = _est.individual_hazard_ratio(self.t0, self.t1, times=times,
                                                summary=summary or "median", **kwargs)
             res["curve"] = pd.DataFrame(res["curve"], index=self.index,
@@ -266,9 +266,9 @@ class PotentialOutcomes:
         events = None
         if use_observed_events:
             if self.observed is None:
-                raise ValueError("use_observed_events=True needs `observed` (columns time, event, treatment)")
+                raise DataError("use_observed_events=True needs `observed` (columns time, event, treatment)")
             if point == "draws":
-                raise ValueError("use_observed_events=True applies event indicators to per-subject point "
+                raise ArgumentError("use_observed_events=True applies event indicators to per-subject point "
                                  "predictions: use point='median' (the paper's eq. 19) or 'mean', not "
                                  "'draws'")
             events = self.observed["event"].to_numpy()

@@ -36,6 +36,8 @@ from pyro import poutine
 from pyro.infer import Predictive
 from pyro.infer.reparam import TransformReparam
 
+from pyrocsa.errors import ArgumentError
+
 __all__ = ["predictive_draws", "counter_uniforms", "counter_normals", "counter_gumbels", "fresh_seed"]
 
 _M32 = 0xFFFFFFFF
@@ -126,9 +128,9 @@ def predictive_draws(model, x: torch.Tensor, sites, num_samples: int, seed=None,
     dev = next(model.parameters()).device
     seed = fresh_seed() if seed is None else int(seed)
     if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed}")
+        raise ArgumentError(f"seed must be a non-negative integer or None, got {seed}")
     if noise not in _BASE_NOISE:
-        raise ValueError(f"noise must be one of {sorted(_BASE_NOISE)}, got {noise!r}")
+        raise ArgumentError(f"noise must be one of {sorted(_BASE_NOISE)}, got {noise!r}")
     base_noise = _BASE_NOISE[noise]
     sites = list(sites)
     noise_sites = list(noise_sites)

@@ -47,7 +47,7 @@ from pyrocsa.data.frame import (
     validate_event,
     validate_treatment,
 )
-from pyrocsa.errors import DataError
+from pyrocsa.errors import ArgumentError, DataError
 
 __all__ = ["scan_parquet", "ParquetScan", "ParquetRows", "is_parquet_path"]
 
@@ -205,7 +205,7 @@ class ParquetRows:
 
     def __init__(self, scan: ParquetScan, part: str):
         if part not in ("train", "valid"):
-            raise ValueError(f"part must be 'train' or 'valid', got {part!r}")
+            raise ArgumentError(f"part must be 'train' or 'valid', got {part!r}")
         self.scan, self.part = scan, part
         self.n_rows = scan.n_train if part == "train" else scan.n_valid
 
@@ -264,7 +264,7 @@ def scan_parquet(path, duration_col, event_col, treatment_col, covariates=None, 
     :class:`ParquetScan` whose ``train`` and ``valid`` stream the two parts. ``preprocessor``: a fitted one
     to reuse (its statistics are then not recomputed)."""
     if not 0 < valid_fraction < 1:
-        raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
+        raise ArgumentError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
     dataset, units, total = _row_groups(path)
     names = list(dataset.schema.names)
     roles = {"duration_col": duration_col, "event_col": event_col, "treatment_col": treatment_col}

@@ -39,6 +39,8 @@ import numpy as np
 import torch
 from scipy import special
 
+from pyrocsa.errors import ArgumentError
+
 __all__ = ["TailPiece", "fit_tail", "window_times", "WINDOW", "WINDOW_POINTS",
            "GOMPERTZ_RATE_RANGE", "WEIBULL_SHAPE_RANGE", "MIN_LOG_SLOPE"]
 
@@ -231,12 +233,12 @@ def fit_tail(t_end: float, cum_hazard_window: torch.Tensor, cum_hazard_end: torc
     """
     t_end = float(t_end)
     if not (math.isfinite(t_end) and t_end > 0):
-        raise ValueError(f"t_end must be a positive finite time, got {t_end!r}")
+        raise ArgumentError(f"t_end must be a positive finite time, got {t_end!r}")
     with torch.no_grad():
         h_end = torch.as_tensor(cum_hazard_end, dtype=torch.float64).reshape(-1)
         window = torch.as_tensor(cum_hazard_window, dtype=torch.float64).reshape(len(h_end), WINDOW_POINTS)
         if not (torch.isfinite(h_end).all() and (h_end > 0).all()):
-            raise ValueError("cum_hazard_end must be finite and > 0")
+            raise ArgumentError("cum_hazard_end must be finite and > 0")
         t, t_ref = window_times(t_end), WINDOW[1] * t_end
         window = torch.minimum(window.clamp_min(0.0), h_end[:, None])
         # relative least squares: each point's error over its own H (floored at a thousandth of H_e)

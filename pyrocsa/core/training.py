@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from pyrocsa.core.device import resolve_device
+from pyrocsa.errors import DataError
 
 __all__ = ["auto_batch_size", "fit_module", "resolve_device"]
 
@@ -80,7 +81,7 @@ def _evaluate_valid(module, loss_fn, valid, batch_size, seed, parallel, dev):
             totals[k] = totals.get(k, 0.0) + v * m
         rows += m
     if rows == 0:
-        raise ValueError("valid: the streamed validation source has no rows")
+        raise DataError("valid: the streamed validation source has no rows")
     return {k: v / rows for k, v in totals.items()}
 
 
@@ -132,7 +133,7 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
         valid = tuple(t.to(dev) for t in valid)
     n = train.n_rows if streamed else train[0].shape[0]
     if n < 2:
-        raise ValueError(f"train: need at least 2 rows, got {n}")
+        raise DataError(f"train: need at least 2 rows, got {n}")
     if seed is not None:
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
@@ -141,7 +142,7 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
     if ddp:
         world = distributed.world_size()
         if n < 2 * world:
-            raise ValueError(f"train: need at least 2 rows per process ({world} processes), got {n}")
+            raise DataError(f"train: need at least 2 rows per process ({world} processes), got {n}")
         gen_seed = distributed.broadcast_int(gen_seed)  # the same minibatches on every rank
         parallel = distributed.DataParallel(module, loss_fn, dev)  # broadcasts rank 0's weights
         if seed is not None and distributed.rank() > 0:
@@ -196,7 +197,7 @@ def fit_module(module: torch.nn.Module, loss_fn, train: tuple, valid: tuple | No
             history.append(row)
             key = "valid_loss" if monitor == "total" else f"valid_{monitor}"
             if key not in row and not (valid is None and f"train_{monitor}" in row):
-                raise ValueError(f"monitor={monitor!r}: the loss reports no such component "
+                raise DataError(f"monitor={monitor!r}: the loss reports no such component "
                                  f"(has {sorted(k for k in row if k.startswith('train_'))})")
             current = row.get(key, row.get(f"train_{monitor}"))
             if current < best - min_delta:

@@ -40,6 +40,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from pyrocsa.core.influence import rmst_difference_pseudo_outcomes
 from pyrocsa.data.frame import SurvivalData
+from pyrocsa.errors import ArgumentError, DataError
 
 __all__ = ["proxy_counterfactuals", "validation_score", "effect_errors", "effect_score", "one_se_choice",
            "selection_horizon", "select_alpha", "AlphaSelection", "RULES"]
@@ -71,7 +72,7 @@ def proxy_counterfactuals(train: SurvivalData, valid: SurvivalData) -> tuple[tor
             continue
         pool = train.a != arm
         if not bool(pool.any()):
-            raise ValueError(f"the training data have no subjects in arm {int(1 - arm)}")
+            raise DataError(f"the training data have no subjects in arm {int(1 - arm)}")
         nn = NearestNeighbors(n_neighbors=1).fit(train.x[pool].numpy())
         idx = torch.as_tensor(nn.kneighbors(valid.x[rows].numpy(), return_distance=False)[:, 0])
         y_cf[rows] = train.y[pool][idx]
@@ -146,9 +147,9 @@ def select_alpha(fit, loss, train: SurvivalData, valid: SurvivalData, grid, seed
     ``scores`` holds each alpha's mean score."""
     grid = sorted({float(g) for g in grid}) if grid is not None else []
     if not grid or any(not np.isfinite(g) or g < 0 for g in grid):
-        raise ValueError(f"alpha grid must be a non-empty list of numbers >= 0, got {grid}")
+        raise ArgumentError(f"alpha grid must be a non-empty list of numbers >= 0, got {grid}")
     if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        raise ArgumentError(f"rule must be one of {RULES}, got {rule!r}")
     horizon = None
     if rule == "dr":
         horizon = selection_horizon(train)
@@ -156,7 +157,7 @@ def select_alpha(fit, loss, train: SurvivalData, valid: SurvivalData, grid, seed
         try:
             phi = rmst_difference_pseudo_outcomes(rows[0], rows[1], horizon)
         except (ConvergenceError, np.linalg.LinAlgError, ValueError) as err:  # a degenerate arm
-            raise ValueError(f"the doubly robust effect score of alpha selection could not fit its Cox "
+            raise DataError(f"the doubly robust effect score of alpha selection could not fit its Cox "
                              f"nuisance models on the training rows ({type(err).__name__}: {err}); pass a "
                              "number for alpha, or alpha='nn-proxy'") from None
     else:

@@ -48,6 +48,7 @@ from torch.distributions import AffineTransform, ComposeTransform, ExpTransform,
 
 from pyrocsa.core.tail import TailPiece, fit_tail, window_times
 from pyrocsa.csa.flows import PlanarLayer
+from pyrocsa.errors import ArgumentError
 
 __all__ = ["FlowTime", "RightCensored", "EndOfFollowUp"]
 
@@ -165,7 +166,7 @@ class FlowTime(dist.TransformedDistribution):
         end = float("inf") if end is None else end
         if not bool(torch.isinf(torch.as_tensor(end))):
             if not float(end) > 0:
-                raise ValueError(f"end must be a positive time or None, got {float(end)!r}")
+                raise ArgumentError(f"end must be a positive time or None, got {float(end)!r}")
             flow = [EndOfFollowUp(flow, torch.as_tensor(end).log(), loc)]
         transforms = [AffineTransform(0.0, -1.0), *flow, ExpTransform()]
         super().__init__(base, transforms, validate_args=validate_args)

@@ -37,7 +37,7 @@ from pyrocsa.data.frame import (
     validation_split,
     zero_duration_shift,
 )
-from pyrocsa.errors import DataError, check_positive_int, check_seed
+from pyrocsa.errors import ArgumentError, DataError, check_positive_int, check_seed
 
 __all__ = ["CSA"]
 
@@ -117,34 +117,34 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
                  batch_size="auto", max_epochs: int = 200, patience: int = 20, ensemble_size: int = 1,
                  n_jobs: int | None = None, seed: int | None = 0, device=None, verbose: bool = True):
         if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+            raise ArgumentError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, (int, np.integer)) \
                 or ensemble_size < 1:
-            raise ValueError(f"ensemble_size must be an integer >= 1, got {ensemble_size!r}")
+            raise ArgumentError(f"ensemble_size must be an integer >= 1, got {ensemble_size!r}")
         if isinstance(alpha, (list, tuple)):
             if not alpha or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
                                     for v in alpha):
-                raise ValueError(f"alpha: a grid must be a non-empty list of numbers >= 0, got {alpha!r}")
+                raise ArgumentError(f"alpha: a grid must be a non-empty list of numbers >= 0, got {alpha!r}")
         elif not (alpha in ("auto", "nn-proxy") or (isinstance(alpha, (int, float))
                                                     and not isinstance(alpha, bool) and alpha >= 0)):
-            raise ValueError(f"alpha must be a number >= 0, 'auto', 'nn-proxy' or a list of numbers, got "
+            raise ArgumentError(f"alpha must be a number >= 0, 'auto', 'nn-proxy' or a list of numbers, got "
                              f"{alpha!r}")
         checked = (("max_epochs", max_epochs), ("patience", patience)) + \
             ((("batch_size", batch_size),) if not _is_auto(batch_size) else ())
         for arg, v in checked:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 also = " or 'auto'" if arg == "batch_size" else ""
-                raise ValueError(f"{arg} must be an integer >= 1{also}, got {v!r}")
+                raise ArgumentError(f"{arg} must be an integer >= 1{also}, got {v!r}")
         if isinstance(flow_layers, bool) or not isinstance(flow_layers, (int, np.integer)) or flow_layers < 0:
-            raise ValueError(f"flow_layers must be an integer >= 0, got {flow_layers!r}")
+            raise ArgumentError(f"flow_layers must be an integer >= 0, got {flow_layers!r}")
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__") or not tuple(hidden) or \
                 not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1
                         for h in hidden):
-            raise ValueError(f"hidden must be a non-empty sequence of positive integers, got {hidden!r}")
+            raise ArgumentError(f"hidden must be a non-empty sequence of positive integers, got {hidden!r}")
         if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise ArgumentError(f"dropout must be in [0, 1), got {dropout}")
         if not (isinstance(lr, (int, float)) and lr > 0):
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+            raise ArgumentError(f"lr must be > 0, got {lr!r}")
         self.informative_censoring = bool(informative_censoring)
         self.alpha = alpha
         self.objective = objective
@@ -181,7 +181,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     def set_params(self, **params) -> CSA:
         unknown = sorted(set(params) - set(_CONFIG_KEYS))
         if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown}; CSA takes {list(_CONFIG_KEYS)}")
+            raise ArgumentError(f"unknown parameter(s) {unknown}; CSA takes {list(_CONFIG_KEYS)}")
         merged = dict(self.get_params(), **params)
         self.__init__(**merged)
         return self
@@ -262,7 +262,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
 
         if is_parquet_path(df):
             if zero_durations != "error":
-                raise ValueError("zero_durations='shift' needs the rows in memory: pass a DataFrame, or "
+                raise DataError("zero_durations='shift' needs the rows in memory: pass a DataFrame, or "
                                  "shift the durations in the Parquet files")
             return self._fit_parquet(df, duration_col, event_col, treatment_col, val_df, covariates,
                                      treated_value, preprocessor)
@@ -346,13 +346,13 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         from pyrocsa.core.streaming import scan_parquet
 
         if val_df is not None:
-            raise ValueError("val_df cannot be combined with a Parquet path: the validation rows are a "
+            raise DataError("val_df cannot be combined with a Parquet path: the validation rows are a "
                              "seeded 15% of the Parquet data")
         if self.ensemble_size > 1:
-            raise ValueError("ensemble_size > 1 needs the rows in memory (bootstrap resampling): pass a "
+            raise DataError("ensemble_size > 1 needs the rows in memory (bootstrap resampling): pass a "
                              "DataFrame, or fit members one by one")
         if self._searches_alpha():
-            raise ValueError(f"alpha={self.alpha!r} needs the rows in memory (validation scores of one fit "
+            raise DataError(f"alpha={self.alpha!r} needs the rows in memory (validation scores of one fit "
                              "per alpha): pass a DataFrame, or a number for alpha")
         scan = scan_parquet(path, duration_col, event_col, treatment_col, covariates=covariates,
                             treated_value=treated_value, preprocessor=preprocessor, seed=self.seed or 0)
@@ -418,9 +418,9 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         if chunk_size is not None:
             chunk_size = check_positive_int(chunk_size, "chunk_size")
         if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+            raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         if len(df) == 0:
-            raise ValueError("df has no rows")
+            raise DataError("df has no rows")
         x = torch.as_tensor(self.preprocessor_.transform(df), dtype=torch.float32)
         observed = observed_frame(self.data_, df)
         draws = self._predict(x, num_samples, seed, chunk_size)
@@ -441,19 +441,19 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     # -- exact functions of the fitted laws ------------------------------------------------------------
     def _covariate_tensor(self, df) -> torch.Tensor:
         if not isinstance(df, pd.DataFrame):
-            raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+            raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         if len(df) == 0:
-            raise ValueError("df has no rows")
+            raise DataError("df has no rows")
         return torch.as_tensor(self.preprocessor_.transform(df), dtype=torch.float32)
 
     def _arms(self, df, treatment):
         if treatment is None:
             if self.treatment_col_ not in df.columns:
-                raise ValueError(f"treatment=None uses each row's own arm, but column "
+                raise DataError(f"treatment=None uses each row's own arm, but column "
                                  f"'{self.treatment_col_}' is not in the frame; pass treatment=0 or 1")
             return self.data_.transform(df, require_outcome=False).a.numpy() > 0.5
         if treatment not in (0, 1):
-            raise ValueError(f"treatment must be 0, 1 or None (each row's own arm), got {treatment!r}")
+            raise DataError(f"treatment must be 0, 1 or None (each row's own arm), got {treatment!r}")
         return np.full(len(df), bool(treatment))
 
     def predict_survival_function(self, df: pd.DataFrame, times=None, treatment=None, kind: str = "t"
@@ -467,7 +467,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         An ensemble averages its members' survival functions (the mixture's survival)."""
         self._check_fitted()
         if kind not in ("t", "c"):
-            raise ValueError(f"kind must be 't' or 'c', got {kind!r}")
+            raise ArgumentError(f"kind must be 't' or 'c', got {kind!r}")
         if getattr(self, "ensemble_", None) is not None:
             return self.ensemble_.predict_survival_function(df, times=times, treatment=treatment, kind=kind)
         if times is None:
@@ -475,7 +475,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
             times = np.linspace(0.0, end, 101)[1:]
         times = np.asarray(times, dtype=float).ravel()
         if times.size == 0 or not np.isfinite(times).all() or (times < 0).any():
-            raise ValueError("times must be a non-empty list of finite numbers >= 0")
+            raise ArgumentError("times must be a non-empty list of finite numbers >= 0")
         surv = self._survival(df, times, self._arms(df, treatment), kind)
         return pd.DataFrame(surv, index=pd.Index(times, name="time"), columns=df.index)
 
@@ -524,7 +524,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         ``treatment`` as in :meth:`predict_survival_function`."""
         horizon = float(horizon)
         if not (np.isfinite(horizon) and horizon > 0):
-            raise ValueError(f"horizon must be a positive finite number, got {horizon!r}")
+            raise ArgumentError(f"horizon must be a positive finite number, got {horizon!r}")
         n = int(num_points) | 1
         grid = np.linspace(0.0, horizon, n)
         surv = self.predict_survival_function(df, times=grid, treatment=treatment).to_numpy()
@@ -544,9 +544,9 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         for arm in (0, 1):
             p = head_vector(model.event_heads[arm]).numel()
             if tuple(state["mean"][arm].shape) != (p,) or tuple(state["hessian"][arm].shape) != (p, p):
-                raise ValueError(f"arm {arm}'s posterior does not match the network ({p} parameters)")
+                raise DataError(f"arm {arm}'s posterior does not match the network ({p} parameters)")
         if not state["prior_precision"] > 0:
-            raise ValueError(f"prior_precision must be > 0, got {state['prior_precision']}")
+            raise ArgumentError(f"prior_precision must be > 0, got {state['prior_precision']}")
         return LaplacePosterior.from_state(state)
 
     def _effect_draws(self, df, horizon, times, num_draws, seed):
@@ -558,7 +558,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
             return self.ensemble_._effect_draws(df, horizon, times, num_draws, seed)
         post = getattr(self, "posterior_", None)
         if post is None:
-            raise ValueError("this model has no parameter posterior: it is computed when fitting on a frame "
+            raise DataError("this model has no parameter posterior: it is computed when fitting on a frame "
                              "(not from a Parquet path) and saved as posterior.pt beside the weights; refit "
                              "on a DataFrame")
         x = self._covariate_tensor(df)

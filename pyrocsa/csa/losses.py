@@ -38,6 +38,7 @@ import torch
 from pyro import poutine
 
 from pyrocsa.core.ipm import wasserstein_ipm
+from pyrocsa.errors import ArgumentError
 
 __all__ = ["event_loss", "censoring_loss", "time_order_loss", "CSALoss", "OBJECTIVES"]
 
@@ -76,9 +77,9 @@ class CSALoss:
 
     def __init__(self, objective: str = "likelihood", alpha: float = 0.0, tc_weight: float = 1.0):
         if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+            raise ArgumentError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if not alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+            raise ArgumentError(f"alpha must be >= 0, got {alpha}")
         self.objective = objective
         self.alpha = float(alpha)
         self.tc_weight = float(tc_weight)

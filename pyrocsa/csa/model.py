@@ -44,6 +44,7 @@ from torch import nn
 from pyrocsa.core.nn import Encoder, _Block
 from pyrocsa.csa.distributions import FlowTime, RightCensored
 from pyrocsa.csa.flows import planar_params
+from pyrocsa.errors import ArgumentError, DataError
 
 __all__ = ["CSAModel", "ArmHead"]
 
@@ -129,11 +130,11 @@ class CSAModel(PyroModule):
                  end_of_follow_up: float | None = None):
         super().__init__()
         if n_features < 1:
-            raise ValueError(f"n_features must be >= 1, got {n_features}")
+            raise ArgumentError(f"n_features must be >= 1, got {n_features}")
         if not log_time_scale > 0:
-            raise ValueError(f"log_time_scale must be > 0, got {log_time_scale}")
+            raise ArgumentError(f"log_time_scale must be > 0, got {log_time_scale}")
         if int(flow_layers) < 0:
-            raise ValueError(f"flow_layers must be >= 0, got {flow_layers}")
+            raise ArgumentError(f"flow_layers must be >= 0, got {flow_layers}")
         self.n_features = int(n_features)
         self.informative_censoring = bool(informative_censoring)
         self.flow_layers = int(flow_layers)
@@ -152,7 +153,7 @@ class CSAModel(PyroModule):
         self.register_buffer("log_time_scale", torch.tensor(float(log_time_scale)))
         end = float("inf") if end_of_follow_up is None else float(end_of_follow_up)
         if not end > 0:
-            raise ValueError(f"end_of_follow_up must be a positive time or None, got {end_of_follow_up!r}")
+            raise ArgumentError(f"end_of_follow_up must be a positive time or None, got {end_of_follow_up!r}")
         self.register_buffer("end_of_follow_up", torch.tensor(end))
 
     @property
@@ -169,7 +170,7 @@ class CSAModel(PyroModule):
         """The law of T_arm (``kind="t"``) or C_arm (``"c"``) given r (N, k) and x (N, p): a FlowTime,
         batch (N,)."""
         if kind == "c" and not self.informative_censoring:
-            raise ValueError("this model has no censoring generators (informative_censoring=False)")
+            raise ArgumentError("this model has no censoring generators (informative_censoring=False)")
         heads = self.event_heads if kind == "t" else self.censor_heads
         return self.flow_time(*heads[arm](r, x))
 
@@ -199,10 +200,10 @@ class CSAModel(PyroModule):
         Returns a dict of the sites' values (sampled, or the observed durations when scoring).
         """
         if x.dim() != 2:
-            raise ValueError(f"x must be (N, p), got shape {tuple(x.shape)}")
+            raise DataError(f"x must be (N, p), got shape {tuple(x.shape)}")
         scoring = duration is not None
         if scoring and (treatment is None or event is None):
-            raise ValueError("scoring data needs treatment, duration and event")
+            raise ArgumentError("scoring data needs treatment, duration and event")
         r = self.representation(x)
         out = {}
         with pyro.plate("subjects", x.shape[0], dim=-1):

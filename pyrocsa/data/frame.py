@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pyrocsa.errors import DataError
+from pyrocsa.errors import ArgumentError, DataError
 
 __all__ = ["Preprocessor", "SurvivalData", "stratified_split", "validation_split", "observed_frame",
            "covariate_frame", "validate_duration", "validate_event", "validate_treatment",
@@ -91,7 +91,7 @@ def decode_label(v):
             return None
         if tag == "tuple" and isinstance(val, list):
             return tuple(decode_label(x) for x in val)
-    raise ValueError(f"not an encoded label: {v!r}")
+    raise ArgumentError(f"not an encoded label: {v!r}")
 
 
 def _hashable(arg: str, v) -> None:
@@ -622,7 +622,7 @@ def stratified_split(df: pd.DataFrame, event_col: str, treatment_col: str,
     Returns a dict ``{"train", "valid", "test"} -> sorted integer positions`` into ``df``.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise ArgumentError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     if len(df) == 0:
@@ -653,14 +653,14 @@ def validation_split(df: pd.DataFrame, event_col: str, treatment_col: str, val_d
     given (``df`` is then all training rows), else a stratified (event x treatment) 15% of ``df``
     (:func:`stratified_split` seeded by ``seed``, None read as 0). Neither frame is modified."""
     if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     if val_df is not None:
         if not isinstance(val_df, pd.DataFrame):
-            raise ValueError(f"val_df must be a pandas DataFrame, got {type(val_df).__name__}")
+            raise DataError(f"val_df must be a pandas DataFrame, got {type(val_df).__name__}")
         return df, val_df
     for arg, col in (("event_col", event_col), ("treatment_col", treatment_col)):
         if col not in df.columns:
-            raise ValueError(f"{arg}='{col}': column '{col}' not in the frame")
+            raise DataError(f"{arg}='{col}': column '{col}' not in the frame")
     parts = stratified_split(df, event_col, treatment_col,
                              fractions=(1.0 - VALIDATION_FRACTION, VALIDATION_FRACTION, 0.0), seed=seed or 0)
     return df.iloc[parts["train"]], df.iloc[parts["valid"]]

@@ -40,7 +40,7 @@ from scipy import special, stats
 
 from pyrocsa.data.actg import ACTG_COVARIATES, load_actg175
 from pyrocsa.data.frame import MIN_ROWS, stratified_split
-from pyrocsa.errors import renamed_argument
+from pyrocsa.errors import ArgumentError, DataError, renamed_argument
 
 __all__ = [
     "AUTHORS_BETA_0",
@@ -106,14 +106,14 @@ class GompertzCox:
 
     def __post_init__(self):
         if not (np.isfinite(self.gompertz_shape) and self.gompertz_shape > 0):
-            raise ValueError(f"gompertz_shape must be a positive finite number, got {self.gompertz_shape}")
+            raise DataError(f"gompertz_shape must be a positive finite number, got {self.gompertz_shape}")
         for name in ("lambda_0", "lambda_1"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {v}")
+                raise ArgumentError(f"{name} must be a positive finite number, got {v}")
         for name in ("log_risk_0", "log_risk_1"):
             if not np.isfinite(np.asarray(getattr(self, name), dtype=float)).all():
-                raise ValueError(f"{name} has non-finite values")
+                raise DataError(f"{name} has non-finite values")
 
     @property
     def alpha(self) -> float:
@@ -133,7 +133,7 @@ class GompertzCox:
         """(S0, S1), each (N, len(times)): ``S_a(t|x_i)`` at the given times (days, >= 0)."""
         t = np.atleast_1d(np.asarray(times, dtype=float))
         if t.ndim != 1 or np.isnan(t).any() or (t < 0).any():
-            raise ValueError("times must be a 1-d array of non-negative numbers")
+            raise ArgumentError("times must be a 1-d array of non-negative numbers")
         growth = np.expm1(self.gompertz_shape * t)[None, :]
         return tuple(np.exp(-ka[:, None] * growth) for ka in self.k())
 
@@ -145,7 +145,7 @@ class GompertzCox:
             raise TypeError("GompertzCox.rmst() needs horizon")
         tau = float(tau)
         if not tau > 0:
-            raise ValueError(f"horizon must be > 0, got {tau}")
+            raise ArgumentError(f"horizon must be > 0, got {tau}")
         if np.isinf(tau):
             return self.expected_lifetime()
         w = np.exp(self.gompertz_shape * tau)
@@ -177,7 +177,7 @@ def authors_gompertz_cox(x: np.ndarray) -> GompertzCox:
     """The authors' outcome model for raw ACTG covariates ``x`` (N, 23) in ACTG_COVARIATES order."""
     x = np.asarray(x, dtype=float)
     if x.ndim != 2 or x.shape[1] != len(AUTHORS_BETA_0):
-        raise ValueError(f"x must be (N, {len(AUTHORS_BETA_0)}), got {x.shape}")
+        raise DataError(f"x must be (N, {len(AUTHORS_BETA_0)}), got {x.shape}")
     return GompertzCox(AUTHORS_PARAMS["gompertz_shape"], AUTHORS_PARAMS["lambda_0"],
                        AUTHORS_PARAMS["lambda_1"],
                        x @ AUTHORS_BETA_0, x @ AUTHORS_BETA_1)
@@ -266,10 +266,10 @@ class SimulatedCohort:
             return m1 - m0
         if kind == "rmst":
             if tau is None:
-                raise ValueError("horizon is required for kind='rmst'")
+                raise ArgumentError("horizon is required for kind='rmst'")
             r0, r1 = self.rmst(tau)
             return r1 - r0
-        raise ValueError(f"kind must be 'realised', 'expected' or 'rmst', got {kind!r}")
+        raise ArgumentError(f"kind must be 'realised', 'expected' or 'rmst', got {kind!r}")
 
 
 def _covariate_source(covariates) -> tuple[pd.DataFrame, bool]:
@@ -283,35 +283,35 @@ def _covariate_source(covariates) -> tuple[pd.DataFrame, bool]:
     else:
         arr = np.asarray(covariates)
         if arr.ndim != 2:
-            raise ValueError(f"covariates must be a DataFrame or a 2-d array, got shape {arr.shape}")
+            raise DataError(f"covariates must be a DataFrame or a 2-d array, got shape {arr.shape}")
         df = pd.DataFrame(arr, columns=[f"x{j}" for j in range(arr.shape[1])])
     if df.shape[1] == 0 or len(df) == 0:
-        raise ValueError("covariates: empty covariate source")
+        raise ArgumentError("covariates: empty covariate source")
     for col in df.columns:
         s = df[col]
         if pd.api.types.is_bool_dtype(s):
             df[col] = s.astype(float)
         elif not pd.api.types.is_numeric_dtype(s):
-            raise ValueError(f"covariates: column '{col}' is not numeric (dtype {s.dtype}); encode it first")
+            raise DataError(f"covariates: column '{col}' is not numeric (dtype {s.dtype}); encode it first")
     df = df.astype(float)
     if np.isinf(df.to_numpy()).any():
         bad = [c for c in df.columns if np.isinf(df[c]).any()]
-        raise ValueError(f"covariates: column(s) {bad} contain inf values")
+        raise DataError(f"covariates: column(s) {bad} contain inf values")
     empty = [c for c in df.columns if df[c].isna().all()]
     if empty:
-        raise ValueError(f"covariates: column(s) {empty} have no non-missing values")
+        raise DataError(f"covariates: column(s) {empty} have no non-missing values")
     clash = [c for c in df.columns if c in ("time", "event", "treatment")]
     if clash:
-        raise ValueError(f"covariates: column name(s) {clash} clash with the outcome columns")
+        raise DataError(f"covariates: column name(s) {clash} clash with the outcome columns")
     return df.fillna(df.median()), False
 
 
 def _coef(value, p: int, name: str) -> np.ndarray:
     v = np.asarray(value, dtype=float)
     if v.shape != (p,):
-        raise ValueError(f"{name} must have length {p} (one per covariate), got shape {v.shape}")
+        raise DataError(f"{name} must have length {p} (one per covariate), got shape {v.shape}")
     if not np.isfinite(v).all():
-        raise ValueError(f"{name} has non-finite values")
+        raise DataError(f"{name} has non-finite values")
     return v
 
 
@@ -322,7 +322,7 @@ def _columns(requested, default, df: pd.DataFrame, name: str, count: int) -> lis
         cols = [str(c) for c in requested]
         miss = [c for c in cols if c not in df.columns]
         if miss:
-            raise ValueError(f"{name}: column(s) {miss} not among the covariates")
+            raise DataError(f"{name}: column(s) {miss} not among the covariates")
     return cols
 
 
@@ -397,32 +397,33 @@ def simulate(n: int | None = None, seed: int = 0, *, covariates=None, beta_0=Non
     """
     # ---- argument checks -------------------------------------------------------------------------------
     if censoring not in ("normal", "informative", "none"):
-        raise ValueError(f"censoring must be 'normal', 'informative' or 'none', got {censoring!r}")
+        raise ArgumentError(f"censoring must be 'normal', 'informative' or 'none', got {censoring!r}")
     gompertz_shape = renamed_argument(gompertz_shape, alpha, "gompertz_shape", "alpha", "simulate")
     if gompertz_shape is None:
         gompertz_shape = AUTHORS_PARAMS["gompertz_shape"]
     for name, v in (("gompertz_shape", gompertz_shape), ("lambda_0", lambda_0), ("lambda_1", lambda_1)):
         if not (np.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be a positive finite number, got {v}")
+            raise ArgumentError(f"{name} must be a positive finite number, got {v}")
     for name, v in (("eta", eta), ("confounding", confounding), ("heterogeneity", heterogeneity),
                     ("nonlinear", nonlinear)):
         if not np.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {v}")
+            raise ArgumentError(f"{name} must be finite, got {v}")
     if not (a >= 0 and b > 0 and a + 1 <= b):
-        raise ValueError(f"propensity parameters need 0 <= a and a + 1 <= b so that (a + sigmoid)/b is a "
+        raise ArgumentError(f"propensity parameters need 0 <= a and a + 1 <= b so that (a + sigmoid)/b is a "
                          f"probability; got a={a}, b={b}")
     if censoring == "normal" and not (censoring_sd > 0 and np.isfinite(censoring_mean)):
-        raise ValueError(f"censoring_sd must be > 0 and censoring_mean finite, got {censoring_mean}, "
+        raise ArgumentError(f"censoring_sd must be > 0 and censoring_mean finite, got {censoring_mean}, "
                          f"{censoring_sd}")
     if censoring == "informative" and not (censoring_shape > 0 and censoring_scale > 0):
-        raise ValueError(f"censoring_shape and censoring_scale must be > 0, got {censoring_shape}, "
+        raise DataError(f"censoring_shape and censoring_scale must be > 0, got {censoring_shape}, "
                          f"{censoring_scale}")
     if isinstance(max_followup, str):
         if max_followup != "auto":
-            raise ValueError(f"max_followup must be a positive number, None or 'auto', got {max_followup!r}")
+            raise ArgumentError(f"max_followup must be a positive number, None or 'auto', got "
+                                f"{max_followup!r}")
         max_followup = 1500.0 if censoring == "informative" else None
     if max_followup is not None and not (float(max_followup) > 0):
-        raise ValueError(f"max_followup must be > 0, got {max_followup}")
+        raise ArgumentError(f"max_followup must be > 0, got {max_followup}")
 
     source, is_actg = _covariate_source(covariates)
     names = list(source.columns)
@@ -430,7 +431,7 @@ def simulate(n: int | None = None, seed: int = 0, *, covariates=None, beta_0=Non
     if n is None:
         n = len(source)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_ROWS:
-        raise ValueError(f"n must be an integer >= {MIN_ROWS}, got {n!r}")
+        raise ArgumentError(f"n must be an integer >= {MIN_ROWS}, got {n!r}")
     n = int(n)
 
     streams = np.random.SeedSequence(seed).spawn(5)
@@ -450,7 +451,7 @@ def simulate(n: int | None = None, seed: int = 0, *, covariates=None, beta_0=Non
         beta_0, beta_1 = AUTHORS_BETA_0.copy(), AUTHORS_BETA_1.copy()
     elif beta_0 is None or beta_1 is None:
         if beta_0 is not None or beta_1 is not None:
-            raise ValueError("give both beta_0 and beta_1, or neither")
+            raise ArgumentError("give both beta_0 and beta_1, or neither")
         b0_std = rng_coef.normal(0.0, 1.0 / np.sqrt(p), size=p) * (sd > 0)
         b1_std = (b0_std + rng_coef.normal(0.0, 0.5 / np.sqrt(p), size=p)) * (sd > 0)
         beta_0, beta_1 = b0_std / sd_safe, b1_std / sd_safe
@@ -467,7 +468,7 @@ def simulate(n: int | None = None, seed: int = 0, *, covariates=None, beta_0=Non
         lr1 = lr1 + nonlinear * f1
     lr1 = lr0 + heterogeneity * (lr1 - lr0)
     if not (np.isfinite(lr0).all() and np.isfinite(lr1).all()):
-        raise ValueError("the log-risk x'beta is not finite; check the covariates and coefficients")
+        raise ArgumentError("the log-risk x'beta is not finite; check the covariates and coefficients")
     truth = GompertzCox(float(gompertz_shape), float(lambda_0), float(lambda_1), lr0, lr1)
 
     # ---- treatment ----------------------------------------------------------------------------------------
@@ -517,7 +518,7 @@ def _censoring_coefs(g0, g1, names: list[str], p: int, rng: np.random.Generator)
     if g0 is not None and g1 is not None:
         return _coef(g0, p, "censoring_beta_0"), _coef(g1, p, "censoring_beta_1")
     if g0 is not None or g1 is not None:
-        raise ValueError("give both censoring_beta_0 and censoring_beta_1, or neither")
+        raise ArgumentError("give both censoring_beta_0 and censoring_beta_1, or neither")
     keys = set(_INFO_GAMMA_0) | set(_INFO_GAMMA_1)
     if keys <= set(names):
         return (np.array([_INFO_GAMMA_0.get(c, 0.0) for c in names]),
@@ -554,7 +555,7 @@ class JumpHazard:
         """(S0, S1), each (N, len(times)): ``S_a(t|x_i)``."""
         t = np.atleast_1d(np.asarray(times, dtype=float))
         if t.ndim != 1 or np.isnan(t).any() or (t < 0).any():
-            raise ValueError("times must be a 1-d array of non-negative numbers")
+            raise ArgumentError("times must be a 1-d array of non-negative numbers")
         return tuple(np.exp(-r[:, None] * self._cumulative(t[None, :], s[:, None])) for s, r in self._arms())
 
     def rmst(self, horizon: float) -> tuple[np.ndarray, np.ndarray]:
@@ -562,7 +563,7 @@ class JumpHazard:
         pieces)."""
         h = float(horizon)
         if not h > 0:
-            raise ValueError(f"horizon must be > 0, got {h}")
+            raise ArgumentError(f"horizon must be > 0, got {h}")
         out = []
         for s, r in self._arms():
             k1, k2 = r * self.rate, r * self.rate * self.factor
@@ -602,14 +603,14 @@ def simulate_hazard_jump(n: int = 2000, seed: int = 0, p: int = 10, rate: float 
 
     Returns a :class:`SimulatedCohort` (``truth.rmst(h)`` exact; ``t0``, ``t1`` the potential times)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_ROWS:
-        raise ValueError(f"n must be an integer >= {MIN_ROWS}, got {n!r}")
+        raise ArgumentError(f"n must be an integer >= {MIN_ROWS}, got {n!r}")
     if not (isinstance(p, (int, np.integer)) and p >= 4):
-        raise ValueError(f"p must be an integer >= 4 (x_1..x_4 enter the model), got {p!r}")
+        raise ArgumentError(f"p must be an integer >= 4 (x_1..x_4 enter the model), got {p!r}")
     for name, v in (("rate", rate), ("factor", factor), ("jump", jump), ("follow_up", follow_up)):
         if not (np.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be a positive finite number, got {v}")
+            raise ArgumentError(f"{name} must be a positive finite number, got {v}")
     if not (np.isfinite(delay) and delay >= 0):
-        raise ValueError(f"delay must be a finite number >= 0, got {delay}")
+        raise ArgumentError(f"delay must be a finite number >= 0, got {delay}")
     rng_x, rng_treat, rng_event, rng_cens = (np.random.default_rng(s)
                                              for s in np.random.SeedSequence([seed, 7]).spawn(4))
     x = rng_x.standard_normal((int(n), int(p)))

@@ -32,6 +32,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from pyrocsa.errors import ArgumentError
+
 __all__ = ["Trial", "TRIALS", "load_trial"]
 
 _EXTRA = "install the benchmark extra: pip install 'pyrocsa[trials]'"
@@ -159,5 +161,5 @@ TRIALS = {"colon": _colon, "pbc": _pbc, "veteran": _veteran, "rossi": _rossi, "a
 def load_trial(name: str) -> Trial:
     """The trial ``name`` (one of :data:`TRIALS`) as a :class:`Trial`; see the module docstring."""
     if name not in TRIALS:
-        raise ValueError(f"unknown trial {name!r}; choose one of {sorted(TRIALS)}")
+        raise ArgumentError(f"unknown trial {name!r}; choose one of {sorted(TRIALS)}")
     return TRIALS[name]()

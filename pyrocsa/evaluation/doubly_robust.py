@@ -57,7 +57,7 @@ from scipy import stats
 
 from pyrocsa.core.influence import ArmSurvivalFit, aipcw_pseudo_outcomes, integrate_steps
 from pyrocsa.data.frame import MIN_ROWS, Preprocessor, validate_outcome_columns
-from pyrocsa.errors import FitWarning, check_level
+from pyrocsa.errors import ArgumentError, DataError, FitWarning, check_level
 
 __all__ = ["DoublyRobust"]
 
@@ -104,7 +104,7 @@ def _new_model(spec, what: str):
     else:
         model = copy.deepcopy(spec)
     if not hasattr(model, "fit"):
-        raise ValueError(f"{what} must be an estimator with fit(...) or a factory returning one; got "
+        raise ArgumentError(f"{what} must be an estimator with fit(...) or a factory returning one; got "
                          f"{type(model).__name__}")
     return model
 
@@ -144,7 +144,7 @@ def _model_survival(model, df: pd.DataFrame, grid: np.ndarray, num_samples: int,
                 res = res.to_numpy().T
             res = np.asarray(res, dtype=float)
             if res.shape != (len(df), len(grid)):
-                raise ValueError(f"outcome_model.predict_survival_function returned shape {res.shape}; "
+                raise DataError(f"outcome_model.predict_survival_function returned shape {res.shape}; "
                                  f"expected (n_subjects, n_times) = {(len(df), len(grid))}")
             out.append(np.minimum.accumulate(np.clip(res, 0.0, 1.0), axis=1))
         return tuple(out), None
@@ -243,21 +243,22 @@ class DoublyRobust:
                  seed: int = 0, num_samples: int = 200, propensity_clip: float = 0.01,
                  censoring_clip: float = 0.01):
         if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-            raise ValueError(f"n_folds must be an integer >= 2, got {n_folds!r}")
+            raise ArgumentError(f"n_folds must be an integer >= 2, got {n_folds!r}")
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
-            raise ValueError(f"num_samples must be an integer >= 2, got {num_samples!r}")
+            raise ArgumentError(f"num_samples must be an integer >= 2, got {num_samples!r}")
         if not (isinstance(propensity_clip, (int, float)) and 0 < propensity_clip < 0.5):
-            raise ValueError(f"propensity_clip must be a number in (0, 0.5), got {propensity_clip!r}")
+            raise ArgumentError(f"propensity_clip must be a number in (0, 0.5), got {propensity_clip!r}")
         if not (isinstance(censoring_clip, (int, float)) and 0 < censoring_clip < 1):
-            raise ValueError(f"censoring_clip must be a number in (0, 1), got {censoring_clip!r}")
+            raise ArgumentError(f"censoring_clip must be a number in (0, 1), got {censoring_clip!r}")
         if censoring_model is not None and censoring_model not in _CENSORING_CHOICES:
-            raise ValueError(f"censoring_model must be None or one of {list(_CENSORING_CHOICES)}, got "
+            raise ArgumentError(f"censoring_model must be None or one of {list(_CENSORING_CHOICES)}, got "
                              f"{censoring_model!r}")
         if isinstance(propensity_model, str) and propensity_model not in _PROPENSITY_CHOICES:
-            raise ValueError(f"propensity_model must be None, one of {list(_PROPENSITY_CHOICES)}, a number "
+            raise ArgumentError(f"propensity_model must be None, one of {list(_PROPENSITY_CHOICES)}, a "
+                                f"number "
                              f"in (0, 1) or an estimator; got {propensity_model!r}")
         if isinstance(propensity_model, (float, np.floating)) and not 0 < propensity_model < 1:
-            raise ValueError(f"propensity_model as a known probability must lie in (0, 1), got "
+            raise ArgumentError(f"propensity_model as a known probability must lie in (0, 1), got "
                              f"{propensity_model!r}")
         self.outcome_model = outcome_model
         self.propensity_model = propensity_model
@@ -308,23 +309,23 @@ class DoublyRobust:
             covariates = [str(c) for c in covariates] if not isinstance(covariates, str) else [covariates]
             missing = [c for c in covariates if c not in df.columns]
             if missing:
-                raise ValueError(f"covariates: column(s) {missing} not in the frame")
+                raise DataError(f"covariates: column(s) {missing} not in the frame")
             clash = [c for c in covariates if c in outcome_cols]
             if clash:
-                raise ValueError(f"covariates: {clash} are outcome/treatment columns")
+                raise DataError(f"covariates: {clash} are outcome/treatment columns")
         if not covariates:
-            raise ValueError("covariates: no covariate columns (pass covariates= or add columns)")
+            raise DataError("covariates: no covariate columns (pass covariates= or add columns)")
         n = len(df)
         if n < MIN_ROWS * self.n_folds:
-            raise ValueError(f"n_folds={self.n_folds}: {n} rows give fewer than {MIN_ROWS} rows per fold; "
+            raise DataError(f"n_folds={self.n_folds}: {n} rows give fewer than {MIN_ROWS} rows per fold; "
                              f"use fewer folds or more data")
         for arm in ARMS:
             m = a == arm
             if m.sum() < 2 * self.n_folds:
-                raise ValueError(f"treatment column '{treatment_col}': arm {arm} has {int(m.sum())} rows, "
+                raise DataError(f"treatment column '{treatment_col}': arm {arm} has {int(m.sum())} rows, "
                                  f"fewer than 2 per fold (n_folds={self.n_folds})")
             if delta[m].sum() < self.n_folds:
-                raise ValueError(f"event column '{event_col}': arm {arm} has {int(delta[m].sum())} events, "
+                raise DataError(f"event column '{event_col}': arm {arm} has {int(delta[m].sum())} events, "
                                  f"fewer than one per fold (n_folds={self.n_folds})")
         frame = df[covariates + list(outcome_cols)].copy()
         frame.index = pd.RangeIndex(n)
@@ -379,7 +380,7 @@ class DoublyRobust:
                     po = model.sample_potential_outcomes(te, num_samples=self.num_samples,
                                                          seed=int(self.seed) * 1000 + k)
                 if po.c0 is None or po.c1 is None:
-                    raise ValueError("censoring_model='outcome_model' needs an outcome model that draws "
+                    raise ArgumentError("censoring_model='outcome_model' needs an outcome model that draws "
                                      "censoring times (c0, c1), e.g. CSA(informative_censoring=True)")
                 cens[0][test] = _empirical_rows(po.c0, grid, left=True)
                 cens[1][test] = _empirical_rows(po.c1, grid, left=True)
@@ -400,12 +401,12 @@ class DoublyRobust:
                           "models are right, but its interval is wider than a fitting outcome model would "
                           "give; see outcome_misfit_folds_", FitWarning, stacklevel=2)
         if not np.isfinite(e).all() or (e < 0).any() or (e > 1).any():
-            raise ValueError("propensity_model returned values outside [0, 1] or non-finite")
+            raise DataError("propensity_model returned values outside [0, 1] or non-finite")
         # overlap: a propensity that (almost) separates the arms leaves no common support. The c-statistic
         # (P(e_treated > e_control), Mann-Whitney) is 0.5 in an RCT and 1 under complete separation.
         auc = float(stats.mannwhitneyu(e[a == 1], e[a == 0]).statistic / ((a == 1).sum() * (a == 0).sum()))
         if auc >= MAX_PROPENSITY_C_STATISTIC:
-            raise ValueError(f"treatment column '{treatment_col}': no overlap between arms -- the "
+            raise DataError(f"treatment column '{treatment_col}': no overlap between arms -- the "
                              f"estimated propensity separates treated from control subjects (c-statistic "
                              f"{auc:.3f} >= "
                              f"{MAX_PROPENSITY_C_STATISTIC}); the effect is not identified (restrict the "
@@ -451,18 +452,18 @@ class DoublyRobust:
     def _check_time(self, t, name: str) -> float:
         if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or \
                 not np.isfinite(t) or t <= 0:
-            raise ValueError(f"{name} must be a positive finite time, got {t!r}")
+            raise ArgumentError(f"{name} must be a positive finite time, got {t!r}")
         t = float(t)
         limit = min(self.followup_.values())
         if t > limit:
             arm = min(self.followup_, key=self.followup_.get)
-            raise ValueError(f"{name}={t:g} is beyond follow-up: arm {arm}'s largest duration in column "
+            raise DataError(f"{name}={t:g} is beyond follow-up: arm {arm}'s largest duration in column "
                              f"'{self.columns_['duration_col']}' is {limit:g}; S_a(t) is not identified "
                              "there")
         for arm in ARMS:
             m = self.treatment_ == arm
             if not (self.event_[m] * (self.duration_[m] <= t)).any():
-                raise ValueError(f"{name}={t:g}: no events before it in arm {arm} (event column "
+                raise DataError(f"{name}={t:g}: no events before it in arm {arm} (event column "
                                  f"'{self.columns_['event_col']}'); the effect is not estimable")
         return t
 
@@ -529,9 +530,9 @@ class DoublyRobust:
             times = self.grid_[self.grid_ <= limit]
         times = np.atleast_1d(np.asarray(times, dtype=float))
         if times.ndim != 1 or not np.isfinite(times).all() or (times < 0).any():
-            raise ValueError("times must be a 1-d array of finite, non-negative times")
+            raise ArgumentError("times must be a 1-d array of finite, non-negative times")
         if (times > limit).any():
-            raise ValueError(f"times beyond follow-up ({limit:g}, the shorter arm's largest duration)")
+            raise DataError(f"times beyond follow-up ({limit:g}, the shorter arm's largest duration)")
         z = float(stats.norm.ppf(0.5 + level / 2.0))
         k = np.searchsorted(self.grid_, times, side="right") - 1
         n = self.n_

@@ -20,7 +20,7 @@ from scipy.stats import linregress
 
 from pyrocsa.core.estimands import as_samples, population_hazard_ratio, population_survival
 from pyrocsa.core.fit_check import survival_d_calibration
-from pyrocsa.errors import renamed_argument
+from pyrocsa.errors import ArgumentError, DataError, renamed_argument
 
 __all__ = [
     "c_index",
@@ -42,22 +42,22 @@ def _vector(x, name: str, positive: bool = False) -> np.ndarray:
     try:
         v = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a numeric 1-D array: {err}") from err
+        raise DataError(f"{name} must be a numeric 1-D array: {err}") from err
     if v.ndim != 1 or v.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array; got shape {v.shape}")
+        raise DataError(f"{name} must be a non-empty 1-D array; got shape {v.shape}")
     if not np.all(np.isfinite(v)):
-        raise ValueError(f"{name} has {int((~np.isfinite(v)).sum())} non-finite value(s)")
+        raise DataError(f"{name} has {int((~np.isfinite(v)).sum())} non-finite value(s)")
     if positive and np.any(v <= 0):
-        raise ValueError(f"{name} has {int((v <= 0).sum())} value(s) <= 0")
+        raise ArgumentError(f"{name} has {int((v <= 0).sum())} value(s) <= 0")
     return v
 
 
 def _events(e, n: int, name: str = "events") -> np.ndarray:
     v = _vector(e, name)
     if v.size != n:
-        raise ValueError(f"{name} has length {v.size}, expected {n}")
+        raise ArgumentError(f"{name} has length {v.size}, expected {n}")
     if not np.all(np.isin(v, (0.0, 1.0))):
-        raise ValueError(f"{name} must be 0/1")
+        raise ArgumentError(f"{name} must be 0/1")
     return v
 
 
@@ -65,7 +65,7 @@ def _same_length(*pairs):
     n = pairs[0][1].size
     for name, v in pairs[1:]:
         if v.size != n:
-            raise ValueError(f"{name} has length {v.size}, expected {n} (length of {pairs[0][0]})")
+            raise ArgumentError(f"{name} has length {v.size}, expected {n} (length of {pairs[0][0]})")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -83,22 +83,22 @@ def c_index(times_pred, durations, events) -> float:
     _same_length(("times_pred", tp), ("durations", d))
     e = _events(events, d.size)
     if e.sum() == 0:
-        raise ValueError("events has no event (all censored): the C-index is undefined")
+        raise ArgumentError("events has no event (all censored): the C-index is undefined")
     return float(concordance_index(d, tp, e))
 
 
 def _observed_arrays(outcomes, observed):
     obs = observed if observed is not None else outcomes.observed
     if obs is None:
-        raise ValueError("observed is required: a DataFrame with columns time, event, treatment")
+        raise DataError("observed is required: a DataFrame with columns time, event, treatment")
     missing = [c for c in ("time", "event", "treatment") if c not in obs.columns]
     if missing:
-        raise ValueError(f"observed is missing column(s) {missing}; needs time, event, treatment")
+        raise DataError(f"observed is missing column(s) {missing}; needs time, event, treatment")
     if len(obs) != outcomes.n_subjects:
-        raise ValueError(f"observed has {len(obs)} rows, outcomes has {outcomes.n_subjects} subjects")
+        raise DataError(f"observed has {len(obs)} rows, outcomes has {outcomes.n_subjects} subjects")
     a = _vector(obs["treatment"].to_numpy(), "observed['treatment']")
     if not np.all(np.isin(a, (0.0, 1.0))):
-        raise ValueError("observed['treatment'] must be 0/1")
+        raise ArgumentError("observed['treatment'] must be 0/1")
     d = _vector(obs["time"].to_numpy(), "observed['time']", positive=True)
     e = _events(obs["event"].to_numpy(), d.size, "observed['event']")
     return d, e, a
@@ -112,7 +112,7 @@ def _factual_points_per_arm(outcomes, observed, point: str, what: str) -> dict:
     for arm, samples in ((0, outcomes.t0), (1, outcomes.t1)):
         m = a == arm
         if m.sum() < 2:
-            raise ValueError(f"arm A={arm} has fewer than 2 subjects; its {what} is undefined")
+            raise DataError(f"arm A={arm} has fewer than 2 subjects; its {what} is undefined")
         pred = np.median(samples[:, m], axis=0) if point == "median" else samples[:, m].mean(axis=0)
         out[arm] = (pred, d[m], e[m])
     return out
@@ -157,7 +157,7 @@ def calibration_slope(times_pred, durations, events, predicted_events=None, time
     f_emp = 1.0 - population_survival(d, grid, e)
     f_pred = 1.0 - population_survival(tp, grid, pe)
     if np.ptp(f_pred) == 0:
-        raise ValueError("the predicted population survival is constant on the grid; slope undefined")
+        raise ArgumentError("the predicted population survival is constant on the grid; slope undefined")
     return float(linregress(f_pred, f_emp).slope)
 
 
@@ -209,7 +209,7 @@ def true_hazard_ratio(t0_true, t1_true, times=None, events=None, observed_times=
     t0 = as_samples(t0_true, "t0_true")
     t1 = as_samples(t1_true, "t1_true")
     if t0.shape[0] != 1 or t1.shape[0] != 1:
-        raise ValueError("t0_true and t1_true must be 1-D arrays (one true time per subject)")
+        raise ArgumentError("t0_true and t1_true must be 1-D arrays (one true time per subject)")
     level = renamed_argument(level, ci, "level", "ci", "true_hazard_ratio")
     return population_hazard_ratio(t0, t1, times=times, events=events, observed_times=observed_times,
                                    level=level, n_boot=n_boot, seed=seed, summary=summary)
@@ -228,13 +228,13 @@ def cox_hazard_ratio(df: pd.DataFrame, duration_col: str, event_col: str, treatm
     cols = [duration_col, event_col, treatment_col] + ([weights_col] if weights_col else [])
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise ValueError(f"column(s) {missing} not in the frame")
+        raise DataError(f"column(s) {missing} not in the frame")
     data = df[cols].copy()
     _vector(data[duration_col].to_numpy(), f"duration column '{duration_col}'", positive=True)
     _events(data[event_col].to_numpy(), len(data), f"event column '{event_col}'")
     a = _vector(data[treatment_col].to_numpy(), f"treatment column '{treatment_col}'")
     if not np.all(np.isin(a, (0.0, 1.0))) or np.unique(a).size != 2:
-        raise ValueError(f"treatment column '{treatment_col}' must be 0/1 with both arms present")
+        raise DataError(f"treatment column '{treatment_col}' must be 0/1 with both arms present")
     level = renamed_argument(level, ci, "level", "ci", "cox_hazard_ratio")
     level = 0.95 if level is None else level
     cph = CoxPHFitter(alpha=1 - level)
@@ -252,7 +252,7 @@ def _samples_truth(samples, truth):
     s = as_samples(samples, "samples", positive=False)
     t = _vector(truth, "truth")
     if t.size != s.shape[1]:
-        raise ValueError(f"truth has length {t.size}, samples have N={s.shape[1]} subjects")
+        raise DataError(f"truth has length {t.size}, samples have N={s.shape[1]} subjects")
     return s, t
 
 
@@ -268,7 +268,7 @@ def interval_coverage(samples, truth, level: float | None = None, prob: float | 
     prob = renamed_argument(level, prob, "level", "prob", "interval_coverage")
     prob = 0.9 if prob is None else prob
     if not 0 < prob < 1:
-        raise ValueError(f"level must be in (0, 1); got {prob}")
+        raise ArgumentError(f"level must be in (0, 1); got {prob}")
     s, t = _samples_truth(samples, truth)
     lo, hi = np.quantile(s, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
     return float(np.mean((lo <= t) & (t <= hi)))
@@ -280,7 +280,7 @@ def coverage_curve(samples, truth, probs=None) -> pd.DataFrame:
     columns ``nominal``, ``observed``."""
     probs = np.linspace(0.05, 0.95, 19) if probs is None else _vector(probs, "probs")
     if np.any((probs <= 0) | (probs >= 1)):
-        raise ValueError("probs must lie in (0, 1)")
+        raise ArgumentError("probs must lie in (0, 1)")
     s, t = _samples_truth(samples, truth)
     q = np.quantile(s, np.concatenate([(1 - probs) / 2, (1 + probs) / 2]), axis=0)  # (2K, N)
     lo, hi = q[: probs.size], q[probs.size:]
@@ -308,11 +308,11 @@ def d_calibration(samples, durations, events, bins: int = 10) -> dict:
     s = as_samples(samples, "samples")
     d = _vector(durations, "durations", positive=True)
     if d.size != s.shape[1]:
-        raise ValueError(f"durations has length {d.size}, samples have N={s.shape[1]} subjects")
+        raise DataError(f"durations has length {d.size}, samples have N={s.shape[1]} subjects")
     e = _events(events, d.size)
     bins = int(bins)
     if bins < 2:
-        raise ValueError(f"bins must be >= 2; got {bins}")
+        raise ArgumentError(f"bins must be >= 2; got {bins}")
     surv = (s > d[None, :]).mean(axis=0)  # (N,)
     stat, p, counts = survival_d_calibration(surv, e, bins)
     return {"statistic": stat, "p_value": p, "bin_proportions": counts / d.size,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pyrocsa.errors import renamed_argument
+from pyrocsa.errors import ArgumentError, DataError, renamed_argument
 
 __all__ = ["plot_kaplan_meier", "plot_population_survival", "plot_adjusted_survival", "plot_hazard_ratio",
            "plot_ite", "plot_effects", "plot_reliability", "plot_marginals", "plot_km_comparison"]
@@ -72,7 +72,7 @@ def plot_kaplan_meier(df: pd.DataFrame, duration_col: str, event_col: str, treat
     ax = _axes(ax)
     for col in (duration_col, event_col, treatment_col):
         if col not in df.columns:
-            raise ValueError(f"column '{col}' not in the frame")
+            raise DataError(f"column '{col}' not in the frame")
     _km_per_arm(ax, df, duration_col, event_col, treatment_col, label="{arm}, n={n}", ci=ci)
     ax.set_xlabel(f"time ({time_unit})")
     ax.set_ylabel("survival probability S(t)")
@@ -171,7 +171,7 @@ def plot_adjusted_survival(source, ax=None, level: float = 0.95, times=None, km:
         if df is None and getattr(source, "observed", None) is not None:
             df, duration_col, event_col, treatment_col = source.observed, "time", "event", "treatment"
     else:
-        raise ValueError("source must be a fitted DoublyRobust or a PotentialOutcomes; got "
+        raise ArgumentError("source must be a fitted DoublyRobust or a PotentialOutcomes; got "
                          f"{type(source).__name__}")
     t = curves.index.to_numpy(dtype=float)
     for a in (0, 1):
@@ -182,7 +182,7 @@ def plot_adjusted_survival(source, ax=None, level: float = 0.95, times=None, km:
     if km and df is not None:
         for col in (duration_col, event_col, treatment_col):
             if col is None or col not in df.columns:
-                raise ValueError(f"column {col!r} not in the frame used for the Kaplan-Meier overlay")
+                raise DataError(f"column {col!r} not in the frame used for the Kaplan-Meier overlay")
         _km_per_arm(ax, df, duration_col, event_col, treatment_col, label="{arm}, Kaplan-Meier (n={n})",
                     ci=False, linestyle="--")
     ax.set_xlabel(f"time ({time_unit})")
@@ -205,7 +205,7 @@ def plot_hazard_ratio(hr: dict, ax=None, reference: dict | None = None, referenc
     ax = _axes(ax)
     for key in ("hr", "lower", "upper"):
         if key not in hr:
-            raise ValueError(f"hr must have key '{key}' (got {sorted(hr)})")
+            raise ArgumentError(f"hr must have key '{key}' (got {sorted(hr)})")
     if "times" in hr and "curve" in hr:
         t = np.asarray(hr["times"])
         ax.plot(t, hr["curve"], color="tab:red", label=f"{label} HR(t)")
@@ -260,11 +260,11 @@ def plot_effects(effects: pd.DataFrame, ax=None, threshold: float = 0.95, time_u
     uncertain; the legend gives each group's share of the patients. Returns the Axes."""
     need = {"estimate", "lower", "upper", "prob_benefit"}
     if not isinstance(effects, pd.DataFrame) or not need <= set(effects.columns):
-        raise ValueError(f"effects must be the DataFrame of predict_effect (columns {sorted(need)})")
+        raise DataError(f"effects must be the DataFrame of predict_effect (columns {sorted(need)})")
     if isinstance(effects.index, pd.MultiIndex):
-        raise ValueError("effects holds several times: plot one block, e.g. effects.xs(t, level='time')")
+        raise ArgumentError("effects holds several times: plot one block, e.g. effects.xs(t, level='time')")
     if not 0.5 < threshold < 1:
-        raise ValueError(f"threshold must be in (0.5, 1), got {threshold!r}")
+        raise ArgumentError(f"threshold must be in (0.5, 1), got {threshold!r}")
     ax = _axes(ax)
     e = effects.sort_values("estimate")
     rank = np.arange(len(e))
@@ -312,7 +312,7 @@ def plot_marginals(real: pd.DataFrame, synthetic: pd.DataFrame, columns=None, ax
     columns = list(columns) if columns is not None else [c for c in real.columns if c in synthetic.columns]
     missing = [c for c in columns if c not in real.columns or c not in synthetic.columns]
     if missing:
-        raise ValueError(f"columns {missing} not in both frames")
+        raise DataError(f"columns {missing} not in both frames")
     columns = columns[:max_columns]
     if axes is None:
         ncol = 3

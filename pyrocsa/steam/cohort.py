@@ -33,7 +33,7 @@ from lifelines import KaplanMeierFitter, WeibullAFTFitter
 
 from pyrocsa.baselines.propensity import PropensityModel
 from pyrocsa.data.frame import SurvivalData
-from pyrocsa.errors import ArgumentError, check_positive_int, check_seed
+from pyrocsa.errors import ArgumentError, DataError, check_positive_int, check_seed
 from pyrocsa.steam.covariates import make_covariate_model
 from pyrocsa.steam.privacy import MinimumDistanceFilter
 
@@ -78,7 +78,7 @@ class WeibullOutcomeModel:
 
     def __init__(self, per_arm: bool = True, penalizer: float = 0.01, censoring: str = "weibull"):
         if censoring not in ("weibull", "km", "none"):
-            raise ValueError(f"censoring must be 'weibull', 'km' or 'none', got {censoring!r}")
+            raise ArgumentError(f"censoring must be 'weibull', 'km' or 'none', got {censoring!r}")
         self.per_arm = bool(per_arm)
         self.penalizer = float(penalizer)
         self.censoring = censoring
@@ -88,7 +88,7 @@ class WeibullOutcomeModel:
         """Fit the per-arm (or pooled) Weibull AFT models; ``treated_value`` labels the treated arm when
         the treatment is not 0/1 or bool. Returns ``self``."""
         if kwargs:
-            raise ValueError(f"unknown fit argument(s) {sorted(kwargs)}")
+            raise ArgumentError(f"unknown fit argument(s) {sorted(kwargs)}")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="dropping constant covariate")
             self.data_ = SurvivalData.from_frame(df, duration_col, event_col, treatment_col,
@@ -163,13 +163,14 @@ def _make_outcome_model(spec):
             return WeibullOutcomeModel()
         if spec == "weibull-km":
             return WeibullOutcomeModel(censoring="km")
-        raise ValueError(f"outcome_model={spec!r}: expected None / 'csa-info', 'weibull', 'weibull-km' or an "
+        raise ArgumentError(f"outcome_model={spec!r}: expected None / 'csa-info', 'weibull', 'weibull-km' "
+                            f"or an "
                          "object with "
                          "fit(df, duration_col, event_col, treatment_col, covariates=) and "
                          "sample_potential_outcomes(df, num_samples, seed)")
     if not (callable(getattr(spec, "fit", None))
             and callable(getattr(spec, "sample_potential_outcomes", None))):
-        raise ValueError(f"outcome_model: {type(spec).__name__} has no fit(...) / "
+        raise ArgumentError(f"outcome_model: {type(spec).__name__} has no fit(...) / "
                          "sample_potential_outcomes(df, num_samples, seed)")
     return spec
 
@@ -288,17 +289,17 @@ class SyntheticCohort(_CohortBase):
         for name in ("t0", "t1", "c0", "c1"):
             v = getattr(po, name, None)
             if v is None:
-                raise ValueError(f"outcome_model.sample_potential_outcomes returned no '{name}': the "
+                raise DataError(f"outcome_model.sample_potential_outcomes returned no '{name}': the "
                                  "outcome model must sample censoring times too (e.g. "
                                  "CSA(informative_censoring=True))")
             v = np.asarray(v, dtype=float)
             if v.ndim != 2 or v.shape[1] != n:
-                raise ValueError(f"outcome_model returned {name} of shape {v.shape}, expected (S, {n})")
+                raise DataError(f"outcome_model returned {name} of shape {v.shape}, expected (S, {n})")
             arrays[name] = v[pick, np.arange(n)]
         t = np.where(a == 1, arrays["t1"], arrays["t0"])
         c = np.where(a == 1, arrays["c1"], arrays["c0"])
         if np.isnan(t).any() or np.isnan(c).any():
-            raise ValueError("outcome_model returned NaN event or censoring times")
+            raise DataError("outcome_model returned NaN event or censoring times")
         c = np.minimum(c, self.max_duration_)            # administrative censoring
         frame[self.duration_col_] = _as_duration(np.minimum(t, c), self.dtypes_[self.duration_col_])
         frame[self.event_col_] = (t <= c).astype(int)

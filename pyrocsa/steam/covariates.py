@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pyrocsa.errors import ArgumentError, DataError
+
 __all__ = ["GaussianCopula", "IndependentMarginals", "SequentialTrees", "make_covariate_model"]
 
 _EPS = 1e-6
@@ -73,15 +75,15 @@ class _Marginal:
 def _check_table(df, columns, what: str) -> list[str]:
     """The validated column list of a covariate model's ``fit(df, columns)``."""
     if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        raise DataError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     columns = list(df.columns) if columns is None else list(columns)
     if not columns:
-        raise ValueError("columns: no columns to model")
+        raise DataError("columns: no columns to model")
     miss = [c for c in columns if c not in df.columns]
     if miss:
-        raise ValueError(f"columns: column(s) {miss} not in the frame")
+        raise DataError(f"columns: column(s) {miss} not in the frame")
     if len(df) < 2:
-        raise ValueError(f"df: need at least 2 rows to fit {what}, got {len(df)}")
+        raise DataError(f"df: need at least 2 rows to fit {what}, got {len(df)}")
     return columns
 
 
@@ -91,7 +93,7 @@ def _check_sample(model, n, fitted_attr: str) -> int:
     if not hasattr(model, fitted_attr):
         raise RuntimeError(f"{type(model).__name__} is not fitted: call fit(df) first")
     if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise ArgumentError(f"n must be a positive integer, got {n!r}")
     return int(n)
 
 
@@ -115,7 +117,7 @@ class GaussianCopula:
 
     def __init__(self, max_discrete_levels: int = 20, independent: bool = False):
         if int(max_discrete_levels) < 1:
-            raise ValueError(f"max_discrete_levels must be >= 1, got {max_discrete_levels}")
+            raise ArgumentError(f"max_discrete_levels must be >= 1, got {max_discrete_levels}")
         self.max_discrete_levels = int(max_discrete_levels)
         self.independent = bool(independent)
 
@@ -134,7 +136,7 @@ class GaussianCopula:
             s = df[col]
             mask = s.isna().to_numpy()
             if mask.all():
-                raise ValueError(f"column '{col}' has no non-missing values")
+                raise DataError(f"column '{col}' has no non-missing values")
             marg, obs = self._fit_marginal(col, s[~mask])
             self.marginals_[col] = marg
             z = rng.standard_normal(len(df))  # missing rows: independent N(0, 1) scores
@@ -168,7 +170,7 @@ class GaussianCopula:
         if is_numeric:
             v = s.to_numpy(dtype=float)
             if not np.isfinite(v).all():
-                raise ValueError(f"column '{col}' contains inf values")
+                raise DataError(f"column '{col}' contains inf values")
             if not _is_discrete_numeric(v, self.max_discrete_levels):
                 integer = bool(np.all(v == np.round(v)))
                 marg = _Marginal(col, "continuous", dtype, np.sort(v), None, None, integer)
@@ -180,7 +182,7 @@ class GaussianCopula:
             try:
                 levels = sorted(pd.unique(s))
             except TypeError as err:
-                raise ValueError(f"column '{col}' has values that cannot be ordered: {err}") from err
+                raise DataError(f"column '{col}' has values that cannot be ordered: {err}") from err
         lookup = {lv: i for i, lv in enumerate(levels)}
         raw = s.to_numpy(dtype=float) if is_numeric else s.to_numpy()
         codes = np.array([lookup[x] for x in raw], dtype=int)
@@ -260,7 +262,7 @@ class SequentialTrees:
 
     def __init__(self, min_samples_leaf: int = 5):
         if int(min_samples_leaf) < 1:
-            raise ValueError(f"min_samples_leaf must be >= 1, got {min_samples_leaf}")
+            raise ArgumentError(f"min_samples_leaf must be >= 1, got {min_samples_leaf}")
         self.min_samples_leaf = int(min_samples_leaf)
 
     @staticmethod
@@ -269,7 +271,7 @@ class SequentialTrees:
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             v = s.to_numpy(dtype=float)
             if np.isinf(v).any():
-                raise ValueError(f"column '{s.name}' contains inf values")
+                raise DataError(f"column '{s.name}' contains inf values")
             return v
         codes = pd.Series(pd.Categorical(s)).cat.codes.to_numpy().astype(float)
         codes[codes < 0] = np.nan
@@ -289,7 +291,7 @@ class SequentialTrees:
         columns = _check_table(df, columns, "the trees")
         for col in columns:
             if df[col].isna().all():
-                raise ValueError(f"column '{col}' has no non-missing values")
+                raise DataError(f"column '{col}' has no non-missing values")
         self.columns_ = columns
         self.data_ = df[columns].reset_index(drop=True).copy()
         enc = np.column_stack([self._encode(self.data_[c]) for c in columns])
@@ -339,9 +341,9 @@ def make_covariate_model(spec) -> object:
             return SequentialTrees()
         if spec == "independent":
             return IndependentMarginals()
-        raise ValueError(f"covariate_model={spec!r}: expected 'copula', 'trees', 'independent' or an object "
+        raise DataError(f"covariate_model={spec!r}: expected 'copula', 'trees', 'independent' or an object "
                          "with fit(df, columns=) and sample(n, seed=)")
     if not (callable(getattr(spec, "fit", None)) and callable(getattr(spec, "sample", None))):
-        raise ValueError(f"covariate_model: {type(spec).__name__} has no fit(df, columns=) / "
+        raise DataError(f"covariate_model: {type(spec).__name__} has no fit(df, columns=) / "
                          "sample(n, seed=)")
     return spec

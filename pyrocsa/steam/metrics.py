@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 
 from pyrocsa.data.frame import Preprocessor, validate_treatment
+from pyrocsa.errors import ArgumentError, DataError
 from pyrocsa.steam.privacy import privacy_report
 
 __all__ = ["alpha_precision_beta_recall", "marginal_distances", "jsd_pi", "u_pehe", "censoring_distance",
@@ -38,12 +39,12 @@ __all__ = ["alpha_precision_beta_recall", "marginal_distances", "jsd_pi", "u_peh
 # -- helpers ---------------------------------------------------------------------------------------------
 def _check_frame(df, name: str, columns: list[str]) -> None:
     if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
+        raise DataError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
     miss = [c for c in columns if c not in df.columns]
     if miss:
-        raise ValueError(f"{name}: column(s) {miss} not in the frame")
+        raise DataError(f"{name}: column(s) {miss} not in the frame")
     if len(df) < 2:
-        raise ValueError(f"{name}: need at least 2 rows, got {len(df)}")
+        raise DataError(f"{name}: need at least 2 rows, got {len(df)}")
 
 
 def _preprocessor(df: pd.DataFrame, columns: list[str]) -> Preprocessor:
@@ -63,7 +64,7 @@ def _arm(df: pd.DataFrame, treatment_col: str, treated_value=None) -> np.ndarray
 
 def _finite(value: float, what: str) -> float:
     if not np.isfinite(value):
-        raise ValueError(f"{what} is not finite ({value}); check the inputs (empty arm, no events?)")
+        raise DataError(f"{what} is not finite ({value}); check the inputs (empty arm, no events?)")
     return float(value)
 
 
@@ -94,10 +95,10 @@ def alpha_precision_beta_recall(real: pd.DataFrame, synthetic: pd.DataFrame, cov
     _check_frame(real, "real", covariates)
     _check_frame(synthetic, "synthetic", covariates)
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise ArgumentError(f"k must be >= 1, got {k}")
     n = min(len(real), len(synthetic))
     if n <= k:
-        raise ValueError(f"need more than k={k} rows in real and synthetic, got {n}")
+        raise DataError(f"need more than k={k} rows in real and synthetic, got {n}")
     rng = np.random.default_rng(seed)
     real = real.iloc[np.sort(rng.choice(len(real), n, replace=False))] if len(real) > n else real
     synthetic = synthetic.iloc[np.sort(rng.choice(len(synthetic), n, replace=False))] \
@@ -144,7 +145,7 @@ def marginal_distances(real: pd.DataFrame, synthetic: pd.DataFrame, columns: lis
     for col in columns:
         r, s = real[col].dropna(), synthetic[col].dropna()
         if len(r) == 0 or len(s) == 0:
-            raise ValueError(f"column '{col}' has no non-missing values in the "
+            raise DataError(f"column '{col}' has no non-missing values in the "
                              f"{'real' if len(r) == 0 else 'synthetic'} frame")
         numeric = pd.api.types.is_numeric_dtype(r) and not pd.api.types.is_bool_dtype(r)
         if numeric and r.nunique() > max_discrete_levels:
@@ -178,7 +179,7 @@ def jsd_pi(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.Data
     for name, df in (("real_train", real_train), ("synthetic", synthetic)):
         a = _arm(df, treatment_col, treated_value)
         if len(np.unique(a)) < 2:
-            raise ValueError(f"{name}: treatment column '{treatment_col}' has a single arm; cannot fit a "
+            raise DataError(f"{name}: treatment column '{treatment_col}' has a single arm; cannot fit a "
                              "propensity model")
         clf = LogisticRegression(max_iter=2000).fit(pre.transform(df), a)
         probs.append(clf.predict_proba(pre.transform(real_test))[:, 1])
@@ -352,12 +353,13 @@ _LEARNERS = {"cox-t": CoxTRMSTLearner, "cox-s": CoxSRMSTLearner, "weibull-t": We
 def _make_learner(spec):
     if isinstance(spec, str):
         if spec not in _LEARNERS:
-            raise ValueError(f"learners: unknown learner {spec!r}; expected one of {sorted(_LEARNERS)} or an "
+            raise ArgumentError(f"learners: unknown learner {spec!r}; expected one of {sorted(_LEARNERS)} "
+                                f"or an "
                              "object with fit(df, duration_col, event_col, treatment_col, covariates) and "
                              "rmst_difference(df, horizon)")
         return _LEARNERS[spec]()
     if not (callable(getattr(spec, "fit", None)) and callable(getattr(spec, "rmst_difference", None))):
-        raise ValueError(f"learners: {type(spec).__name__} has no fit(...) / rmst_difference(df, horizon)")
+        raise ArgumentError(f"learners: {type(spec).__name__} has no fit(...) / rmst_difference(df, horizon)")
     return spec
 
 
@@ -389,9 +391,9 @@ def u_pehe(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.Data
         _check_frame(df, name, cols)
     _check_frame(real_test, "real_test", covariates)
     if not (np.isfinite(horizon) and horizon > 0):
-        raise ValueError(f"horizon must be a positive finite time, got {horizon}")
+        raise ArgumentError(f"horizon must be a positive finite time, got {horizon}")
     if isinstance(learners, str) or not len(learners):
-        raise ValueError("learners must be a non-empty list of learner names or objects")
+        raise ArgumentError("learners must be a non-empty list of learner names or objects")
     import copy
 
     per, agree = {}, {}
@@ -427,14 +429,14 @@ def censoring_distance(real: pd.DataFrame, synthetic: pd.DataFrame, duration_col
     _check_frame(synthetic, "synthetic", cols)
     tau = float(real[duration_col].max()) if horizon is None else float(horizon)
     if not (np.isfinite(tau) and tau > 0):
-        raise ValueError(f"horizon must be a positive finite time, got {horizon}")
+        raise ArgumentError(f"horizon must be a positive finite time, got {horizon}")
     curves = {}
     for name, df in (("real", real), ("synthetic", synthetic)):
         a = _arm(df, treatment_col, treated_value)
         for arm in (0, 1):
             m = a == arm
             if m.sum() == 0:
-                raise ValueError(f"{name}: treatment arm {arm} is empty")
+                raise DataError(f"{name}: treatment arm {arm} is empty")
             km = KaplanMeierFitter().fit(df[duration_col].to_numpy(float)[m],
                                          1.0 - df[event_col].to_numpy(float)[m])
             curves[name, arm] = km
@@ -466,7 +468,7 @@ def hazard_ratio_agreement(real: pd.DataFrame, synthetic: pd.DataFrame, duration
     _check_frame(real, "real", cols)
     _check_frame(synthetic, "synthetic", cols)
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        raise ArgumentError(f"alpha must be in (0, 1), got {alpha}")
 
     def fit(df, lo=0.0, hi=np.inf):
         y = df[duration_col].to_numpy(float)
@@ -491,7 +493,7 @@ def hazard_ratio_agreement(real: pd.DataFrame, synthetic: pd.DataFrame, duration
     if breakpoints is not None:
         b = np.asarray(breakpoints, dtype=float)
         if b.ndim != 1 or len(b) < 1 or (b <= 0).any() or (np.diff(b) <= 0).any():
-            raise ValueError("breakpoints must be increasing positive times")
+            raise ArgumentError("breakpoints must be increasing positive times")
         edges = np.concatenate([[0.0], b, [np.inf]])
         rows = []
         for lo, hi in zip(edges[:-1], edges[1:]):
