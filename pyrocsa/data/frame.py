@@ -25,7 +25,7 @@ import torch
 from pyrocsa.errors import ArgumentError, DataError
 
 __all__ = ["Preprocessor", "SurvivalData", "stratified_split", "validation_split", "observed_frame",
-           "covariate_frame", "validate_duration", "validate_event", "validate_treatment",
+           "check_frame", "covariate_frame", "validate_duration", "validate_event", "validate_treatment",
            "validate_outcome_columns", "MIN_ROWS", "VALIDATION_FRACTION", "encode_label", "decode_label",
            "ZERO_DURATIONS", "zero_duration_shift", "shift_zero_durations"]
 
@@ -267,6 +267,18 @@ class Preprocessor:
         pre.categorical_ = {c: dict(st) for c, st in pairs(d["categorical"])}
         pre.dropped_ = [decode_label(c) for c in d["dropped"]]
         return pre
+
+
+def check_frame(df, name: str, columns: list[str], min_rows: int = 2) -> None:
+    """``df`` is a DataFrame holding ``columns`` and at least ``min_rows`` rows, else :class:`DataError`
+    naming the frame (``name``, e.g. the argument) and what is missing."""
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
+    miss = [c for c in columns if c not in df.columns]
+    if miss:
+        raise DataError(f"{name}: column(s) {miss} not in the frame")
+    if len(df) < min_rows:
+        raise DataError(f"{name}: need at least {min_rows} rows, got {len(df)}")
 
 
 def _require_columns(df: pd.DataFrame, cols: dict[str, str]) -> None:

@@ -27,7 +27,7 @@ from scipy.special import gamma, gammainc
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 
-from pyrocsa.data.frame import Preprocessor, validate_treatment
+from pyrocsa.data.frame import Preprocessor, check_frame, validate_treatment
 from pyrocsa.errors import ArgumentError, DataError
 from pyrocsa.steam.privacy import privacy_report
 
@@ -37,16 +37,6 @@ __all__ = ["alpha_precision_beta_recall", "marginal_distances", "jsd_pi", "u_peh
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
-def _check_frame(df, name: str, columns: list[str]) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise DataError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    miss = [c for c in columns if c not in df.columns]
-    if miss:
-        raise DataError(f"{name}: column(s) {miss} not in the frame")
-    if len(df) < 2:
-        raise DataError(f"{name}: need at least 2 rows, got {len(df)}")
-
-
 def _preprocessor(df: pd.DataFrame, columns: list[str]) -> Preprocessor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="dropping constant covariate")
@@ -92,8 +82,8 @@ def alpha_precision_beta_recall(real: pd.DataFrame, synthetic: pd.DataFrame, cov
     Returns a dict: ``alpha_precision``, ``beta_recall`` (integrated), ``alphas`` (n_grid,),
     ``precision_curve``, ``recall_curve`` (n_grid,).
     """
-    _check_frame(real, "real", covariates)
-    _check_frame(synthetic, "synthetic", covariates)
+    check_frame(real, "real", covariates)
+    check_frame(synthetic, "synthetic", covariates)
     if k < 1:
         raise ArgumentError(f"k must be >= 1, got {k}")
     n = min(len(real), len(synthetic))
@@ -139,8 +129,8 @@ def marginal_distances(real: pd.DataFrame, synthetic: pd.DataFrame, columns: lis
     Both lie in [0, 1], 0 = identical. Returns a DataFrame indexed by column with ``kind``, ``distance``,
     ``missing_real``, ``missing_syn`` (fractions of missing values).
     """
-    _check_frame(real, "real", columns)
-    _check_frame(synthetic, "synthetic", columns)
+    check_frame(real, "real", columns)
+    check_frame(synthetic, "synthetic", columns)
     rows = []
     for col in columns:
         r, s = real[col].dropna(), synthetic[col].dropna()
@@ -173,7 +163,7 @@ def jsd_pi(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.Data
     process scores a little below 1 (finite-sample noise of the two fits; about 0.96-0.97 in STEAM).
     """
     for name, df in (("real_train", real_train), ("synthetic", synthetic), ("real_test", real_test)):
-        _check_frame(df, name, covariates + [treatment_col])
+        check_frame(df, name, covariates + [treatment_col])
     pre = _preprocessor(real_train, covariates)
     probs = []
     for name, df in (("real_train", real_train), ("synthetic", synthetic)):
@@ -388,8 +378,8 @@ def u_pehe(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.Data
     """
     cols = covariates + [duration_col, event_col, treatment_col]
     for name, df in (("real_train", real_train), ("synthetic", synthetic)):
-        _check_frame(df, name, cols)
-    _check_frame(real_test, "real_test", covariates)
+        check_frame(df, name, cols)
+    check_frame(real_test, "real_test", covariates)
     if not (np.isfinite(horizon) and horizon > 0):
         raise ArgumentError(f"horizon must be a positive finite time, got {horizon}")
     if isinstance(learners, str) or not len(learners):
@@ -425,8 +415,8 @@ def censoring_distance(real: pd.DataFrame, synthetic: pd.DataFrame, duration_col
     Lower is better. Returns ``{"sup", "integrated", "per_arm": {0: (sup, int), 1: (sup, int)}}``.
     """
     cols = [duration_col, event_col, treatment_col]
-    _check_frame(real, "real", cols)
-    _check_frame(synthetic, "synthetic", cols)
+    check_frame(real, "real", cols)
+    check_frame(synthetic, "synthetic", cols)
     tau = float(real[duration_col].max()) if horizon is None else float(horizon)
     if not (np.isfinite(tau) and tau > 0):
         raise ArgumentError(f"horizon must be a positive finite time, got {horizon}")
@@ -465,8 +455,8 @@ def hazard_ratio_agreement(real: pd.DataFrame, synthetic: pd.DataFrame, duration
     one row per interval and ``mean_abs_log_hr_diff``.
     """
     cols = [duration_col, event_col, treatment_col]
-    _check_frame(real, "real", cols)
-    _check_frame(synthetic, "synthetic", cols)
+    check_frame(real, "real", cols)
+    check_frame(synthetic, "synthetic", cols)
     if not 0 < alpha < 1:
         raise ArgumentError(f"alpha must be in (0, 1), got {alpha}")
 
@@ -518,7 +508,7 @@ def distance_to_closest_record(real_train: pd.DataFrame, synthetic: pd.DataFrame
     1 means synthetic rows sit closer to training records than new real patients do (memorisation).
     """
     for name, df in (("real_train", real_train), ("synthetic", synthetic), ("real_holdout", real_holdout)):
-        _check_frame(df, name, columns)
+        check_frame(df, name, columns)
     pre = _preprocessor(real_train, columns)
     nn = NearestNeighbors(n_neighbors=1).fit(pre.transform(real_train))
     d_syn = nn.kneighbors(pre.transform(synthetic))[0][:, 0]

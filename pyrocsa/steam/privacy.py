@@ -67,7 +67,7 @@ from scipy.special import logsumexp
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
-from pyrocsa.data.frame import Preprocessor
+from pyrocsa.data.frame import Preprocessor, check_frame
 from pyrocsa.errors import ArgumentError, DataError, check_seed
 
 __all__ = ["PrivacyReport", "privacy_report", "DEFAULT_THRESHOLDS", "MinimumDistanceFilter"]
@@ -159,13 +159,7 @@ def _family(metric: str) -> str:
 
 def _check_frames(frames: dict, columns: list[str]) -> None:
     for name, df in frames.items():
-        if not isinstance(df, pd.DataFrame):
-            raise DataError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-        miss = [c for c in columns if c not in df.columns]
-        if miss:
-            raise DataError(f"{name}: column(s) {miss} not in the frame")
-        if len(df) < 4:
-            raise DataError(f"{name}: need at least 4 rows, got {len(df)}")
+        check_frame(df, name, columns, min_rows=4)
 
 
 def _column_list(value, name: str, columns: list[str]) -> list[str] | None:
