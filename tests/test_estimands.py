@@ -8,6 +8,7 @@ from lifelines import KaplanMeierFitter
 from scipy.stats import gaussian_kde
 
 from pyrocsa import estimands as E
+from pyrocsa.core.estimands import SURVIVAL_FLOOR
 
 # hand example: S = 2 draws, N = 2 subjects
 T0 = np.array([[1.0, 2.0], [3.0, 4.0]])
@@ -81,7 +82,7 @@ def _exp_limit(grid, scale0=500.0, scale1=1000.0):
     """The estimator's population limit: the same recipe applied to the exact exponential survival curves
     on the same grid.  Its distance from 0.5 is the bias of the linear S'(t) approximation."""
     s0, s1 = np.exp(-grid / scale0), np.exp(-grid / scale1)
-    keep = (s0 >= E.SURVIVAL_FLOOR) & (s1 >= E.SURVIVAL_FLOOR)
+    keep = (s0 >= SURVIVAL_FLOOR) & (s1 >= SURVIVAL_FLOOR)
     return float(np.exp(np.mean(np.log(E.hazard_ratio_curve(grid[keep], s0[keep], s1[keep])))))
 
 

@@ -355,11 +355,15 @@ def fit_check(model, df: pd.DataFrame, max_rows: int = 5000, max_times: int = 10
               seed: int = 0, rows: str = "the given rows") -> FitCheck:
     """Check a fitted model against each arm's Kaplan-Meier on ``df`` (see the module docstring).
 
+    Parameters
+    ----------
     df : frame with the model's covariates and its duration, event and treatment columns.
     max_rows : subjects per arm in the model's mean survival (a seeded random subset beyond it).
     max_times : event times per arm checked (evenly spaced in rank beyond it); each counts with its left
-        limit. model_times : times at which a continuous model's survival is evaluated (interpolated
-        between). rows : how the warning message names ``df`` (e.g. "the training rows").
+        limit.
+    model_times : times at which a continuous model's survival is evaluated (interpolated between).
+    seed : seed of the random subset of rows.
+    rows : how the warning message names ``df`` (e.g. "the training rows").
     """
     model._check_fitted()
     if not isinstance(df, pd.DataFrame):
