@@ -143,7 +143,7 @@ def outcome_factory(name: str):
     if name == "csa":
         from pyrocsa import CSA
 
-        return (lambda: CSA(ensemble_size=1, verbose=False)), "CSA-INFO"
+        return (lambda: CSA(verbose=False)), "CSA-INFO"
     raise SystemExit(f"--outcome-model must be 'cox', 'csa' or 'km', got {name!r}")
 
 

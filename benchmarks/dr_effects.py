@@ -212,7 +212,7 @@ def actg_default_hazard_ratio(horizon: float, seed: int) -> list[str]:
     """The default CSA-INFO (one model) on the whole ACTG frame: default ``hazard_ratio()`` (point="draws")
     against the trial's Cox CI and the paper's median recipe; then a 5-member ensemble's t interval of the
     RMST difference (the interval DR replaces)."""
-    from pyrocsa import CSA, datasets, metrics
+    from pyrocsa import CSA, Ensemble, datasets, metrics
     from pyrocsa.core.ensemble import effect_intervals
 
     df = datasets.load_actg()[list(datasets.ACTG_BASELINE) + ["days", "cens", "arms"]]
@@ -224,8 +224,8 @@ def actg_default_hazard_ratio(horizon: float, seed: int) -> list[str]:
         warnings.simplefilter("ignore")
         hr = po.hazard_ratio(seed=seed)
         med = po.hazard_ratio(seed=seed, point="median")
-        members = CSA(informative_censoring=True, seed=seed, verbose=False, ensemble_size=5).fit(
-            df, "days", "cens", "arms")
+        members = Ensemble(CSA(informative_censoring=True, seed=seed, verbose=False), n_members=5,
+                           seed=seed).fit(df, "days", "cens", "arms")
         ens = effect_intervals(members.sample_potential_outcomes(df, num_samples=200, seed=seed),
                                horizon=horizon, level=0.95, hazard_ratio=False, target="population")
     cox = metrics.cox_hazard_ratio(df, "days", "cens", "arms")
@@ -271,7 +271,7 @@ def main(argv=None) -> int:
         methods = []
         if not args.skip_csa and (name in args.csa_datasets or "all" in args.csa_datasets):
             methods.append(("pyrocsa DR (CSA-INFO)",
-                            partial(_first, dr, *common, partial(CSA, ensemble_size=1, verbose=False),
+                            partial(_first, dr, *common, partial(CSA, verbose=False),
                                     args.seed)))
         methods += [
             ("pyrocsa DR (Cox T-learner)", partial(_first, dr, *common, CoxTLearner(), args.seed)),

@@ -12,7 +12,7 @@ horizon 4). Models, all through the same ``predict_effect(test, horizon=h, level
 * ``csa``: ``pyrocsa.CSA(seed=s)`` with package defaults: the Laplace posterior of the event heads given the
   representation (prior precision chosen on the validation rows), 200 draws, 2 chains;
 * ``cox``: the Cox T-learner, 40 stratified bootstrap refits (fitted on train + valid, as in design_suite);
-* ``ens5``: ``CSA(ensemble_size=5)``: the five members' Laplace posteriors pooled (members = chains).
+* ``ens5``: ``Ensemble(CSA(), n_members=5)``: the five members' Laplace posteriors pooled (members = chains).
 
 Columns, over test subjects: ``cov80`` / ``cov90`` / ``cov95`` the share whose interval holds the true
 tau(x); ``width90`` the mean 90% width; ``IS90`` the mean 90% interval score (width + 20 x the miss
@@ -65,7 +65,7 @@ def _model(name: str, seed: int):
     if name == "csa":
         return pyrocsa.CSA(seed=seed, verbose=False)
     if name == "ens5":
-        return pyrocsa.CSA(seed=seed, verbose=False, ensemble_size=5, n_jobs=1)
+        return pyrocsa.Ensemble(pyrocsa.CSA(seed=seed, verbose=False), n_members=5, seed=seed, n_jobs=1)
     if name == "cox":
         from pyrocsa.baselines import CoxTLearner
 

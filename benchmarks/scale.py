@@ -6,7 +6,7 @@ sampling seconds, on simulated cohorts (issue 18).
 
 Every measurement runs in a fresh Python process (so ``ru_maxrss`` is that run's peak):
 
-* train: ``CSA(max_epochs=E, ensemble_size=1)`` with the constructor's other defaults (CSA-INFO, hidden
+* train: ``CSA(max_epochs=E)`` with the constructor's other defaults (CSA-INFO, hidden
   (100, 100), 4 planar layers, batch 256, dropout 0.2) fitted on N simulated rows (10 covariates, 85/15
   split). rows/s = training rows x epochs / seconds spent in ``fit_module`` (every epoch's validation pass
   included; the data preparation is not). K processes:
@@ -72,7 +72,7 @@ def _timed_fit(args, data, rank_out=None):
     real, real_start = estimator.fit_module, estimator.fit_start
     estimator.fit_module = timed(real, "s")
     estimator.fit_start = timed(real_start, "start_s")
-    m = CSA(max_epochs=args.epochs, patience=args.epochs + 1, ensemble_size=1, alpha=args.alpha,
+    m = CSA(max_epochs=args.epochs, patience=args.epochs + 1, alpha=args.alpha,
             batch_size=args.batch_size, seed=0, verbose=False, device="cpu")
     m.fit(data, "time", "event", "treatment")
     res = {"rank": distributed.rank(), "world": distributed.world_size(), "n_train": m.n_train_,
@@ -129,7 +129,7 @@ def worker(args) -> dict:
         from pyrocsa import CSA
 
         torch.set_num_threads(args.threads)
-        m = CSA(max_epochs=1, ensemble_size=1, seed=0, verbose=False, device="cpu")
+        m = CSA(max_epochs=1, seed=0, verbose=False, device="cpu")
         m.fit(cohort(2000, seed=1), "time", "event", "treatment")
         df = cohort(args.n, seed=2)
         t0 = time.perf_counter()

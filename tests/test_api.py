@@ -2,7 +2,6 @@
 one PropensityModel behind both of its import paths, the one validation split and observed-frame builder,
 and the deprecated argument names."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 import pyrocsa
 from pyrocsa.baselines import CoxTLearner
 from pyrocsa.baselines.propensity import PropensityModel
-from pyrocsa.core.ensemble import Ensemble, member_seeds, stratified_bootstrap
+from pyrocsa.core.ensemble import member_seeds, stratified_bootstrap
 from pyrocsa.data import Preprocessor, SurvivalData, observed_frame, stratified_split, validation_split
 from pyrocsa.simulate import simulate
 
@@ -75,31 +74,6 @@ def test_ensemble_params_round_trip_and_clone():
         pyrocsa.Ensemble(proto, n_members=0)
     with pytest.raises(ValueError, match="unfitted pyrocsa estimator"):
         pyrocsa.Ensemble(LogisticRegression())
-
-
-def test_csa_shorthand_is_the_generic_ensemble(cohort, tmp_path):
-    """CSA(ensemble_size=K) gives the draws of Ensemble(CSA(...), n_members=K) with the same seed, and both
-    save / load through the one checkpoint path."""
-    train, valid, test, covs = cohort
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        short = pyrocsa.CSA(ensemble_size=2, n_jobs=1, seed=3, **TINY).fit(
-            train, "time", "event", "treatment", val_df=valid, covariates=covs)
-        ens = pyrocsa.Ensemble(pyrocsa.CSA(seed=3, **TINY), n_members=2, seed=3, n_jobs=1).fit(
-            train, "time", "event", "treatment", val_df=valid, covariates=covs)
-    a = short.sample_potential_outcomes(test, num_samples=4, seed=0)
-    b = ens.sample_potential_outcomes(test, num_samples=4, seed=0)
-    np.testing.assert_array_equal(a.t0, b.t0)
-    np.testing.assert_array_equal(a.c1, b.c1)
-    grid = [100.0, 500.0, 1000.0]
-    pd.testing.assert_frame_equal(short.predict_survival_function(test, times=grid, treatment=1),
-                                  ens.predict_survival_function(test, times=grid, treatment=1))
-    ens.save(tmp_path / "ens")
-    again = pyrocsa.Ensemble.load(tmp_path / "ens")
-    assert isinstance(again, Ensemble) and again.n_members == 2 and isinstance(again.estimator, pyrocsa.CSA)
-    np.testing.assert_array_equal(again.sample_potential_outcomes(test, num_samples=4, seed=0).t1, b.t1)
-    with pytest.raises(pyrocsa.errors.ModelFileError, match="not 'CSA'"):
-        pyrocsa.CSA.load(tmp_path / "ens")
 
 
 def test_ensemble_of_unsavable_members_says_so(cohort, tmp_path):

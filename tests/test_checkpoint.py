@@ -10,12 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from pyrocsa import CSA
+from pyrocsa import CSA, Ensemble
 from pyrocsa.core.checkpoint import FORMAT_VERSION
 from pyrocsa.errors import ModelFileError
 
-TINY = dict(hidden=(8,), flow_layers=1, max_epochs=2, batch_size=64, verbose=False,
-            ensemble_size=1)
+TINY = dict(hidden=(8,), flow_layers=1, max_epochs=2, batch_size=64, verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +50,9 @@ def _edit_config(d, fn):
     (d / "config.json").write_text(json.dumps(cfg))
 
 
-def _load_fails(d, *fragments):
+def _load_fails(d, *fragments, cls=CSA):
     with pytest.raises(ModelFileError) as info:
-        CSA.load(d)
+        cls.load(d)
     msg = str(info.value)
     assert str(d) in msg, msg
     for f in fragments:
@@ -177,11 +176,15 @@ def test_ensemble_member_names_cannot_escape_the_directory(saved, tmp_path):
     d.mkdir()
     shutil.copytree(saved[1], tmp_path / "outside")
     cfg = json.loads((saved[1] / "config.json").read_text())
-    cfg["params"]["ensemble_size"] = 1
-    (d / "config.json").write_text(json.dumps({"format_version": FORMAT_VERSION, "class": "CSA",
-                                               "params": cfg["params"],
-                                               "members": ["../outside"]}))
-    _load_fails(d, "members")
+    params = {"n_members": 1, "seed": 0, "bootstrap": True, "n_jobs": None,
+              "estimator": {"class": "CSA", "params": cfg["params"]}}
+    (d / "config.json").write_text(json.dumps({"format_version": FORMAT_VERSION, "class": "Ensemble",
+                                               "params": params, "members": ["../outside"]}))
+    _load_fails(d, "members", cls=Ensemble)
+    # a single model's class never reads an ensemble directory
+    cfg_csa = {"format_version": FORMAT_VERSION, "class": "CSA", "params": cfg["params"], "members": ["m"]}
+    (d / "config.json").write_text(json.dumps(cfg_csa))
+    _load_fails(d, "lists ensemble members", "pyrocsa.Ensemble.load")
 
 
 def test_save_is_atomic_and_replaces_only_models(saved, tmp_path, monkeypatch):

@@ -36,7 +36,7 @@ def test_simulate_writes_csv_with_truth(files):
 def test_fit_writes_model_directory(files):
     # the default CSA is one model: config, preprocessing and weights
     cfg = json.loads((files / "model" / "config.json").read_text())
-    assert "format_version" in cfg and cfg["params"]["ensemble_size"] == 1
+    assert "format_version" in cfg and cfg["class"] == "CSA" and "members" not in cfg
     assert (files / "model" / "weights.pt").exists() and (files / "model" / "preprocessing.json").exists()
 
 
@@ -218,6 +218,28 @@ def test_corrupt_model_directory_is_one_line(files, tmp_path, capsys):
                  "--num-samples", "10"]) == 2
     line = _one_line_error(capsys, str(bad), "weights.pt")
     assert "weights_only" not in line
+
+
+def test_fit_ensemble_size_saves_an_ensemble_that_predict_reads(files, tmp_path, capsys):
+    """--ensemble-size K > 1 builds and saves a pyrocsa.Ensemble of K CSAs; predict reads it (the draws
+    split over the members, one chain each) and refuses a --num-samples they cannot share; --stream refuses
+    an ensemble (bootstrap resampling needs the rows in memory)."""
+    m = tmp_path / "ens"
+    assert main(["fit", str(files / "sim.csv"), *FIT, "--out", str(m), "--epochs", "1",
+                 "--ensemble-size", "2", "--quiet"]) == 0
+    cfg = json.loads((m / "config.json").read_text())
+    assert cfg["class"] == "Ensemble" and cfg["params"]["n_members"] == 2 and len(cfg["members"]) == 2
+    out, nc = tmp_path / "p.csv", tmp_path / "p.nc"
+    assert main(["predict", str(m), str(files / "truth.csv"), "--out", str(out), "--netcdf", str(nc),
+                 "--num-samples", "4"]) == 0
+    assert len(pd.read_csv(out)) == 120
+    assert az.from_netcdf(nc).posterior_predictive["t1"].shape == (2, 2, 120)
+    capsys.readouterr()
+    assert main(["predict", str(m), str(files / "truth.csv"), "--out", str(out), "--num-samples", "5"]) == 2
+    _one_line_error(capsys, "not divisible by the 2 members")
+    assert main(["fit", str(files / "sim.csv"), *FIT, "--out", str(tmp_path / "s"), "--stream",
+                 "--ensemble-size", "2", "--quiet"]) == 2
+    _one_line_error(capsys, "--stream cannot be combined with --ensemble-size 2")
 
 
 def test_evaluate_with_a_text_treatment(files, tmp_path, capsys):

@@ -92,14 +92,14 @@ def _worker(rank, world, port, out):
 
         estimator.save_estimator = recording_save
         est = estimator.CSA(hidden=(8,), flow_layers=1, max_epochs=2, batch_size=64, alpha=1.0, seed=0,
-                            ensemble_size=1, verbose=False)
+                            verbose=False)
         est.fit(df, "time", "event", "treatment")
         est.save(out / "model")
         torch.save(est.model_.state_dict(), out / f"est{rank}.pt")
         result["est_history"] = est.history_
         # 4. the estimator on a Parquet file, streamed: every rank reads the same buffers, shards minibatches
         est = estimator.CSA(hidden=(8,), flow_layers=1, max_epochs=1, batch_size=64, alpha=1.0, seed=0,
-                            ensemble_size=1, verbose=False).fit(str(out / "cohort.parquet"), "time", "event",
+                            verbose=False).fit(str(out / "cohort.parquet"), "time", "event",
                                                                 "treatment")
         torch.save(est.model_.state_dict(), out / f"stream{rank}.pt")
         result["stream_history"] = est.history_

@@ -199,14 +199,14 @@ def test_posterior_survives_save_and_load(fitted, tmp_path):
 
 def test_ensemble_members_are_chains_and_cox_bootstraps(tmp_path):
     df, _ = _cohort(300, 3)
-    ens = pyrocsa.CSA(hidden=(8,), flow_layers=1, max_epochs=3, ensemble_size=2, n_jobs=1, seed=0,
-                      verbose=False).fit(df, "time", "event", "treatment")
+    ens = pyrocsa.Ensemble(pyrocsa.CSA(hidden=(8,), flow_layers=1, max_epochs=3, seed=0, verbose=False),
+                           n_members=2, seed=0, n_jobs=1).fit(df, "time", "event", "treatment")
     idata = ens.effect_posterior(df.iloc[:5], horizon=H, num_draws=8)
     assert idata.posterior["tau"].shape == (2, 4, 5)
     # chain k is member k's own posterior
     own = ens.members_[1].effect_posterior(df.iloc[:5], horizon=H, num_draws=4, seed=0)
     assert own.posterior["tau"].shape == (2, 2, 5)
-    back = pyrocsa.CSA.load(ens.save(tmp_path / "ens"))
+    back = pyrocsa.Ensemble.load(ens.save(tmp_path / "ens"))
     np.testing.assert_allclose(back.predict_effect(df.iloc[:5], horizon=H, num_draws=8).to_numpy(),
                                ens.predict_effect(df.iloc[:5], horizon=H, num_draws=8).to_numpy(),
                                atol=1e-3 * H)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from pyrocsa.core.ensemble import (
+    Ensemble,
     effect_intervals,
     fit_members,
     member_seeds,
@@ -20,6 +21,7 @@ from pyrocsa.core.ensemble import (
 )
 from pyrocsa.core.outcomes import PotentialOutcomes
 from pyrocsa.csa.estimator import CSA
+from pyrocsa.errors import DataError, ModelFileError
 from pyrocsa.simulate import simulate
 
 TINY = dict(informative_censoring=True, hidden=(8,), flow_layers=2, alpha=0.0,
@@ -287,16 +289,17 @@ def test_fit_members_parallel_matches_in_process(cohort, members):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the front: pyrocsa.CSA(ensemble_size=K)
+# the front: pyrocsa.Ensemble(CSA(...), n_members=K), the one way to combine CSA fits
 # ---------------------------------------------------------------------------------------------------------
-def test_csa_ensemble_size_front(cohort, tmp_path):
-    """CSA(ensemble_size=K) fits K bootstrap members that share one preprocessing, samples S draws split
-    evenly across them (one chain each), and saves / loads as one directory with identical draws."""
+def test_ensemble_of_csa_front(cohort, tmp_path, capsys):
+    """Ensemble(CSA(...), n_members=K) fits K bootstrap members that share one preprocessing, samples S
+    draws split evenly across them (one chain each), prints each member's summary and the mixture's fit
+    check, and saves / loads as one directory with identical draws; a CSA is always one model."""
     train, valid, test, covs = cohort
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = CSA(ensemble_size=2, n_jobs=1, seed=3, **TINY).fit(train, "time", "event", "treatment",
-                                                                  val_df=valid, covariates=covs)
+        est = Ensemble(CSA(seed=3, **TINY), n_members=2, seed=3, n_jobs=1).fit(
+            train, "time", "event", "treatment", val_df=valid, covariates=covs)
     assert len(est.members_) == 2
     # the members were fitted through the preprocessor hook: identical statistics, not refitted per resample
     assert est.members_[0].preprocessor_.to_dict() == est.members_[1].preprocessor_.to_dict()
@@ -306,14 +309,48 @@ def test_csa_ensemble_size_front(cohort, tmp_path):
     assert az.convert_to_inference_data(po.to_inference_data()).posterior_predictive.sizes["chain"] == 2
     with pytest.raises(ValueError, match="divisible"):
         est.sample_potential_outcomes(test, num_samples=5)
+    # the mixture's RMST: Simpson's rule on the mixture's survival function (the members' mean)
+    grid = np.linspace(0.0, 1000.0, 257)
+    surv = est.predict_survival_function(test, times=grid, treatment=1).to_numpy()
+    w = np.ones(257)
+    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+    np.testing.assert_allclose(est.predict_rmst(test, 1000.0, treatment=1).to_numpy(),
+                               w @ surv * (1000.0 / 256) / 3.0, rtol=1e-10)
+    est.print_summary()
+    out = capsys.readouterr().out
+    assert "-- member 0 of 2" in out and "-- member 1 of 2" in out
+    assert out.count("<pyrocsa.CSA: CSA-INFO") == 2  # each member's own summary
+    assert "the members' mixture" in out  # the fit check of the mixture on the training rows
     est.save(tmp_path / "m")
-    again = CSA.load(tmp_path / "m")
-    assert len(again.members_) == 2 and again.ensemble_size == 2
+    again = Ensemble.load(tmp_path / "m")
+    assert len(again.members_) == 2 and again.n_members == 2 and isinstance(again.estimator, CSA)
     po2 = again.sample_potential_outcomes(test, num_samples=6, seed=0)
     np.testing.assert_array_equal(po.t1, po2.t1)
     assert po2.chains == 2
-    with pytest.raises(ValueError, match="ensemble_size"):
-        CSA(ensemble_size=0)
+    with pytest.raises(ModelFileError, match="not 'CSA'"):
+        CSA.load(tmp_path / "m")
+    with pytest.raises(TypeError, match="ensemble_size"):
+        CSA(ensemble_size=2)
+    assert "n_jobs" not in CSA().get_params() and "ensemble_size" not in CSA().get_params()
+
+
+def test_ensemble_shifts_zero_durations_once(cohort):
+    """zero_durations="shift" as in CSA.fit: the zeros of the training frame become half its smallest
+    positive duration before resampling (with a warning), the caller's frame is left as it was; "error"
+    names the column."""
+    train, valid, _, covs = cohort
+    zeros = train.copy()
+    zeros.loc[zeros.index[:3], "time"] = 0.0
+    before = zeros.copy()
+    ens = Ensemble(CSA(seed=0, **TINY), n_members=2, seed=0, n_jobs=1)
+    with pytest.raises(DataError, match="in memory"):  # a Parquet path streams one model's training
+        ens.unfitted_copy().fit("cohort.parquet", "time", "event", "treatment")
+    with pytest.raises(ValueError, match="time"):
+        ens.unfitted_copy().fit(zeros, "time", "event", "treatment", val_df=valid, covariates=covs)
+    with pytest.warns(UserWarning, match="3 duration\\(s\\) of 0"):
+        ens.fit(zeros, "time", "event", "treatment", val_df=valid, covariates=covs, zero_durations="shift")
+    pd.testing.assert_frame_equal(zeros, before)
+    assert all(m.data_.y.min() > 0 for m in ens.members_)
 
 
 def test_effect_intervals_prob_is_a_deprecated_alias_of_level():

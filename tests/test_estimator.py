@@ -14,8 +14,7 @@ from pyrocsa.csa.losses import CSALoss
 from pyrocsa.csa.model import CSAModel
 
 SMALL = dict(hidden=(16, 16), flow_layers=2, max_epochs=15, patience=15, lr=1e-2, batch_size=100,
-             verbose=False,
-             ensemble_size=1)
+             verbose=False)
 
 
 @pytest.fixture(autouse=True)
@@ -399,8 +398,7 @@ def test_alpha_nn_proxy_is_the_papers_rule(data):
 
 def test_defaults():
     est = CSA()
-    assert (est.objective, est.ensemble_size, est.flow_layers, est.dropout, est.alpha) == \
-        ("likelihood", 1, 4, 0.2, 0.0)
+    assert (est.objective, est.flow_layers, est.dropout, est.alpha) == ("likelihood", 4, 0.2, 0.0)
     assert len(est.get_params()) <= 15
 
 

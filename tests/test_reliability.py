@@ -14,8 +14,7 @@ import pytest
 from pyrocsa import CSA, SurvivalData
 from pyrocsa.errors import ArgumentError, DataError, ModelFileError, PyrocsaError
 
-TINY = dict(hidden=(8,), flow_layers=1, max_epochs=2, batch_size=64, verbose=False,
-            ensemble_size=1)
+TINY = dict(hidden=(8,), flow_layers=1, max_epochs=2, batch_size=64, verbose=False)
 
 
 def _frame(n=60, seed=0):

@@ -202,7 +202,7 @@ def test_short_csa_info_fit_samples_a_cohort(real):
     except (ImportError, AttributeError):
         pytest.skip("pyrocsa.CSA not available")
     small = real.iloc[:300]
-    csa = CSA(informative_censoring=True, max_epochs=2, verbose=False, ensemble_size=1, hidden=(16,),
+    csa = CSA(informative_censoring=True, max_epochs=2, verbose=False, hidden=(16,),
               flow_layers=2, seed=0)
     # numeric covariates only: CSA's PotentialOutcomes currently rejects text covariate columns
     cohort = SyntheticCohort(outcome_model=csa).fit(small, D, E, A, covariates=["x1", "x2", "age", "lab"],
@@ -214,13 +214,13 @@ def test_short_csa_info_fit_samples_a_cohort(real):
 
 
 def test_ensemble_outcome_model_gives_one_draw_per_subject_from_the_mixture(real):
-    """An ensemble outcome model (CSA(ensemble_size=K)) is sampled once per member and each synthetic
+    """An ensemble outcome model (pyrocsa.Ensemble of K CSAs) is sampled once per member and each synthetic
     subject takes the draw of a random member: the cohort has n rows, is reproducible, and mixes members."""
-    from pyrocsa import CSA
+    from pyrocsa import CSA, Ensemble
 
     small = real.iloc[:300]
-    csa = CSA(informative_censoring=True, max_epochs=2, verbose=False, ensemble_size=2, n_jobs=1,
-              hidden=(8,), flow_layers=2, seed=0)
+    csa = Ensemble(CSA(informative_censoring=True, max_epochs=2, verbose=False, hidden=(8,), flow_layers=2,
+                       seed=0), n_members=2, seed=0, n_jobs=1)
     cohort = SyntheticCohort(outcome_model=csa).fit(small, D, E, A, covariates=["x1", "x2", "age", "lab"],
                                                     treated_value="drug")
     syn = cohort.sample(80, seed=1)

@@ -12,8 +12,7 @@ from pyrocsa import CSA  # noqa: E402
 from pyrocsa.core.streaming import scan_parquet  # noqa: E402
 from pyrocsa.data import Preprocessor  # noqa: E402
 
-SMALL = dict(hidden=(8,), flow_layers=1, max_epochs=2, batch_size=64, alpha=1.0, seed=0, ensemble_size=1,
-             verbose=False)
+SMALL = dict(hidden=(8,), flow_layers=1, max_epochs=2, batch_size=64, alpha=1.0, seed=0, verbose=False)
 
 
 @pytest.fixture(autouse=True)

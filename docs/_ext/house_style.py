@@ -21,7 +21,7 @@ ENTRY_SECTIONS = ("Parameters", "Other Parameters", "Attributes")
 TEXT_SECTIONS = ("Returns",)
 _NAMES = r"\*{0,2}[A-Za-z_][\w.]*(?:\s*,\s*\*{0,2}[A-Za-z_][\w.]*)*"
 _ENTRY = re.compile(rf"^({_NAMES})\s+:\s+(.*)$")
-# a second entry on the same line: "... lacks. n_jobs : worker processes"
+# a second entry on the same line: "... (CUDA when available). verbose : progress bar"
 _INLINE_ENTRY = re.compile(rf"(?<=[.;)]) +(?=(?:{_NAMES}) : )")
 # |...| outside inline literals and roles, on one line, not a table border
 _BARS = re.compile(r"(?<![\\`|])\|(?=[^|\s`])([^|`\n]*?)(?<=[^\s\\])\|(?![`|_])")

@@ -10,10 +10,9 @@ Layout of a single model (``format_version`` 3)::
                                tensors mean_a (P,), hessian_a (P, P) float32, prior_precision, score_grid,
                                scores; a file without it loads with ``posterior_ = None``
 
-An ensemble writes ``config.json`` with ``"members": ["member_0", ...]`` and one such directory per member:
-``CSA(ensemble_size=K)`` with class ``"CSA"`` and its own parameters, :class:`pyrocsa.Ensemble` with class
-``"Ensemble"`` and ``params = {"n_members", "seed", "bootstrap", "n_jobs", "estimator": {"class",
-"params"}}`` (the members' class and arguments).
+An :class:`pyrocsa.Ensemble` writes ``config.json`` with class ``"Ensemble"``, ``"members": ["member_0",
+...]`` and ``params = {"n_members", "seed", "bootstrap", "n_jobs", "estimator": {"class", "params"}}`` (the
+members' class and arguments), and one such directory per member.
 
 Writing: everything goes into a temporary sibling directory (``.NAME.saving-XXXX``) that is renamed into
 place once complete, so an interrupted save never leaves a half-written model under ``NAME``. An existing
@@ -242,7 +241,7 @@ def _read_posterior(d: Path, est, model):
 
 
 def save_estimator(est, path) -> Path:
-    """Write ``est`` (a fitted :class:`pyrocsa.CSA`, single or ensemble) to the directory ``path``,
+    """Write ``est`` (a fitted :class:`pyrocsa.CSA` or :class:`pyrocsa.Ensemble` of them) to ``path``,
     atomically (see the module docstring). Returns ``Path(path)``."""
     path = Path(path)
     members = getattr(est, "members_", None)
@@ -484,14 +483,13 @@ def _load_single(cls, d: Path, device, config=None, version=None):
     est.n_events_ = int(n_events) if _number(n_events) and n_events >= 0 else None
     md = fit.get("max_duration_")
     est.max_duration_ = float(md) if _number(md) and math.isfinite(md) and md > 0 else None
-    est.members_ = None
     est.fitted_ = True
     return est
 
 
 def load_estimator(cls, path, device=None):
-    """Read a directory written by :func:`save_estimator` into a fitted ``cls`` (a single model,
-    ``CSA(ensemble_size=K)`` or an :class:`~pyrocsa.core.ensemble.Ensemble`); ``device`` overrides the saved
+    """Read a directory written by :func:`save_estimator` into a fitted ``cls`` (a single model or an
+    :class:`~pyrocsa.core.ensemble.Ensemble`); ``device`` overrides the saved
     device. Raises :class:`ModelFileError` (naming the directory and the problem) on any failure."""
     d = Path(path)
     if not d.exists():
@@ -502,6 +500,9 @@ def load_estimator(cls, path, device=None):
     version = _check_header(config, cls, d)
     if "members" not in config:
         return _load_single(cls, d, device, config, version)
+    if not callable(getattr(cls, "_attach_members", None)):
+        raise _fail(d, f"config.json lists ensemble members, but {cls.__name__} is one model: read an "
+                       "ensemble with pyrocsa.Ensemble.load")
     names = config["members"]
     if not isinstance(names, list) or not names or not all(
             isinstance(n, str) and _MEMBER_NAME.match(n) for n in names):
@@ -509,10 +510,9 @@ def load_estimator(cls, path, device=None):
     if len(set(names)) != len(names):
         raise _fail(d, "config.json 'members' lists a member twice")
     est = _build(cls, dict(config["params"]), d, device)
-    k = getattr(est, "ensemble_size", getattr(est, "n_members", None))
+    k = est.n_members
     if isinstance(k, int) and k != len(names):
-        raise _fail(d, f"config.json says {'ensemble_size' if hasattr(est, 'ensemble_size') else 'n_members'}"
-                       f"={k} but lists {len(names)} members")
+        raise _fail(d, f"config.json says n_members={k} but lists {len(names)} members")
     member_cls = type(est._member_prototype())
     members = []
     for name in names:

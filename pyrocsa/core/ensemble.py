@@ -7,8 +7,8 @@ bootstrap resample of the training rows, adds that layer:
 
 * :func:`stratified_bootstrap` -- resample rows with replacement within each arm x event stratum, so every
   member sees the same numbers of treated/control events and censorings as the full data;
-* :class:`Ensemble` -- ``Ensemble(estimator, n_members=K, seed=...)``: the estimator front of the rest
-  (``CSA(ensemble_size=K)`` is its shorthand for CSA);
+* :class:`Ensemble` -- ``Ensemble(estimator, n_members=K, seed=...)``: the estimator front of the rest,
+  and the one way to combine fits (a :class:`pyrocsa.CSA` is always one model);
 * :func:`fit_members` -- fit K copies of one estimator in parallel processes (joblib / loky, one torch
   thread per worker); the validation frame (early stopping) is shared, not resampled;
 * :func:`sample_members` -- draws from every member, concatenated into one
@@ -40,8 +40,10 @@ which vmap cleanly.
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,7 +51,13 @@ from scipy import stats
 
 from pyrocsa.core.base import CounterfactualSurvivalModel
 from pyrocsa.core.effects import EffectPosteriorMixin
-from pyrocsa.data.frame import SurvivalData, validate_event, validate_treatment, validation_split
+from pyrocsa.data.frame import (
+    SurvivalData,
+    shift_zero_durations_pair,
+    validate_event,
+    validate_treatment,
+    validation_split,
+)
 from pyrocsa.errors import (
     ArgumentError,
     DataError,
@@ -142,7 +150,7 @@ def _fit_member(estimator, frame: pd.DataFrame, duration_col, event_col, treatme
             # already said once for the whole training frame by fit_members (in the parent process)
             warnings.filterwarnings("ignore", message="dropping constant covariate", category=UserWarning)
             # each member's fit check sees a bootstrap resample; the mixture is checked on the training
-            # frame (CSA(ensemble_size=K).fit) or by check(df)
+            # frame (Ensemble.fit) or by check(df)
             warnings.filterwarnings("ignore", category=FitWarning)
             est.fit(frame, duration_col, event_col, treatment_col, **fit_kw)
     finally:
@@ -306,11 +314,26 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
                         bootstrap=self.bootstrap, n_jobs=self.n_jobs)
 
     def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
-            val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None):
-        """Fit the K members (:func:`fit_members`); ``df`` and ``val_df`` are never modified. Returns self."""
+            val_df: pd.DataFrame | None = None, covariates: list[str] | None = None, treated_value=None,
+            zero_durations: str = "error"):
+        """Fit the K members (:func:`fit_members`); ``df`` and ``val_df`` are never modified. Returns self.
+
+        ``zero_durations``: ``"error"`` (default) or ``"shift"``, as in :meth:`pyrocsa.CSA.fit` (applied
+        once to the training frame, before resampling). Data parallel (:mod:`pyrocsa.core.distributed`,
+        under ``torchrun``): every process fits the members one after another (``n_jobs`` is ignored),
+        each member's training split across the processes."""
+        from pyrocsa.core import distributed
+        from pyrocsa.core.streaming import is_parquet_path
+
+        if is_parquet_path(df):
+            raise DataError("an Ensemble needs the rows in memory (bootstrap resampling): pass a DataFrame, "
+                            "or fit one CSA on the Parquet path")
+        df, val_df = shift_zero_durations_pair(df, val_df, duration_col, zero_durations)
+        parallel = distributed.init_from_env(getattr(self.estimator, "device", None))
         members = fit_members(self.estimator, df, duration_col, event_col, treatment_col, val_df=val_df,
                               covariates=covariates, treated_value=treated_value, K=self.n_members,
-                              seed=self.seed, n_jobs=self.n_jobs, bootstrap=self.bootstrap)
+                              seed=self.seed, n_jobs=1 if parallel else self.n_jobs,
+                              bootstrap=self.bootstrap)
         self._attach_members(members)
         from pyrocsa.core.fit_check import check_training_rows
 
@@ -355,6 +378,16 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
         surv = np.mean([first.to_numpy()] + rest, axis=0)
         return pd.DataFrame(surv, index=first.index, columns=first.columns)
 
+    def predict_rmst(self, df: pd.DataFrame, horizon: float, **kwargs) -> pd.Series:
+        """The mixture's restricted mean survival time per row (duration unit): the mean of the members'
+        ``predict_rmst(df, horizon, **kwargs)`` (RMST is linear in the survival function, so this is the
+        RMST of the mixture's survival)."""
+        self._check_fitted()
+        if not all(callable(getattr(m, "predict_rmst", None)) for m in self.members_):
+            raise ArgumentError(f"{type(self.members_[0]).__name__} has no predict_rmst")
+        values = [m.predict_rmst(df, horizon, **kwargs) for m in self.members_]
+        return sum(values[1:], values[0]) / len(values)
+
     def _default_horizon(self):
         values = [getattr(m, "max_duration_", None) for m in self.members_]
         return None if any(v is None for v in values) else max(values)
@@ -386,13 +419,40 @@ class Ensemble(EffectPosteriorMixin, CounterfactualSurvivalModel):
     def score(self, df: pd.DataFrame) -> float:
         raise ArgumentError("score() of an ensemble is not defined (a mixture's likelihood); score a member")
 
+    def print_summary(self, decimals: int = 3) -> None:
+        """Print each member's summary (its bootstrap seed, then the member's own ``print_summary`` when it
+        has one) and the mixture's Kaplan-Meier band check on the training rows."""
+        self._check_fitted()
+        k = len(self.members_)
+        print(f"<pyrocsa.Ensemble: {k} members of {self.estimator!r}, seed={self.seed!r}, "
+              f"bootstrap={self.bootstrap!r}>")
+        for j, member in enumerate(self.members_):
+            seeds = getattr(member, "member_seed_", None)
+            source = "bootstrap resample" if self.bootstrap else "all training rows"
+            print(f"-- member {j} of {k} ({source}" + (f", seed {seeds['fit']}" if seeds else "") + ") --")
+            show = getattr(member, "print_summary", None)
+            if callable(show):
+                takes = "decimals" in inspect.signature(show).parameters
+                show(decimals=decimals) if takes else show()
+        check = getattr(self, "fit_check_", None)
+        if check is not None:
+            print("-- the ensemble (the members' mixture) on all training rows --")
+            print("\n".join(check.lines(decimals)))
+
     def save(self, path):
         """Write the members and this ensemble's arguments to the directory ``path``
-        (:mod:`pyrocsa.core.checkpoint`, atomically); the members must be savable (CSA)."""
+        (:mod:`pyrocsa.core.checkpoint`, atomically); the members must be savable (CSA). Data parallel:
+        rank 0 writes, the other processes wait for it."""
+        from pyrocsa.core import distributed
         from pyrocsa.core.checkpoint import save_estimator
 
         self._check_fitted()
-        return save_estimator(self, path)
+        if not distributed.is_main():
+            distributed.barrier()
+            return Path(path)
+        out = save_estimator(self, path)
+        distributed.barrier()
+        return out
 
     @classmethod
     def load(cls, path, device=None) -> Ensemble:
@@ -509,7 +569,7 @@ def effect_intervals(outcomes, horizon: float, level: float = 0.95, method: str 
         raise ArgumentError("outcomes must be a pyrocsa.core.outcomes.PotentialOutcomes")
     if k < 2:
         raise ArgumentError(f"outcomes has chains={k}: between-member intervals need an ensemble of K >= 2 "
-                         "members (sample_members / CSA(ensemble_size=K))")
+                         "members (sample_members / pyrocsa.Ensemble(..., n_members=K))")
     level = check_level(renamed_argument(None if level == 0.95 and prob is not None else level, prob,
                                          "level", "prob", "effect_intervals"))
     if method not in ("t", "percentile"):

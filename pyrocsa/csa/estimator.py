@@ -21,7 +21,6 @@ from pyrocsa.core.base import CounterfactualSurvivalModel
 from pyrocsa.core.checkpoint import FORMAT_VERSION, load_estimator, save_estimator  # noqa: F401 (FORMAT_VERSION: re-export)
 from pyrocsa.core.device import resolve_device
 from pyrocsa.core.effects import EffectPosteriorMixin
-from pyrocsa.core.ensemble import Ensemble
 from pyrocsa.core.fit_check import check_training_rows
 from pyrocsa.core.sampling import predictive_draws
 from pyrocsa.core.training import auto_batch_size, fit_module
@@ -33,19 +32,15 @@ from pyrocsa.data.frame import (
     SurvivalData,
     covariate_frame,
     observed_frame,
-    shift_zero_durations,
+    shift_zero_durations_pair,
     validation_split,
-    zero_duration_shift,
 )
 from pyrocsa.errors import ArgumentError, DataError, check_positive_int, check_seed
 
 __all__ = ["CSA"]
 
 _CONFIG_KEYS = ("informative_censoring", "alpha", "objective", "hidden", "flow_layers", "dropout", "lr",
-                "batch_size", "max_epochs", "patience", "ensemble_size", "n_jobs", "seed", "device",
-                "verbose")
-#: what an ensemble's members share, exposed on ``CSA(ensemble_size=K)`` from its :class:`Ensemble`
-_SHARED_ATTRS = ("data_", "preprocessor_", "duration_col_", "event_col_", "treatment_col_", "treated_value_")
+                "batch_size", "max_epochs", "patience", "seed", "device", "verbose")
 #: the alpha grid of ``alpha="auto"`` (the paper's)
 ALPHA_GRID = (0.0, 0.1, 1.0, 10.0, 100.0)
 _CLIP_NORM = 10.0
@@ -54,16 +49,6 @@ _START_ROWS = 20_000  # rows of a streamed Parquet dataset that the Cox start se
 
 def _is_auto(batch_size) -> bool:
     return isinstance(batch_size, str) and batch_size == "auto"
-
-
-def _shift_zero_durations(df, val_df, duration_col, zero_durations):
-    """(df, val_df) with durations of 0 set to half the smallest positive duration (of ``df``, else of
-    ``val_df``) when ``zero_durations="shift"``; unchanged (validation rejects zeros) for ``"error"``."""
-    shift = zero_duration_shift(df, duration_col, zero_durations)
-    if shift is None and val_df is not None:
-        shift = zero_duration_shift(val_df, duration_col, zero_durations)
-    return (shift_zero_durations(df, duration_col, shift, "df"),
-            shift_zero_durations(val_df, duration_col, shift, "val_df"))
 
 
 class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
@@ -92,9 +77,6 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         loss without the IPM; best weights restored).
     batch_size : minibatch rows, or ``"auto"`` (default): 256 up to 32,768 training rows, then
         n_train / 128 (128 steps per epoch) up to 4096 -- :func:`pyrocsa.core.training.auto_batch_size`.
-    ensemble_size : K >= 1: shorthand for ``pyrocsa.Ensemble(CSA(...), n_members=K, seed=seed)``
-        (:mod:`pyrocsa.core.ensemble`): K members fitted on stratified bootstrap resamples, whose
-        disagreement is the model uncertainty one fit lacks. n_jobs : worker processes for the members.
     seed : seeds weights, minibatches and (by default) draws; None = not seeded.
     device : "cpu", "cuda" or None (CUDA when available). verbose : progress bar (on a TTY).
 
@@ -103,10 +85,13 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     (alpha -> validation score, lower is better, when a grid is searched), ``time_scale_`` (geometric mean
     training duration), ``fit_check_`` (the Kaplan-Meier band check of the training rows,
     :class:`pyrocsa.core.fit_check.FitCheck`; ``fit`` warns with a :class:`pyrocsa.errors.FitWarning` when
-    the model leaves an arm's band), ``members_`` and ``ensemble_`` (the :class:`Ensemble`, for
-    ``ensemble_size > 1``), ``posterior_`` (:class:`pyrocsa.csa.posterior.LaplacePosterior`: the parameter
-    posterior of the event heads behind :meth:`predict_effect`, :meth:`effect_posterior` and
+    the model leaves an arm's band), ``posterior_`` (:class:`pyrocsa.csa.posterior.LaplacePosterior`: the
+    parameter posterior of the event heads behind :meth:`predict_effect`, :meth:`effect_posterior` and
     :meth:`predict_ate`; None for a fit streamed from Parquet).
+
+    One CSA is one fitted model; K fits on bootstrap resamples, whose disagreement is the model
+    uncertainty one fit lacks, are ``pyrocsa.Ensemble(CSA(...), n_members=K, seed=...)``
+    (:mod:`pyrocsa.core.ensemble`).
     """
 
     accepts_preprocessor = True
@@ -114,13 +99,10 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
 
     def __init__(self, informative_censoring: bool = True, alpha=0.0, objective: str = "likelihood",
                  hidden=(100, 100), flow_layers: int = 4, dropout: float = 0.2, lr: float = 1e-3,
-                 batch_size="auto", max_epochs: int = 200, patience: int = 20, ensemble_size: int = 1,
-                 n_jobs: int | None = None, seed: int | None = 0, device=None, verbose: bool = True):
+                 batch_size="auto", max_epochs: int = 200, patience: int = 20,
+                 seed: int | None = 0, device=None, verbose: bool = True):
         if objective not in OBJECTIVES:
             raise ArgumentError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-        if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, (int, np.integer)) \
-                or ensemble_size < 1:
-            raise ArgumentError(f"ensemble_size must be an integer >= 1, got {ensemble_size!r}")
         if isinstance(alpha, (list, tuple)):
             if not alpha or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
                                     for v in alpha):
@@ -155,8 +137,6 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         self.batch_size = "auto" if _is_auto(batch_size) else int(batch_size)
         self.max_epochs = int(max_epochs)
         self.patience = int(patience)
-        self.ensemble_size = int(ensemble_size)
-        self.n_jobs = n_jobs
         self.seed = seed
         self.device = device
         self.verbose = bool(verbose)
@@ -239,25 +219,23 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         """Fit on ``df`` (one row per subject; never modified). Without ``val_df``, a stratified 15% of
         ``df`` is held out for early stopping (and alpha selection). ``preprocessor``: a fitted
         :class:`pyrocsa.data.Preprocessor` to reuse instead of fitting one on ``df`` (ensemble members
-        share one). With ``ensemble_size=K > 1``, an :class:`pyrocsa.Ensemble` of K single-model CSAs is
-        fitted on stratified bootstrap resamples and kept in ``ensemble_`` (its members in ``members_``);
-        ``self`` exposes what the members share (columns, preprocessing). Returns ``self``.
+        share one). Returns ``self``.
 
         ``df`` may also be the path of a Parquet file or of a directory of Parquet files: preprocessing
         statistics come from one pass, training streams row groups (memory O(row group + buffer + model);
-        :mod:`pyrocsa.core.streaming`); ``val_df``, ensembles and alpha grids then need a frame instead.
+        :mod:`pyrocsa.core.streaming`); ``val_df`` and alpha grids then need a frame instead.
 
         Data parallel (:mod:`pyrocsa.core.distributed`): under ``torchrun`` (``WORLD_SIZE`` > 1) or an
         initialised process group, every process calls ``fit`` with the same data; training is split across
         them (DDP, IPM on the gathered minibatch, validation reduced across processes) and every process ends
-        with the same weights. Ensemble members are then fitted one after another (``n_jobs`` is ignored).
+        with the same weights.
 
         ``zero_durations``: ``"error"`` (default) rejects durations of 0, naming the column; ``"shift"`` sets
         them to half the smallest positive duration of ``df`` (in ``df`` and ``val_df``, on copies), with a
         warning stating how many and the value (:meth:`pyrocsa.data.SurvivalData.from_frame`)."""
         from pyrocsa.core import distributed
 
-        parallel = distributed.init_from_env(self.device)
+        distributed.init_from_env(self.device)
         from pyrocsa.core.streaming import is_parquet_path
 
         if is_parquet_path(df):
@@ -266,15 +244,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
                                  "shift the durations in the Parquet files")
             return self._fit_parquet(df, duration_col, event_col, treatment_col, val_df, covariates,
                                      treated_value, preprocessor)
-        df, val_df = _shift_zero_durations(df, val_df, duration_col, zero_durations)
-        if self.ensemble_size > 1:
-            ensemble = Ensemble(self._member_prototype(), n_members=self.ensemble_size, seed=self.seed,
-                                n_jobs=1 if parallel else self.n_jobs)
-            self._set_ensemble(ensemble.fit(df, duration_col, event_col, treatment_col, val_df=val_df,
-                                            covariates=covariates, treated_value=treated_value))
-            self.fit_check_ = ensemble.fit_check_  # the mixture on the training frame (warned there)
-            return self
-        self.members_ = self.ensemble_ = None
+        df, val_df = shift_zero_durations_pair(df, val_df, duration_col, zero_durations)
         train_df, val_df = validation_split(df, event_col, treatment_col, val_df, seed=self.seed)
         train = SurvivalData.from_frame(train_df, duration_col, event_col, treatment_col,
                                         covariates=covariates, treated_value=treated_value,
@@ -321,24 +291,6 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     def _searches_alpha(self) -> bool:
         return isinstance(self.alpha, (str, list, tuple))
 
-    def _member_prototype(self) -> CSA:
-        """One member of ``CSA(ensemble_size=K)``: these arguments, a single model."""
-        return type(self)(**dict(self.get_params(), ensemble_size=1, n_jobs=None))
-
-    def _attach_members(self, members: list) -> CSA:
-        """The front of K fitted single-model members (read back by the checkpoint)."""
-        ensemble = Ensemble(self._member_prototype(), n_members=len(members), seed=self.seed,
-                            n_jobs=self.n_jobs)
-        self._set_ensemble(ensemble._attach_members(members))
-        return self
-
-    def _set_ensemble(self, ensemble: Ensemble) -> None:
-        """``self`` as the front of a fitted ensemble (``ensemble_size > 1``; fit and load)."""
-        self.ensemble_, self.members_ = ensemble, ensemble.members_
-        for attr in _SHARED_ATTRS:
-            setattr(self, attr, getattr(ensemble, attr))
-        self.fitted_ = True
-
     def _fit_parquet(self, path, duration_col, event_col, treatment_col, val_df, covariates, treated_value,
                      preprocessor):
         """``fit`` on a Parquet file or directory, streamed (:mod:`pyrocsa.core.streaming`)."""
@@ -348,15 +300,11 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         if val_df is not None:
             raise DataError("val_df cannot be combined with a Parquet path: the validation rows are a "
                              "seeded 15% of the Parquet data")
-        if self.ensemble_size > 1:
-            raise DataError("ensemble_size > 1 needs the rows in memory (bootstrap resampling): pass a "
-                             "DataFrame, or fit members one by one")
         if self._searches_alpha():
             raise DataError(f"alpha={self.alpha!r} needs the rows in memory (validation scores of one fit "
                              "per alpha): pass a DataFrame, or a number for alpha")
         scan = scan_parquet(path, duration_col, event_col, treatment_col, covariates=covariates,
                             treated_value=treated_value, preprocessor=preprocessor, seed=self.seed or 0)
-        self.members_ = self.ensemble_ = None
         self.alpha_, self.alpha_scores_ = float(self.alpha), None
         self.time_scale_ = scan.time_scale
         if self.seed is not None:
@@ -401,7 +349,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         Reproducibility (:mod:`pyrocsa.core.sampling`): the same ``seed`` gives the same draws, ``seed=None``
         fresh ones on every call, and a subject's draws do not depend on the chunking or on the rows after
         it. Returns :class:`pyrocsa.core.outcomes.PotentialOutcomes` with arrays (num_samples, N) in the
-        duration unit. An ensemble splits the draws evenly across its K members (``chains=K``).
+        duration unit.
         ``batch_size`` is a deprecated alias of ``chunk_size``.
         """
         num_samples = check_positive_int(num_samples, "num_samples")
@@ -413,8 +361,6 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
             warnings.warn("sample_potential_outcomes(batch_size=) is deprecated: use chunk_size=",
                           FutureWarning, stacklevel=2)
             chunk_size = batch_size if chunk_size is None else chunk_size
-        if getattr(self, "ensemble_", None) is not None:
-            return self.ensemble_.sample_potential_outcomes(df, num_samples, seed)
         if chunk_size is not None:
             chunk_size = check_positive_int(chunk_size, "chunk_size")
         if not isinstance(df, pd.DataFrame):
@@ -462,14 +408,10 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         ``times`` (default: 100 points up to the longest training duration) with one column per row.
 
         treatment : 0 or 1 (the counterfactual curve under that arm) or None (each row's own arm, from the
-            treatment column). kind : "t" (event time) or "c" (censoring time, CSA-INFO).
-
-        An ensemble averages its members' survival functions (the mixture's survival)."""
+            treatment column). kind : "t" (event time) or "c" (censoring time, CSA-INFO)."""
         self._check_fitted()
         if kind not in ("t", "c"):
             raise ArgumentError(f"kind must be 't' or 'c', got {kind!r}")
-        if getattr(self, "ensemble_", None) is not None:
-            return self.ensemble_.predict_survival_function(df, times=times, treatment=treatment, kind=kind)
         if times is None:
             end = float(getattr(self, "max_duration_", None) or self.time_scale_ * 3)
             times = np.linspace(0.0, end, 101)[1:]
@@ -500,13 +442,11 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         return out
 
     def _arm_survival(self, df, arm, times) -> np.ndarray:
-        """(G, N) exact S_arm(t | x) (the mixture's for an ensemble), for the fit check."""
+        """(G, N) exact S_arm(t | x), for the fit check."""
         return self.predict_survival_function(df, times=times, treatment=arm).to_numpy()
 
     def _arm_survival_at(self, df, arm, durations) -> np.ndarray:
-        """(N,) exact S_arm(t_i | x_i), each row at its own time (the members' mean for an ensemble)."""
-        if getattr(self, "ensemble_", None) is not None:
-            return np.mean([m._arm_survival_at(df, arm, durations) for m in self.members_], axis=0)
+        """(N,) exact S_arm(t_i | x_i), each row at its own time."""
         x = self._covariate_tensor(df)
         model = self.model_.eval()
         dev = next(model.parameters()).device
@@ -534,8 +474,6 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
 
     # -- each patient's effect with its parameter uncertainty (pyrocsa.core.effects) ---------------------
     def _default_horizon(self):
-        if getattr(self, "ensemble_", None) is not None:
-            return self.ensemble_._default_horizon()
         return getattr(self, "max_duration_", None)
 
     @staticmethod
@@ -552,10 +490,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     def _effect_draws(self, df, horizon, times, num_draws, seed):
         """Per-arm RMST at ``horizon`` (or S at ``times``) of each row under ``num_draws`` draws of the
         Laplace posterior (:mod:`pyrocsa.csa.posterior`), by quadrature of the exact laws: two arrays
-        (2, num_draws // 2, [G,] N), the draws split into 2 chains. An ensemble: its members are the
-        chains."""
-        if getattr(self, "ensemble_", None) is not None:
-            return self.ensemble_._effect_draws(df, horizon, times, num_draws, seed)
+        (2, num_draws // 2, [G,] N), the draws split into 2 chains."""
         post = getattr(self, "posterior_", None)
         if post is None:
             raise DataError("this model has no parameter posterior: it is computed when fitting on a frame "
@@ -587,8 +522,6 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         """Mean log-likelihood per subject of ``df``'s observed (duration, event) under each row's arm (the
         trained objective without the IPM, negated; higher is better; lifelines' ``score`` analogue)."""
         self._check_fitted()
-        if getattr(self, "ensemble_", None) is not None:
-            return self.ensemble_.score(df)
         data = self.data_.transform(df, require_outcome=True)
         model = self.model_.eval()
         dev = next(model.parameters()).device
@@ -601,15 +534,6 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     def print_summary(self, decimals: int = 3) -> None:
         """Print the fitted configuration, data sizes and the training curve's end points."""
         self._check_fitted()
-        if getattr(self, "ensemble_", None) is not None:
-            for k, member in enumerate(self.members_):
-                print(f"-- member {k} of {len(self.members_)} (bootstrap resample, seed "
-                      f"{member.member_seed_['fit']}) --")
-                member.print_summary(decimals)
-            if getattr(self, "fit_check_", None) is not None:
-                print("-- the ensemble (the members' mixture) on all training rows --")
-                print("\n".join(self.fit_check_.lines(decimals)))
-            return
         h = self.history_
         best = min(h, key=lambda r: r.get("valid_factual", r["valid_loss"]))
         lines = [
@@ -643,10 +567,9 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
 
     # -- persistence ------------------------------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write ``path/`` with config.json, preprocessing.json and weights.pt (a state dict); an ensemble
-        writes its config.json and one such directory per member (``member_0/`` ...). The directory is
-        written atomically (a temporary sibling renamed into place); an existing ``path`` is replaced only
-        if it is empty or a saved model. See :mod:`pyrocsa.core.checkpoint`."""
+        """Write ``path/`` with config.json, preprocessing.json and weights.pt (a state dict). The
+        directory is written atomically (a temporary sibling renamed into place); an existing ``path`` is
+        replaced only if it is empty or a saved model. See :mod:`pyrocsa.core.checkpoint`."""
         self._check_fitted()
         from pyrocsa.core import distributed
 

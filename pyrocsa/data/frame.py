@@ -27,7 +27,7 @@ from pyrocsa.errors import ArgumentError, DataError
 __all__ = ["Preprocessor", "SurvivalData", "stratified_split", "validation_split", "observed_frame",
            "check_frame", "covariate_frame", "validate_duration", "validate_event", "validate_treatment",
            "validate_outcome_columns", "MIN_ROWS", "VALIDATION_FRACTION", "encode_label", "decode_label",
-           "ZERO_DURATIONS", "zero_duration_shift", "shift_zero_durations"]
+           "ZERO_DURATIONS", "zero_duration_shift", "shift_zero_durations", "shift_zero_durations_pair"]
 
 MIN_ROWS = 10
 _MAX_CATEGORIES = 50
@@ -363,6 +363,17 @@ def shift_zero_durations(df: pd.DataFrame, duration_col: str, shift: float | Non
                   f"{shift:g} (half the smallest positive duration; zero_durations='shift')", UserWarning,
                   stacklevel=3)
     return out
+
+
+def shift_zero_durations_pair(df, val_df, duration_col: str, zero_durations: str = "error"):
+    """(df, val_df) with durations of 0 set to half the smallest positive duration (of ``df``, else of
+    ``val_df``) when ``zero_durations="shift"`` (copies, with a warning); unchanged for ``"error"``
+    (validation then rejects the zeros). ``val_df`` may be None."""
+    shift = zero_duration_shift(df, duration_col, zero_durations)
+    if shift is None and val_df is not None:
+        shift = zero_duration_shift(val_df, duration_col, zero_durations)
+    return (shift_zero_durations(df, duration_col, shift, "df"),
+            shift_zero_durations(val_df, duration_col, shift, "val_df"))
 
 
 def validate_event(s: pd.Series, name: str) -> np.ndarray:

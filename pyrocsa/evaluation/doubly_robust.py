@@ -198,7 +198,7 @@ class DoublyRobust:
     ----------
     outcome_model : the model of ``S_a(t | x)``: any pyrocsa estimator instance (deep-copied per fold, e.g.
         ``pyrocsa.baselines.CoxTLearner()``), a class or zero-argument factory returning one, or None for
-        the default CSA-INFO with one member, ``pyrocsa.CSA(ensemble_size=1, verbose=False)``.  Its
+        the default CSA-INFO, ``pyrocsa.CSA(verbose=False)``.  Its
         ``S_a(t|x)`` is read, in this order, from ``survival_curves(df, arm)`` (exact, pyrocsa
         T-learners), from ``predict_survival_function(df, times=, arm=)``, else from the empirical survival
         of ``num_samples`` potential-outcome draws per subject.
@@ -281,7 +281,7 @@ class DoublyRobust:
             return self.outcome_model
         from pyrocsa.csa.estimator import CSA
 
-        return lambda: CSA(ensemble_size=1, verbose=False)
+        return lambda: CSA(verbose=False)
 
     def _folds(self, a: np.ndarray, delta: np.ndarray) -> np.ndarray:
         rng = np.random.default_rng(self.seed)

@@ -293,6 +293,18 @@ def _fmt_hr(d: dict) -> str:
     return f"{d['hr']:.2f} ({d['lower']:.2f}, {d['upper']:.2f})"
 
 
+def _csa(n_members: int, **config):
+    """``CSA(**config)``, or for ``--ensemble-size K > 1`` an ``Ensemble`` of K such fits (bootstrap
+    members seeded from the same seed)."""
+    from pyrocsa.core.ensemble import Ensemble
+    from pyrocsa.csa.estimator import CSA
+
+    model = CSA(**config)
+    if n_members == 1:
+        return model
+    return Ensemble(model, n_members=n_members, seed=config.get("seed", 0))
+
+
 # -- commands -----------------------------------------------------------------------------------------------
 def cmd_demo(args) -> int:
     out = _output_plot_dir(args.out)
@@ -304,7 +316,6 @@ def cmd_demo(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pyrocsa.csa.estimator import CSA
     from pyrocsa.data import actg as actg_data
     from pyrocsa.data.actg_synthetic import load_actg_synthetic
     from pyrocsa.data.frame import stratified_split
@@ -313,7 +324,7 @@ def cmd_demo(args) -> int:
 
     written = []
     cfg = dict(informative_censoring=True, alpha=args.alpha, seed=args.seed, max_epochs=args.epochs,
-               verbose=not args.quiet, ensemble_size=args.ensemble_size)
+               verbose=not args.quiet)
 
     # 1. The ACTG 175 RCT, arms 0 vs 1, baseline covariates only.
     actg = actg_data.load_actg()
@@ -323,8 +334,9 @@ def cmd_demo(args) -> int:
     print("== ACTG 175 RCT (zidovudine vs zidovudine + didanosine), baseline covariates ==")
     print(f"   {len(frame)} patients, {frame['cens'].mean():.1%} events, {frame['arms'].mean():.1%} treated")
     cox = metrics.cox_hazard_ratio(frame, "days", "cens", "arms")
-    model = CSA(**cfg).fit(frame.iloc[split["train"]], duration_col="days", event_col="cens",
-                           treatment_col="arms", val_df=frame.iloc[split["valid"]])
+    model = _csa(args.ensemble_size, **cfg).fit(frame.iloc[split["train"]], duration_col="days",
+                                                event_col="cens", treatment_col="arms",
+                                                val_df=frame.iloc[split["valid"]])
     po = model.sample_potential_outcomes(frame, num_samples=args.num_samples, seed=args.seed)
     # effects inside follow-up first: they rest on the data, not on the model's tail beyond follow-up
     follow_up = float(frame["days"].max())
@@ -361,7 +373,8 @@ def cmd_demo(args) -> int:
     va = df.iloc[syn.split["valid"]]
     te = df.iloc[syn.split["test"]]
     print("\n== actg-Synthetic (the paper's split; test set) ==")
-    model2 = CSA(**cfg).fit(tr, duration_col="time", event_col="event", treatment_col="treatment", val_df=va)
+    model2 = _csa(args.ensemble_size, **cfg).fit(tr, duration_col="time", event_col="event",
+                                                 treatment_col="treatment", val_df=va)
     po2 = model2.sample_potential_outcomes(te, num_samples=args.num_samples, seed=args.seed)
     idx = syn.split["test"]
     true_ite = syn.t1[idx] - syn.t0[idx]
@@ -398,11 +411,9 @@ def cmd_demo(args) -> int:
 
 def _fit_and_save(args, df: pd.DataFrame) -> None:
     from pyrocsa.core import distributed
-    from pyrocsa.csa.estimator import CSA
 
-    model = CSA(informative_censoring=not args.no_informative_censoring, alpha=args.alpha,
-                seed=args.seed, max_epochs=args.epochs, verbose=not args.quiet,
-                ensemble_size=args.ensemble_size)
+    model = _csa(args.ensemble_size, informative_censoring=not args.no_informative_censoring,
+                 alpha=args.alpha, seed=args.seed, max_epochs=args.epochs, verbose=not args.quiet)
     model.fit(df if df is not None else str(args.data), duration_col=args.duration, event_col=args.event,
               treatment_col=args.treatment, covariates=_covariates(args.covariates),
               treated_value=_treated_value(args.treated_value))
@@ -444,6 +455,9 @@ def _stream_source(path: str) -> None:
 
 
 def cmd_fit(args) -> int:
+    if args.stream and args.ensemble_size > 1:
+        raise CLIError(f"--stream cannot be combined with --ensemble-size {args.ensemble_size}: bootstrap "
+                       "members resample the rows, which needs them in memory")
     if args.stream:
         _stream_source(args.data)  # the columns are checked by the statistics pass
         df = None
@@ -484,9 +498,16 @@ def _model_dir(path: str) -> Path:
 
 
 def _load_model(path: str, num_samples: int):
+    """The model saved in ``path``: a CSA, or an Ensemble of them (``pyrocsa fit --ensemble-size K``)."""
+    from pyrocsa.core.ensemble import Ensemble
     from pyrocsa.csa.estimator import CSA
 
-    model = CSA.load(_model_dir(path))
+    d = _model_dir(path)
+    try:
+        saved = json.loads((d / "config.json").read_text()).get("class")
+    except (OSError, ValueError, AttributeError):
+        saved = None  # CSA.load names the problem
+    model = (Ensemble if saved == "Ensemble" else CSA).load(d)
     k = len(getattr(model, "members_", None) or []) or 1
     if num_samples % k:
         raise CLIError(f"--num-samples {num_samples} is not divisible by the {k} members of the model in "
@@ -554,8 +575,7 @@ def cmd_synthesize(args) -> int:
 def _steam_outcome(args):
     from pyrocsa.csa.estimator import CSA
 
-    return CSA(informative_censoring=True, seed=args.seed, max_epochs=args.epochs, verbose=False,
-               ensemble_size=1)
+    return CSA(informative_censoring=True, seed=args.seed, max_epochs=args.epochs, verbose=False)
 
 
 def _observed_arm(model, df: pd.DataFrame, col, treated_value) -> np.ndarray:
@@ -644,7 +664,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--num-samples", type=_positive_int, default=200, help="draws per subject (default 200)")
     d.add_argument("--seed", type=_seed, default=0)
     d.add_argument("--ensemble-size", type=_positive_int, default=1,
-                   help="bootstrap members per CSA-INFO model (default 1, the CSA default)")
+                   help="bootstrap members per CSA-INFO model (default 1: one fit; K > 1: a "
+                        "pyrocsa.Ensemble)")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=cmd_demo)
 
@@ -659,7 +680,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--epochs", type=_positive_int, default=150, help="maximum training epochs (default 150)")
     f.add_argument("--no-informative-censoring", action="store_true", help="plain CSA (no censoring model)")
     f.add_argument("--seed", type=_seed, default=0)
-    f.add_argument("--ensemble-size", type=_positive_int, default=1, help="bootstrap members (default 1)")
+    f.add_argument("--ensemble-size", type=_positive_int, default=1,
+                   help="bootstrap members (default 1: one fit; K > 1: a pyrocsa.Ensemble)")
     f.add_argument("--nproc", type=_positive_int, default=1,
                    help="data-parallel processes on this machine (torch.distributed, gloo on CPU / nccl on "
                         "GPU; default 1). For several machines launch with torchrun instead (README)")

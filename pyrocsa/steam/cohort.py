@@ -157,7 +157,7 @@ def _make_outcome_model(spec):
         except ImportError as err:
             raise ImportError("outcome_model=None means CSA-INFO (pyrocsa.CSA), which could not be imported "
                               f"({err}); pass outcome_model='weibull' or another model") from err
-        return CSA(informative_censoring=True, verbose=False, ensemble_size=1)
+        return CSA(informative_censoring=True, verbose=False)
     if isinstance(spec, str):
         if spec == "weibull":
             return WeibullOutcomeModel()
@@ -226,8 +226,8 @@ class SyntheticCohort(_CohortBase):
         better than the copula, and with them the confounding structure, while their synthetic rows lie
         about as close to the training records as new patients do (``docs/decisions.md``, section 14).
     propensity_model : ``"logistic"`` (default) or an object with ``fit(X, a)`` / ``predict_proba(X)``.
-    outcome_model : None (CSA-INFO, ``pyrocsa.CSA(informative_censoring=True, verbose=False,
-        ensemble_size=1)``: one generative model, fitted once),
+    outcome_model : None (CSA-INFO, ``pyrocsa.CSA(informative_censoring=True, verbose=False)``: one
+        generative model, fitted once),
         ``"weibull"`` (:class:`WeibullOutcomeModel`), ``"weibull-km"`` (the same with Kaplan-Meier
         censoring) or an object with ``fit(df, duration_col, event_col, treatment_col,
         covariates=)`` and ``sample_potential_outcomes(df, num_samples, seed)`` whose result has ``t0``,
@@ -280,7 +280,7 @@ class SyntheticCohort(_CohortBase):
         frame = x.copy()
         frame[self.treatment_col_] = np.where(a == 1, self.treated_value_, self.control_value_)
         frame[self.treatment_col_] = frame[self.treatment_col_].astype(self.dtypes_[self.treatment_col_])
-        # an ensemble (pyrocsa.CSA with ensemble_size=K) splits draws evenly over its K members: take one
+        # an ensemble (pyrocsa.Ensemble of K members) splits draws evenly over its members: take one
         # draw per member, then one member at random for each synthetic subject (a draw from the mixture)
         k = len(getattr(self.outcome_model, "members_", None) or [None])
         po = self.outcome_model.sample_potential_outcomes(frame, num_samples=k, seed=int(s_out) % (2**31))
