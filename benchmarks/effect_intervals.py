@@ -94,8 +94,24 @@ def run_one(cohort: str, seed: int, mname: str) -> list[dict]:
         best = max(post.scores, key=post.scores.get)
         post.__init__(post.heads, best, post.scores)
         rows.append(_score(model, "csa/argmax", cohort, seed, te, tau, h, fit_s))
+        post.__init__(post.heads, evidence_prior_precision(post.heads), post.scores)
+        rows.append(_score(model, "csa/evidence", cohort, seed, te, tau, h, fit_s))
         post.__init__(post.heads, chosen, post.scores)
     return rows
+
+
+def evidence_prior_precision(heads) -> float:
+    """The prior precision that maximises the Laplace marginal likelihood of the training data (MacKay 1992;
+    Immer et al. 2021), one lambda for both heads: log Z(lambda) = const - lambda / 2 sum ||theta_hat||^2
+    + P / 2 log lambda - 1/2 sum log(ev + lambda), ev the eigenvalues of H_+; on a log grid 1e-3 .. 1e6."""
+    grid = np.logspace(-3, 6, 901)
+    total = np.zeros_like(grid)
+    for head in heads:
+        theta = head.mean.numpy()
+        ev = np.clip(np.linalg.eigvalsh(0.5 * (head.hessian + head.hessian.T).numpy()), 0.0, None)
+        total += (-0.5 * grid * float(theta @ theta) + 0.5 * theta.size * np.log(grid)
+                  - 0.5 * np.log(ev[None, :] + grid[:, None]).sum(1))
+    return float(grid[int(np.argmax(total))])
 
 
 def _score(model, mname, cohort, seed, te, tau, h, fit_s) -> dict:
