@@ -4,6 +4,7 @@ simulator's true tau(x), and how wide are they?
     OMP_NUM_THREADS=1 python3 -m benchmarks.effect_intervals [--actg-seeds 0 1 2 3 4]
         [--designs a b c d e f] [--design-seeds 0 1 2] [--models csa cox ens5] [--out FILE.md]
     OMP_NUM_THREADS=1 python3 -m benchmarks.effect_intervals --timing --actg-seeds 0 1 2
+    python3 -m benchmarks.effect_intervals --summarise [FILE.md]
 
 Data: actg-Synthetic (the authors' train/valid/test split, truth from the Gompertz-Cox simulator,
 horizon 1000 days; the seed changes the fit only) and the designs of ``design_suite.py`` (70/15/15 split,
@@ -186,6 +187,26 @@ def timing(seeds, out):
         f.write("\n".join(lines) + "\n")
 
 
+def summarise(path) -> str:
+    """Means over seeds of every scored row in a results file (several runs appended to it; the last row of a
+    (cohort, seed, model) wins), as a markdown table."""
+    rows = []
+    for line in open(path):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == len(_COLS) and cells[1].isdigit():
+            rows.append(dict(zip(_COLS, cells)))
+    frame = pd.DataFrame(rows).drop_duplicates(["cohort", "seed", "model"], keep="last")
+    metrics = _COLS[3:10]
+    frame[metrics] = frame[metrics].apply(pd.to_numeric)
+    groups = frame.groupby(["cohort", "model"])
+    table = groups[metrics].mean()
+    seeds = groups["seed"].apply(lambda s: " ".join(sorted(s, key=int)))
+    head = ["cohort", "model", "seeds", *metrics]
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
+        "| " + " | ".join([c, m, seeds[(c, m)]] + [f"{v:.3g}" for v in r]) + " |"
+        for (c, m), r in zip(table.index, table.to_numpy())])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--timing", action="store_true", help="the posterior's cost on actg-Synthetic only")
@@ -194,7 +215,11 @@ def main():
     ap.add_argument("--design-seeds", type=int, nargs="*", default=[0, 1, 2])
     ap.add_argument("--models", nargs="+", default=["csa", "cox", "ens5"])
     ap.add_argument("--out", default=str(RESULTS / "effect_intervals.md"))
+    ap.add_argument("--summarise", nargs="?", const=str(RESULTS / "effect_intervals.md"), default=None,
+                    metavar="FILE", help="print the means over seeds of the rows in FILE and exit")
     args = ap.parse_args()
+    if args.summarise:
+        return print(summarise(args.summarise))
     if args.timing:
         return timing(args.actg_seeds, args.out)
     runs = [("actg", s) for s in args.actg_seeds] + [(d, s) for d in args.designs for s in args.design_seeds]
