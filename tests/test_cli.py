@@ -90,6 +90,29 @@ def test_demo_writes_plots(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 10_000
 
 
+
+def test_the_parser_is_assembled_from_one_module_per_command():
+    """build_parser() has exactly the six commands, each added by its module's add_parser and run by its
+    run (the package's import paths stay those of the console script and the docs)."""
+    import argparse
+    import importlib
+
+    from pyrocsa.reports import cli
+
+    names = ["demo", "fit", "predict", "simulate", "synthesize", "evaluate"]
+    modules = [importlib.import_module(f"pyrocsa.reports.cli.{n}") for n in names]
+    assert list(cli.COMMANDS) == modules
+    assert all(callable(m.add_parser) and callable(m.run) for m in modules)
+    parser = cli.build_parser()
+    sub = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(sub) == 1 and list(sub[0].choices) == names
+    for name, module in zip(names, modules):
+        assert sub[0].choices[name].prog == f"pyrocsa {name}"
+        assert sub[0].choices[name].get_default("func") is module.run
+    assert parser.parse_args(["simulate", "--out", "x.csv"]).func is modules[3].run
+    assert cli.main is importlib.import_module("pyrocsa.reports.cli.app").main
+    assert issubclass(cli.CLIError, Exception) and cli.DEMO_TIMES == (500.0, 1000.0)
+
 @pytest.mark.parametrize("argv, message", [
     (["fit", "nope.csv", "--duration", "t", "--event", "e", "--treatment", "a", "--out", "m"],
      "does not exist"),
