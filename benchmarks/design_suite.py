@@ -246,14 +246,17 @@ def run_one(dname, seed, mname, extra, alpha, n=N):
            "RMST_ATEerr": float(abs(est.mean() - true.mean()))}
     po = model.sample_potential_outcomes(te, 200, seed=seed)
     # expected lifetimes E[T_a | x]: the mean of LIFE_DRAWS draws (past the end of follow-up they come from
-    # the model's tail rule), against the true conditional expected lifetimes
-    life = model.sample_potential_outcomes(te, LIFE_DRAWS, seed=seed)
-    true_life = d.life1[idx] - d.life0[idx]
-    est_life = life.t1.mean(axis=0) - life.t0.mean(axis=0)
-    end = float(tr["time"].max() if mname == "csa" else pd.concat([tr, va])["time"].max())
-    row.update({"LIFE_PEHE": float(np.sqrt(np.mean((est_life - true_life) ** 2))),
-                "LIFE_ATEerr": float(abs(est_life.mean() - true_life.mean())),
-                "beyond": float(np.mean(np.concatenate([life.t0.ravel(), life.t1.ravel()]) > end))})
+    # the model's tail rule), against the true conditional expected lifetimes (NaN where the design has
+    # none: (g))
+    row.update({"LIFE_PEHE": float("nan"), "LIFE_ATEerr": float("nan"), "beyond": float("nan")})
+    if d.life0 is not None and d.life1 is not None:
+        life = model.sample_potential_outcomes(te, LIFE_DRAWS, seed=seed)
+        true_life = d.life1[idx] - d.life0[idx]
+        est_life = life.t1.mean(axis=0) - life.t0.mean(axis=0)
+        end = float(tr["time"].max() if mname == "csa" else pd.concat([tr, va])["time"].max())
+        row.update({"LIFE_PEHE": float(np.sqrt(np.mean((est_life - true_life) ** 2))),
+                    "LIFE_ATEerr": float(abs(est_life.mean() - true_life.mean())),
+                    "beyond": float(np.mean(np.concatenate([life.t0.ravel(), life.t1.ravel()]) > end))})
     for arm, draws, truth in ((0, po.t0, d.t0[idx]), (1, po.t1, d.t1[idx])):
         lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
         row[f"cov{arm}"] = float(np.mean((truth >= lo) & (truth <= hi)))
