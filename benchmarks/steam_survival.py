@@ -3,7 +3,8 @@
     OMP_NUM_THREADS=1 python3 -m benchmarks.steam_survival [--quick] [--runs 5]
         [--outcome-model default|weibull|weibull-km|csa-info] [--csa-epochs 40]
         [--generators steam steam-privacy generic arf sdv-copula ctgan tvae bootstrap]
-        [--peer-epochs 300] [--datasets actg actg-synthetic] [--covariates-only]
+        [--peer-epochs 300] [--datasets actg actg-synthetic] [--tree-leaf 5 20] [--resume]
+        [--covariates-only] [--from-csv A.csv B.csv]
 
     pip install "pyrocsa[peers]"   # arfpy (MIT) and SDV (BUSL-1.1): benchmark-only, never a dependency
 
@@ -35,6 +36,11 @@ independent check. Anonymeter 1.1.0 and synthcity 0.2.12 are not used: both pin 
 
 Output: mean and 95% t-interval over runs per metric, printed and written as markdown to
 ``benchmarks/results/steam_survival_<outcome>[_quick].md`` (raw per-run values in a ``.csv`` beside it).
+Splits are the outer loop and data sets the inner one; the ``.csv`` and the markdown are rewritten after
+every (dataset, generator, split) row, so a run stopped early keeps every finished row, and ``--resume``
+measures only the rows the ``.csv`` lacks. ``--from-csv`` merges the ``.csv`` files of runs made in
+parallel (e.g. the STEAM rows and the peers, on the same split seeds) and renders one table, paired by
+split.
 """
 
 from __future__ import annotations
@@ -233,12 +239,41 @@ def _covariates(kind: str, tree_leaf: int | None):
     return kind
 
 
+PEER_LABELS = {"arf": "ARF (arfpy)", "sdv-copula": "SDV GaussianCopula", "ctgan": "SDV CTGAN",
+               "tvae": "SDV TVAE"}
+
+
+def job_label(gen: str, outcome_kind, covariate_model: str, leaf) -> str:
+    """The table row of a generator; ``leaf`` (sequential-tree donors per leaf, None = package default)
+    is named in the label when given, so rows of different leaf sizes share one table."""
+    tail = "" if leaf is None else f", trees leaf {leaf}"
+    if gen == "steam":
+        return f"STEAM-survival ({outcome_kind}{tail})"
+    if gen == "steam-privacy":
+        return f"STEAM-survival ({outcome_kind}{tail}), privacy=0.05"
+    if gen in PEERS:
+        return PEER_LABELS[gen] + " on X, A, Y, delta"
+    if gen == "generic":
+        return f"generic ({covariate_model}{'' if leaf is None else f' leaf {leaf}'} on X, A, Y, delta)"
+    if gen == "bootstrap":
+        return "real bootstrap (reference)"
+    raise ValueError(f"unknown generator {gen!r}")
+
+
 def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
                 covariate_model="trees", first_run=0, peer_epochs=300, on_row=None, skipped=None,
-                tree_leaf=None):
+                tree_leaf=None, done=frozenset(), sdm_run=None):
+    """Fit and score every generator on splits ``first_run .. first_run + runs - 1`` of dataset ``name``.
+
+    ``tree_leaf``: one leaf size or a list of them (None = package default) for the tree-based generators
+    (STEAM and generic), one row each. ``done``: (dataset, generator label, run) triples already measured
+    (``--resume``), skipped. ``on_row(row_dict)`` is called after each row, so a caller can save as it goes.
+    sdmetrics runs on split ``sdm_run`` only (default ``first_run``; ~15 s a set)."""
     df, cov, D, E, A = load(name)
     rows = []
     skipped = {} if skipped is None else skipped
+    sdm_run = first_run if sdm_run is None else sdm_run
+    leaves = list(tree_leaf) if isinstance(tree_leaf, (list, tuple)) else [tree_leaf]
     for g in generators:
         if g in PEERS and JointPeer.available(g):
             skipped[g] = JointPeer.available(g)
@@ -248,38 +283,32 @@ def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
         parts = stratified_split(df, E, A, fractions=(0.8, 0.0, 0.2), seed=r)
         train = df.iloc[parts["train"]].reset_index(drop=True)
         test = df.iloc[parts["test"]].reset_index(drop=True)
-        jobs = [(g, k) for g in generators for k in (outcome_kinds if g.startswith("steam") else [None])]
-        for gen, outcome_kind in jobs:
+        jobs = [(g, k, leaf) for g in generators
+                for k in (outcome_kinds if g.startswith("steam") else [None])
+                for leaf in (leaves if g.startswith("steam") or g == "generic" else [None])]
+        for gen, outcome_kind, leaf in jobs:
+            label = job_label(gen, outcome_kind, covariate_model, leaf)
+            if (name, label, r) in done:
+                continue
             t0 = time.time()
-            if gen == "steam":
-                label = f"STEAM-survival ({outcome_kind})"
-                model = SyntheticCohort(covariate_model=_covariates(covariate_model, tree_leaf),
-                                        outcome_model=outcome_model(outcome_kind, csa_epochs, r))
-                syn = model.fit(train, D, E, A, covariates=cov).sample(len(train), seed=r)
-            elif gen == "steam-privacy":
-                label = f"STEAM-survival ({outcome_kind}), privacy=0.05"
-                model = SyntheticCohort(covariate_model=_covariates(covariate_model, tree_leaf), privacy=0.05,
+            if gen in ("steam", "steam-privacy"):
+                model = SyntheticCohort(covariate_model=_covariates(covariate_model, leaf),
+                                        privacy=0.05 if gen == "steam-privacy" else None,
                                         outcome_model=outcome_model(outcome_kind, csa_epochs, r))
                 syn = model.fit(train, D, E, A, covariates=cov).sample(len(train), seed=r)
             elif gen in PEERS:
-                label = {"arf": "ARF (arfpy)", "sdv-copula": "SDV GaussianCopula", "ctgan": "SDV CTGAN",
-                         "tvae": "SDV TVAE"}[gen] + " on X, A, Y, delta"
                 syn = JointPeer(gen, peer_epochs).fit(train, D, E, A, cov).sample(len(train), seed=r)
             elif gen == "generic":
-                label = f"generic ({covariate_model} on X, A, Y, delta)"
-                gen_model = GenericCohort(_covariates(covariate_model, tree_leaf))
+                gen_model = GenericCohort(_covariates(covariate_model, leaf))
                 syn = gen_model.fit(train, D, E, A, covariates=cov).sample(len(train), seed=r)
-            elif gen == "bootstrap":
-                label = "real bootstrap (reference)"
+            else:  # bootstrap
                 syn = train.sample(len(train), replace=True, random_state=r).reset_index(drop=True)
-            else:
-                raise ValueError(f"unknown generator {gen!r}")
             t_gen = time.time() - t0
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     res = evaluate_cohort(train, test, syn, D, E, A, cov, HORIZON, learners=learners, seed=r)
-                    if r == first_run:  # sdmetrics is slow (~15 s a set): the first split only
+                    if r == sdm_run:  # sdmetrics is slow (~15 s a set): one split only
                         res.update(sdmetrics_check(train, test, syn, cov + [A, D, E], r))
             except Exception as err:  # a peer's sample that breaks a fidelity metric (e.g. a Cox fit):
                 # recorded, and its privacy audit kept (it needs no model fit on the synthetic rows)
@@ -289,7 +318,7 @@ def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
             res.update(dataset=name, generator=label, run=r, seconds=time.time() - t0, gen_seconds=t_gen)
             rows.append(res)
             if on_row is not None:
-                on_row(pd.DataFrame(rows))
+                on_row(res)
             if "jsd_pi" in res:
                 print(f"  {name} run {r} {label}: JSD_pi {res['jsd_pi']:.3f}  U_PEHE {res['u_pehe']:.1f}  "
                       f"cens {res['censoring_sup']:.3f}  logHR {res['log_hr_syn']:+.3f} "
@@ -509,17 +538,20 @@ def main(argv=None):
     p.add_argument("--datasets", nargs="+", default=["actg", "actg-synthetic"],
                    choices=["actg", "actg-synthetic"])
     p.add_argument("--out", default=None, help="markdown path (default under benchmarks/results/)")
-    p.add_argument("--from-csv", default=None,
-                   help="re-render the markdown of an earlier run from its per-run .csv (no fitting)")
+    p.add_argument("--from-csv", nargs="+", default=None,
+                   help="re-render the markdown from per-run .csv files (merged; no fitting)")
     p.add_argument("--first-run", type=int, default=0,
                    help="seed of the first split (to add runs to an earlier run; merge the .csv files and "
                         "re-render with --from-csv)")
     p.add_argument("--covariate-model", default="trees", choices=["copula", "trees", "independent"],
                    help="covariate generator of both STEAM-survival and the generic baseline (default: the "
                         "package default, trees)")
-    p.add_argument("--tree-leaf", type=int, default=None,
+    p.add_argument("--tree-leaf", type=int, nargs="+", default=[None],
                    help="min_samples_leaf of the sequential trees (package default 5; larger = smoother, "
-                        "further from individual records)")
+                        "further from individual records); several values give one STEAM / generic row each")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows of the .csv beside --out and measure only the missing "
+                        "(dataset, generator, split) rows")
     p.add_argument("--covariates-only", action="store_true",
                    help="only compare the covariate generators (copula, sequential trees, independent)")
     args = p.parse_args(argv)
@@ -545,7 +577,7 @@ def main(argv=None):
     out = Path(args.out) if args.out else \
         RESULTS / f"steam_survival_{'_'.join(args.outcome_model)}{'_quick' if args.quick else ''}.md"
     if args.from_csv and not args.out:
-        out = Path(args.from_csv).with_suffix(".md")
+        out = Path(args.from_csv[0]).with_suffix(".md")
     out.parent.mkdir(parents=True, exist_ok=True)
     skipped = {}
 
@@ -556,24 +588,32 @@ def main(argv=None):
         if not final:
             text = "(partial: the run is still going)\n\n" + text
         out.write_text(text)
-        if not args.from_csv:
-            raw.to_csv(out.with_suffix(".csv"), index=False)
         return text
 
     if args.from_csv:
-        raw = pd.read_csv(args.from_csv)
-        args.argv += f"  (re-rendered from {Path(args.from_csv).name})"
+        raw = pd.concat([pd.read_csv(f) for f in args.from_csv], ignore_index=True)
+        raw = raw.drop_duplicates(["dataset", "generator", "run"], keep="last")
+        args.argv += f"  (re-rendered from {', '.join(Path(f).name for f in args.from_csv)})"
     else:
-        done = []
+        csv = out.with_suffix(".csv")
+        rows = pd.read_csv(csv).to_dict("records") if args.resume and csv.exists() else []
+        done = {(r["dataset"], r["generator"], int(r["run"])) for r in rows}
 
-        def on_row(frame):
-            write(pd.concat(done + [frame], ignore_index=True))
+        def on_row(res):  # the whole table, rewritten atomically after every row: a stop keeps them all
+            rows.append(res)
+            raw = pd.DataFrame(rows)
+            tmp = csv.with_suffix(".csv.tmp")
+            raw.to_csv(tmp, index=False)
+            tmp.replace(csv)
+            write(raw)
 
-        for ds in args.datasets:
-            done.append(run_dataset(ds, runs, args.generators, args.outcome_model, args.csa_epochs,
-                                    args.learners, args.covariate_model, args.first_run, args.peer_epochs,
-                                    on_row=on_row, skipped=skipped, tree_leaf=args.tree_leaf))
-        raw = pd.concat(done, ignore_index=True)
+        # splits outer, datasets inner: a run stopped early holds the same splits of every dataset
+        for r in range(args.first_run, args.first_run + runs):
+            for ds in args.datasets:
+                run_dataset(ds, 1, args.generators, args.outcome_model, args.csa_epochs, args.learners,
+                            args.covariate_model, r, args.peer_epochs, on_row=on_row, skipped=skipped,
+                            tree_leaf=args.tree_leaf, done=done, sdm_run=args.first_run)
+        raw = pd.DataFrame(rows)
     text = write(raw, final=True)
     print("\n" + text)
     print(f"written {out}" + ("" if args.from_csv else f" and {out.with_suffix('.csv')}"))

@@ -4,6 +4,7 @@ package is absent the peer is skipped with the reason, and the benchmark still r
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds benchmarks/
@@ -30,3 +31,28 @@ def test_absent_peer_packages_are_skipped_with_a_reason(no_peers):
 def test_present_peer_package_is_not_skipped():
     pytest.importorskip("sdv")
     assert bench.JointPeer.available("sdv-copula") is None
+
+
+def test_leaf_size_is_named_in_the_row_label():
+    assert bench.job_label("steam", "default", "trees", None) == "STEAM-survival (default)"
+    assert bench.job_label("steam", "default", "trees", 20) == "STEAM-survival (default, trees leaf 20)"
+    assert bench.job_label("steam-privacy", "weibull", "trees", 5) == \
+        "STEAM-survival (weibull, trees leaf 5), privacy=0.05"
+    assert bench.job_label("generic", None, "trees", 20) == "generic (trees leaf 20 on X, A, Y, delta)"
+    with pytest.raises(ValueError, match="unknown generator"):
+        bench.job_label("nope", None, "trees", None)
+
+
+def test_resume_measures_only_the_missing_splits(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "sdmetrics_check", lambda *a: {})  # ~15 s, and not what is tested here
+    out = tmp_path / "r.md"
+    common = ["--generators", "bootstrap", "--datasets", "actg", "--learners", "cox-t", "--out", str(out)]
+    bench.main(["--runs", "1", *common])
+    first = pd.read_csv(out.with_suffix(".csv"))
+    assert list(first.run) == [0]
+    bench.main(["--runs", "2", "--resume", *common])
+    both = pd.read_csv(out.with_suffix(".csv"))
+    assert list(both.run) == [0, 1]
+    # split 0 was kept, not measured again: its timing is the first run's, to the last digit
+    assert both.loc[0, "seconds"] == first.loc[0, "seconds"]
+    assert "2 runs" in out.read_text()
