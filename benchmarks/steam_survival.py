@@ -79,7 +79,8 @@ COLUMNS = [  # (metric key, table header, higher is better?)
     ("u_pehe_over_horizon", "U_PEHE/h", False), ("censoring_sup", "cens. sup", False),
     ("censoring_integrated", "cens. int", False), ("abs_log_hr_diff", "|dlogHR|", False),
     ("hr_syn_in_real_ci", "HR in CI", True), ("dcr_ratio_median", "DCR ratio", True),
-    ("sign_agreement", "sign agr.", True),
+    ("sign_agreement", "sign agr.", True), ("c_index_syn", "TSTR C", True), ("c_index_gap", "C gap", False),
+    ("ibs_syn", "TSTR IBS", False), ("ibs_gap", "IBS gap", False),
 ]
 
 
@@ -262,13 +263,14 @@ def job_label(gen: str, outcome_kind, covariate_model: str, leaf) -> str:
 
 def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
                 covariate_model="trees", first_run=0, peer_epochs=300, on_row=None, skipped=None,
-                tree_leaf=None, done=frozenset(), sdm_run=None):
+                tree_leaf=None, done=frozenset(), sdm_run=None, tstr=True):
     """Fit and score every generator on splits ``first_run .. first_run + runs - 1`` of dataset ``name``.
 
     ``tree_leaf``: one leaf size or a list of them (None = package default) for the tree-based generators
     (STEAM and generic), one row each. ``done``: (dataset, generator label, run) triples already measured
     (``--resume``), skipped. ``on_row(row_dict)`` is called after each row, so a caller can save as it goes.
-    sdmetrics runs on split ``sdm_run`` only (default ``first_run``; ~15 s a set)."""
+    sdmetrics runs on split ``sdm_run`` only (default ``first_run``; ~15 s a set). ``tstr``: add the
+    train-on-synthetic / test-on-real C-index and integrated Brier score (scikit-survival)."""
     df, cov, D, E, A = load(name)
     rows = []
     skipped = {} if skipped is None else skipped
@@ -307,7 +309,8 @@ def run_dataset(name, runs, generators, outcome_kinds, csa_epochs, learners,
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    res = evaluate_cohort(train, test, syn, D, E, A, cov, HORIZON, learners=learners, seed=r)
+                    res = evaluate_cohort(train, test, syn, D, E, A, cov, HORIZON, learners=learners, seed=r,
+                                          tstr=tstr)
                     if r == sdm_run:  # sdmetrics is slow (~15 s a set): one split only
                         res.update(sdmetrics_check(train, test, syn, cov + [A, D, E], r))
             except Exception as err:  # a peer's sample that breaks a fidelity metric (e.g. a Cox fit):
@@ -359,7 +362,9 @@ def markdown(summary: pd.DataFrame, raw: pd.DataFrame, args) -> str:
              "lies in the real-train 95% CI; `DCR ratio` = median distance to the closest real training "
              "record, synthetic / real holdout (1 = as far as new patients; bootstrap copies records: 0); "
              "`sign agr.` = share of real test patients on whose RMST-benefit sign the U_PEHE learners "
-             "trained on real and on synthetic data agree.",
+             "trained on real and on synthetic data agree; `TSTR C` / `TSTR IBS` = C-index / integrated "
+             "Brier score on real test patients of a Cox model trained on the synthetic rows, `C gap` / "
+             "`IBS gap` = its shortfall against the same model trained on real train (0 = as useful).",
              ""]
     for ds, s in summary.groupby("dataset", sort=False):
         lines += [f"## {ds}", ""]
@@ -552,6 +557,8 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="keep the rows of the .csv beside --out and measure only the missing "
                         "(dataset, generator, split) rows")
+    p.add_argument("--no-tstr", action="store_true",
+                   help="skip the train-on-synthetic / test-on-real C-index and Brier score")
     p.add_argument("--covariates-only", action="store_true",
                    help="only compare the covariate generators (copula, sequential trees, independent)")
     args = p.parse_args(argv)
@@ -612,7 +619,8 @@ def main(argv=None):
             for ds in args.datasets:
                 run_dataset(ds, 1, args.generators, args.outcome_model, args.csa_epochs, args.learners,
                             args.covariate_model, r, args.peer_epochs, on_row=on_row, skipped=skipped,
-                            tree_leaf=args.tree_leaf, done=done, sdm_run=args.first_run)
+                            tree_leaf=args.tree_leaf, done=done, sdm_run=args.first_run,
+                            tstr=not args.no_tstr)
         raw = pd.DataFrame(rows)
     text = write(raw, final=True)
     print("\n" + text)

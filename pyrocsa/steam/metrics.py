@@ -8,7 +8,9 @@ on a real *training* frame and evaluated on a real *test* frame, as in STEAM (Am
   (per-column KS / total variation, missingness rates);
 * treatment mechanism: :func:`jsd_pi`;
 * outcome mechanism: :func:`u_pehe` (RMST-difference ITEs of survival T-learners),
-  :func:`censoring_distance` (per-arm Kaplan-Meier of censoring times), :func:`hazard_ratio_agreement`;
+  :func:`censoring_distance` (per-arm Kaplan-Meier of censoring times), :func:`hazard_ratio_agreement`,
+  :func:`train_synthetic_test_real` (C-index and integrated Brier score of a Cox model trained on the
+  synthetic rows, on real test patients);
 * privacy: :func:`distance_to_closest_record`, and the full audit of :mod:`pyrocsa.steam.privacy`
   (exact copies, DCR, two membership-inference attacks, attribute inference);
 * :func:`evaluate_cohort` runs them all and returns one flat dict.
@@ -32,7 +34,8 @@ from pyrocsa.errors import ArgumentError, DataError
 from pyrocsa.steam.privacy import privacy_report
 
 __all__ = ["alpha_precision_beta_recall", "marginal_distances", "jsd_pi", "u_pehe", "censoring_distance",
-           "hazard_ratio_agreement", "distance_to_closest_record", "evaluate_cohort", "CoxTRMSTLearner",
+           "hazard_ratio_agreement", "train_synthetic_test_real", "distance_to_closest_record",
+           "evaluate_cohort", "CoxTRMSTLearner",
            "CoxSRMSTLearner", "WeibullRMSTLearner", "RSFRMSTLearner", "DRRMSTLearner"]
 
 
@@ -497,6 +500,71 @@ def hazard_ratio_agreement(real: pd.DataFrame, synthetic: pd.DataFrame, duration
     return out
 
 
+def train_synthetic_test_real(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.DataFrame,
+                              duration_col: str, event_col: str, treatment_col: str, covariates: list[str],
+                              horizon: float, treated_value=None, penalizer: float = 0.01,
+                              n_times: int = 20) -> dict:
+    """Train on synthetic, test on real (TSTR): a penalised Cox model of the duration on the covariates and
+    the treatment, fit once on ``synthetic`` and once on ``real_train`` (the TRTR reference), scored on
+    ``real_test`` with scikit-survival's metrics:
+
+    * Harrell's C-index of the linear predictor (``concordance_index_censored``; 1/2 = no ranking);
+    * the integrated Brier score on ``n_times`` quantiles of the real-test durations inside
+      ``(min, min(horizon, max))`` (``integrated_brier_score``, censoring weights from the Kaplan-Meier of
+      ``real_train``'s censoring times; 0.25 = a constant S(t) = 1/2; lower is better).
+
+    Returns ``c_index_syn``, ``c_index_real``, ``ibs_syn``, ``ibs_real``, and the gaps
+    ``c_index_gap = c_index_real - c_index_syn`` and ``ibs_gap = ibs_syn - ibs_real`` (0 = the synthetic
+    rows are as useful as the real ones for this model; positive = worse). Needs scikit-survival
+    (``pip install 'pyrocsa[trees]'``).
+    """
+    try:
+        from sksurv.metrics import concordance_index_censored, integrated_brier_score
+        from sksurv.util import Surv
+    except ImportError as err:
+        raise ImportError("train_synthetic_test_real needs scikit-survival: pip install 'pyrocsa[trees]' "
+                          "(or pip install scikit-survival)") from err
+    cols = covariates + [duration_col, event_col, treatment_col]
+    for name, df in (("real_train", real_train), ("synthetic", synthetic), ("real_test", real_test)):
+        check_frame(df, name, cols)
+    if not (np.isfinite(horizon) and horizon > 0):
+        raise ArgumentError(f"horizon must be a positive finite time, got {horizon}")
+    pre = _preprocessor(real_train, covariates)
+
+    def design(df):
+        x = pre.transform(df).astype(float)
+        frame = pd.DataFrame(x, columns=[f"x{j}" for j in range(x.shape[1])])
+        frame["_a"] = _arm(df, treatment_col, treated_value).astype(float)
+        return frame
+
+    def surv(df):
+        return Surv.from_arrays(df[event_col].to_numpy(float) > 0, df[duration_col].to_numpy(float))
+
+    y_test = real_test[duration_col].to_numpy(float)
+    d_test = real_test[event_col].to_numpy(float) > 0
+    hi = min(float(horizon), float(y_test.max()), float(real_train[duration_col].max()))
+    times = np.unique(np.quantile(y_test[(y_test > y_test.min()) & (y_test < hi)],
+                                  np.linspace(0.05, 0.95, n_times)))
+    if len(times) < 2:
+        raise DataError("real_test has too few distinct durations below the horizon for a Brier score")
+    x_test = design(real_test)
+    out = {}
+    for name, df in (("syn", synthetic), ("real", real_train)):
+        frame = design(df)
+        frame["_y"] = df[duration_col].to_numpy(float)
+        frame["_d"] = df[event_col].to_numpy(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cph = CoxPHFitter(penalizer=penalizer).fit(frame, "_y", "_d")
+        risk = cph.predict_partial_hazard(x_test).to_numpy(float).ravel()
+        out[f"c_index_{name}"] = float(concordance_index_censored(d_test, y_test, risk)[0])
+        s_hat = cph.predict_survival_function(x_test, times=times).to_numpy(float).T
+        out[f"ibs_{name}"] = float(integrated_brier_score(surv(real_train), surv(real_test), s_hat, times))
+    out["c_index_gap"] = out["c_index_real"] - out["c_index_syn"]
+    out["ibs_gap"] = out["ibs_syn"] - out["ibs_real"]
+    return {k: _finite(v, k) for k, v in out.items()}
+
+
 # -- privacy ---------------------------------------------------------------------------------------------
 def distance_to_closest_record(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_holdout: pd.DataFrame,
                                columns: list[str]) -> dict:
@@ -525,7 +593,7 @@ def distance_to_closest_record(real_train: pd.DataFrame, synthetic: pd.DataFrame
 def evaluate_cohort(real_train: pd.DataFrame, real_test: pd.DataFrame, synthetic: pd.DataFrame,
                     duration_col: str, event_col: str, treatment_col: str, covariates: list[str],
                     horizon: float, learners=("cox-t", "cox-s"), treated_value=None, seed: int = 0,
-                    quasi_identifiers=None) -> dict:
+                    quasi_identifiers=None, tstr: bool = False) -> dict:
     """Every metric of this module for one synthetic frame, as a flat dict of floats (plus the bools
     ``hr_syn_in_real_ci`` and ``privacy_passed``). ``horizon`` is the RMST horizon of U_PEHE and the
     censoring-distance window.
@@ -535,7 +603,9 @@ def evaluate_cohort(real_train: pd.DataFrame, real_test: pd.DataFrame, synthetic
     ``exact_copy_rate``, ``mia_distance_auc``, ``mia_density_auc``, ``attribute_inference_duration`` and
     ``attribute_inference_event`` (the attacker knows ``quasi_identifiers``, default: every covariate --
     the strongest attacker of that kind -- and guesses the duration and the event), ``privacy_passed``,
-    beside the DCR keys of :func:`distance_to_closest_record`."""
+    beside the DCR keys of :func:`distance_to_closest_record`.
+
+    ``tstr=True`` adds the keys of :func:`train_synthetic_test_real` (needs scikit-survival)."""
     apr = alpha_precision_beta_recall(real_train, synthetic, covariates, seed=seed)
     marg = marginal_distances(real_train, synthetic, covariates)
     up = u_pehe(real_train, synthetic, real_test, duration_col, event_col, treatment_col, covariates, horizon,
@@ -565,4 +635,7 @@ def evaluate_cohort(real_train: pd.DataFrame, real_test: pd.DataFrame, synthetic
                 "attribute_inference_duration": priv[f"attribute_inference_{duration_col}"],
                 "attribute_inference_event": priv[f"attribute_inference_{event_col}"],
                 "privacy_passed": priv["privacy_passed"]})
+    if tstr:
+        out.update(train_synthetic_test_real(real_train, synthetic, real_test, duration_col, event_col,
+                                             treatment_col, covariates, horizon, treated_value=treated_value))
     return out
