@@ -385,6 +385,7 @@ def markdown(summary: pd.DataFrame, raw: pd.DataFrame, args) -> str:
         lines += verdict(s) + paired(raw[raw.dataset == ds])
         lines.append("")
         lines += privacy_section(s)
+        lines += paired_steam(raw[raw.dataset == ds])
     secs = raw.groupby(["dataset", "generator"], sort=False)["gen_seconds"].mean().round(1)
     lines += ["Seconds per fit + sample (mean): "
               + "; ".join(f"{d} / {g}: {v}" for (d, g), v in secs.items()), ""]
@@ -521,6 +522,40 @@ def paired(raw: pd.DataFrame) -> list[str]:
                 out.append(f"- paired {label} - {peer}, {name}: {d.mean():+.4g} ± {half:.2g} "
                            f"(STEAM better in {wins}/{len(d)} splits)")
     return out
+
+
+def paired_steam(raw: pd.DataFrame) -> list[str]:
+    """Every STEAM row against the first STEAM row (e.g. another tree leaf size), paired by split: mean and
+    95% t-interval of the per-split difference of each fidelity and privacy metric, and whether the
+    interval excludes 0 in the worse direction (a cost beyond the split-to-split noise)."""
+    labels = list(raw.loc[raw.generator.str.startswith("STEAM"), "generator"].unique())
+    if len(labels) < 2:
+        return []
+    base = raw[raw.generator == labels[0]].set_index("run")
+    keys = [(k, h, up) for k, h, up in _present(raw) if k != "dcr_ratio_median"] + [
+        (k, h, {"exact_copy_rate": False, "dcr_ratio_median": True, "dcr_ratio_p05": True}.get(k, False))
+        for k, h, _ in PRIVACY_COLUMNS[:5] if k in raw]
+    out = []
+    for label in labels[1:]:
+        other = raw[raw.generator == label].set_index("run")
+        runs = base.index.intersection(other.index)
+        if len(runs) < 2:
+            continue
+        out += ["", f"Paired by split ({len(runs)} splits): {label} minus {labels[0]}", "",
+                "| metric | better | mean difference | 95% t-interval | verdict |", "|---|---|---|---|---|"]
+        for key, head, up in keys:
+            d = (other.loc[runs, key].astype(float) - base.loc[runs, key].astype(float)).to_numpy()
+            d = d[np.isfinite(d)]
+            if len(d) < 2:
+                continue
+            half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+            lo, hi = d.mean() - half, d.mean() + half
+            worse = (hi < 0) if up else (lo > 0)
+            better = (lo > 0) if up else (hi < 0)
+            verdict = "worse beyond noise" if worse else "better beyond noise" if better else "within noise"
+            out.append(f"| {head} | {'higher' if up else 'lower'} | {d.mean():+.4g} | [{lo:+.4g}, {hi:+.4g}] "
+                       f"| {verdict} |")
+    return out + [""] if out else []
 
 
 def main(argv=None):
