@@ -232,7 +232,7 @@ def outcome_model(kind: str, csa_epochs: int, seed: int):
 
 def _covariates(kind: str, tree_leaf: int | None):
     """The covariate generator: the package's named one, or sequential trees with ``tree_leaf`` donors per
-    leaf at least (the package default is 5)."""
+    leaf at least (the package default is 20)."""
     if kind == "trees" and tree_leaf is not None:
         from pyrocsa.steam import SequentialTrees
 
@@ -579,7 +579,8 @@ def main(argv=None):
                    choices=["actg", "actg-synthetic"])
     p.add_argument("--out", default=None, help="markdown path (default under benchmarks/results/)")
     p.add_argument("--from-csv", nargs="+", default=None,
-                   help="re-render the markdown from per-run .csv files (merged; no fitting)")
+                   help="re-render the markdown from per-run .csv files (no fitting); several files are "
+                        "merged and their rows written to the .csv beside --out")
     p.add_argument("--first-run", type=int, default=0,
                    help="seed of the first split (to add runs to an earlier run; merge the .csv files and "
                         "re-render with --from-csv)")
@@ -587,7 +588,7 @@ def main(argv=None):
                    help="covariate generator of both STEAM-survival and the generic baseline (default: the "
                         "package default, trees)")
     p.add_argument("--tree-leaf", type=int, nargs="+", default=[None],
-                   help="min_samples_leaf of the sequential trees (package default 5; larger = smoother, "
+                   help="min_samples_leaf of the sequential trees (package default 20; larger = smoother, "
                         "further from individual records); several values give one STEAM / generic row each")
     p.add_argument("--resume", action="store_true",
                    help="keep the rows of the .csv beside --out and measure only the missing "
@@ -635,7 +636,11 @@ def main(argv=None):
     if args.from_csv:
         raw = pd.concat([pd.read_csv(f) for f in args.from_csv], ignore_index=True)
         raw = raw.drop_duplicates(["dataset", "generator", "run"], keep="last")
+        raw = raw.sort_values(["run"], kind="stable").reset_index(drop=True)
         args.argv += f"  (re-rendered from {', '.join(Path(f).name for f in args.from_csv)})"
+        merged = out.with_suffix(".csv")
+        if all(Path(f).resolve() != merged.resolve() for f in args.from_csv):
+            raw.to_csv(merged, index=False)  # several runs merged: their rows beside the table
     else:
         csv = out.with_suffix(".csv")
         rows = pd.read_csv(csv).to_dict("records") if args.resume and csv.exists() else []
