@@ -13,7 +13,10 @@ horizon 4). Models, all through the same ``predict_effect(test, horizon=h, level
 * ``csa``: ``pyrocsa.CSA(seed=s)`` with package defaults: the Laplace posterior of the event heads given the
   representation (prior precision chosen on the validation rows), 200 draws, 2 chains;
 * ``cox``: the Cox T-learner, 40 stratified bootstrap refits (fitted on train + valid, as in design_suite);
-* ``ens5``: ``Ensemble(CSA(), n_members=5)``: the five members' Laplace posteriors pooled (members = chains).
+* ``ens5``: ``Ensemble(CSA(), n_members=5)``: the five members' Laplace posteriors pooled (members = chains);
+* ``bart``: the Bayesian anchor, an AFT-BART S-learner with the propensity as a covariate
+  (:mod:`benchmarks.aft_bart`; needs ``pip install pymc-bart``), fitted on train + valid, 2 chains x 500
+  draws.
 
 Columns, over test subjects: ``cov80`` / ``cov90`` / ``cov95`` the share whose interval holds the true
 tau(x); ``width90`` the mean 90% width; ``IS90`` the mean 90% interval score (width + 20 x the miss
@@ -71,6 +74,10 @@ def _model(name: str, seed: int):
         from pyrocsa.baselines import CoxTLearner
 
         return CoxTLearner()
+    if name == "bart":
+        from benchmarks.aft_bart import AFTBart
+
+        return AFTBart(seed=seed)
     raise ValueError(name)
 
 
@@ -83,7 +90,7 @@ def run_one(cohort: str, seed: int, mname: str) -> list[dict]:
     start = time.time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if mname == "cox":
+        if mname in ("cox", "bart"):
             model.fit(pd.concat([tr, va]), "time", "event", "treatment", covariates=covs)
         else:
             model.fit(tr, "time", "event", "treatment", val_df=va, covariates=covs)
@@ -135,7 +142,7 @@ def _score(model, mname, cohort, seed, te, tau, h, fit_s) -> dict:
             row["PEHE"] = float(np.sqrt(np.mean((e["estimate"].to_numpy() - tau) ** 2)))
     row["bar"] = row["width90"] / (3.29 * row["PEHE"])
     row["fit_s"], row["effect_s"] = fit_s, effect_s
-    if mname != "cox":
+    if mname not in ("cox", "bart"):
         post = model.members_[0].posterior_ if getattr(model, "members_", None) else model.posterior_
         row["lambda"] = post.prior_precision  # ens5: member 0's
     return row
