@@ -90,7 +90,6 @@ def test_demo_writes_plots(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 10_000
 
 
-
 def test_the_parser_is_assembled_from_one_module_per_command():
     """build_parser() has exactly the six commands, each added by its module's add_parser and run by its
     run (the package's import paths stay those of the console script and the docs)."""
@@ -112,6 +111,7 @@ def test_the_parser_is_assembled_from_one_module_per_command():
     assert parser.parse_args(["simulate", "--out", "x.csv"]).func is modules[3].run
     assert cli.main is importlib.import_module("pyrocsa.reports.cli.app").main
     assert issubclass(cli.CLIError, Exception) and cli.DEMO_TIMES == (500.0, 1000.0)
+
 
 @pytest.mark.parametrize("argv, message", [
     (["fit", "nope.csv", "--duration", "t", "--event", "e", "--treatment", "a", "--out", "m"],
