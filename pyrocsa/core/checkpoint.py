@@ -49,8 +49,9 @@ from pyrocsa.errors import ArgumentError, DataError, ModelFileError
 
 __all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "save_estimator", "load_estimator", "FittedData"]
 
-FORMAT_VERSION = 4
-READABLE_VERSIONS = (4,)
+FORMAT_VERSION = 5
+#: 4: no time warps (read with the identity warp of every head, which is the model that wrote it)
+READABLE_VERSIONS = (4, 5)
 #: versions written by an older pyrocsa whose CSA generators this one no longer has (refit): 1-2 had noise
 #: MLPs without a density, 3 a Normal base without the Cox-nesting heads (linear term, outer layers)
 _OLD_GENERATOR_VERSIONS = (1, 2, 3)
@@ -416,6 +417,16 @@ def _read_weights(f: Path, d: Path) -> dict:
     return state
 
 
+def _with_identity_warps(model, state: dict) -> dict:
+    """A format-4 state (written before the heads had time warps) with every head's warp at the identity,
+    which is exactly the model that wrote it."""
+    out = dict(state)
+    for key, value in model.state_dict().items():
+        if ".warp_" in key and key not in out:
+            out[key] = value.clone()
+    return out
+
+
 def _check_state(model, state: dict, d: Path) -> None:
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
@@ -460,6 +471,8 @@ def _load_single(cls, d: Path, device, config=None, version=None):
         model = est._new_model(fit["n_features"], fit["time_scale_"])
     except (TypeError, ValueError) as err:
         raise _fail(d, f"the network described by config.json cannot be built: {err}") from None
+    if version == 4:
+        state = _with_identity_warps(model, state)
     _check_state(model, state, d)
     try:
         model.load_state_dict(state)

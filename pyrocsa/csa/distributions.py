@@ -7,7 +7,9 @@ noise, and its right-censored likelihood, as Pyro distributions.
     z   = P_K(... P_1(-g))                                   conditional 1-D planar layers (PlanarLayer)
     v   = loc + scale * z                                    affine map (per subject)
     u   = O_J(... O_1(v))                                    outer planar layers (shared by the subjects)
-    T   = exp(shift + spread * u)                            log-time standardisation (duration unit)
+    T'  = exp(shift + spread * u)                            log-time standardisation (duration unit)
+    T   = W(T')                                              the head's time warp (optional; identity
+                                                             without it): pyrocsa.csa.warp
 
 with per-subject parameters (loc, scale > 0 and the conditional layers' (c, w, m), all of batch shape
 (N,)) and outer layers whose parameters broadcast. Every map is strictly increasing in -g, so T is a
@@ -148,6 +150,8 @@ class FlowTime(dist.TransformedDistribution):
         (see :class:`pyrocsa.csa.flows.PlanarLayer`).
     outer : sequence of (c, w, m) tensors (broadcastable, usually scalars): the outer planar layers O.
     shift, spread : the log-time standardisation (floats or 0-d tensors; spread > 0).
+    warp : an optional :class:`pyrocsa.csa.warp.HazardWarp`, the last map (warped log-time to log-time):
+        the flow then models the time warped by the arm's piecewise-constant hazard.
     end : the end of follow-up (duration unit; float or 0-d tensor), past which the law follows the
         end-of-follow-up piece (:class:`EndOfFollowUp`); ``None`` or inf: the flow everywhere.
     """
@@ -156,13 +160,16 @@ class FlowTime(dist.TransformedDistribution):
     support = constraints.positive
 
     def __init__(self, loc: torch.Tensor, scale: torch.Tensor, layers=(), outer=(), shift=0.0, spread=1.0,
-                 end=None, validate_args=None):
+                 end=None, warp=None, validate_args=None):
         loc, scale = torch.broadcast_tensors(loc, scale)
         base = dist.Gumbel(torch.zeros_like(loc), torch.ones_like(loc))
         self.loc, self.scale = loc, scale
         self.layers = [PlanarLayer(c, w, m) for c, w, m in layers]
         self.outer = [PlanarLayer(c, w, m) for c, w, m in outer]
+        self.warp = warp
         flow = [*self.layers, AffineTransform(loc, scale), *self.outer, AffineTransform(shift, spread)]
+        if warp is not None:
+            flow.append(warp)
         end = float("inf") if end is None else end
         if not bool(torch.isinf(torch.as_tensor(end))):
             if not float(end) > 0:
@@ -174,6 +181,7 @@ class FlowTime(dist.TransformedDistribution):
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(FlowTime, _instance)
         new.loc, new.scale, new.layers, new.outer = self.loc, self.scale, self.layers, self.outer
+        new.warp = self.warp
         return super().expand(batch_shape, _instance=new)
 
     # -- the inverse map, once, for density and survival together -------------------------------------

@@ -44,6 +44,7 @@ from torch import nn
 from pyrocsa.core.nn import Encoder, _Block
 from pyrocsa.csa.distributions import FlowTime, RightCensored
 from pyrocsa.csa.flows import planar_params
+from pyrocsa.csa.warp import HazardWarp, fit_warp, identity_warp
 from pyrocsa.errors import ArgumentError, DataError
 
 __all__ = ["CSAModel", "ArmHead"]
@@ -69,13 +70,17 @@ class ArmHead(nn.Module):
         self.block = _Block(r_dim, int(hidden), dropout, batch_norm, 0.2)
         self.out = nn.Linear(int(hidden), 2 + 3 * self.flow_layers)
         self.outer = nn.Parameter(torch.zeros(self.flow_layers, 3))
+        knots, log_rates, log_rate = identity_warp()
+        self.register_buffer("warp_knots", knots)
+        self.register_buffer("warp_log_rates", log_rates)
+        self.register_buffer("warp_log_rate", log_rate)
         for layer in (self.linear, self.out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
     def forward(self, r: torch.Tensor, x: torch.Tensor):
-        """Returns ``(loc (...,), scale (...,), [(c, w, m), ...] conditional, [(c, w, m), ...] outer)`` in
-        standardised log-time units."""
+        """Returns ``(loc (...,), scale (...,), [(c, w, m), ...] conditional, [(c, w, m), ...] outer, warp)``
+        in standardised log-time units; ``warp`` is the head's fixed time warp (:meth:`warp`)."""
         return self.flow_params(self.out(self.block(r)), self.linear(x)[..., 0], self.outer)
 
     def flow_params(self, h: torch.Tensor, linear: torch.Tensor, outer: torch.Tensor):
@@ -88,7 +93,21 @@ class ArmHead(nn.Module):
         raw = h[..., 2:].reshape(*h.shape[:-1], self.flow_layers, 3)
         layers = [planar_params(raw[..., k, :]) for k in range(self.flow_layers)]
         outer = [planar_params(outer[..., k, :]) for k in range(self.flow_layers)]
-        return loc, log_scale.exp(), layers, outer
+        return loc, log_scale.exp(), layers, outer, self.warp()
+
+    def warp(self) -> HazardWarp:
+        """The head's time warp by its arm's piecewise-constant hazard (:mod:`pyrocsa.csa.warp`): fixed
+        buffers, set by :meth:`set_warp` before the fit (the identity until then)."""
+        return HazardWarp(self.warp_knots, self.warp_log_rates, self.warp_log_rate)
+
+    def set_warp(self, time, observed) -> int:
+        """Fit the warp to this head's training rows (``time`` (n,) durations, ``observed`` (n,) 1 where
+        this head's time was seen): :func:`pyrocsa.csa.warp.fit_warp`. Returns the number of pieces."""
+        knots, log_rates, log_rate, pieces = fit_warp(time, observed)
+        for name, value in (("warp_knots", knots), ("warp_log_rates", log_rates), ("warp_log_rate", log_rate)):
+            buffer = getattr(self, name)
+            buffer.copy_(value.to(buffer))
+        return pieces
 
     def freeze_linear(self) -> None:
         """Fix the linear term at its current value: its weight and bias become buffers (same
@@ -174,11 +193,11 @@ class CSAModel(PyroModule):
         heads = self.event_heads if kind == "t" else self.censor_heads
         return self.flow_time(*heads[arm](r, x))
 
-    def flow_time(self, loc, scale, layers, outer) -> FlowTime:
-        """The FlowTime of flow parameters in standardised units (:meth:`ArmHead.flow_params`), with this
-        model's log-time standardisation and end of follow-up."""
+    def flow_time(self, loc, scale, layers, outer, warp=None) -> FlowTime:
+        """The FlowTime of flow parameters in standardised units (:meth:`ArmHead.flow_params`, with the
+        head's time warp), with this model's log-time standardisation and end of follow-up."""
         return FlowTime(loc, scale, layers, outer, self.log_time_loc, self.log_time_scale,
-                        end=self.end_of_follow_up)
+                        end=self.end_of_follow_up, warp=warp)
 
     def heads(self):
         """(kind, arm, head) for every time law of the model."""
