@@ -14,7 +14,10 @@ before the joint fit:
    covariates that carry no signal are left out (on a design with 100 covariates, 94 of them noise, the
    cross-validated lasso keeps 7-21) and the choice uses every training row. The coefficients beta set the
    head's linear term to -beta, its Cox linear predictor.
-2. **Baseline.** With the linear term fixed and the network outputs at their zero start, a head is a
+2. **Baseline.** The head's piecewise-constant baseline hazard (:mod:`pyrocsa.csa.warp`) is fitted in
+   closed form given the lasso predictor: with every layer at the identity the head is then the Cox model
+   with that predictor and a step baseline as fine as the observed times allow. With the linear term
+   fixed and the network outputs at their zero start, a head is a
    linear transformation model whose only free numbers are its unconditional parameters (output and
    linear biases, the outer layers: :meth:`ArmHead.unconditional_parameters`, 6K + 3 numbers; the biases
    of the conditional layers are shared by all subjects at this point, so the start contains the Cox model
@@ -175,7 +178,7 @@ def fit_start(model, train: tuple, valid: tuple, seed: int = 0, max_rows: int = 
             name = f"{kind}{arm}"
             if float(ot.sum()) < _MIN_OBSERVED or len(yv) < 1:
                 # too few observed times (e.g. no censoring at all): leave this head at its zero start
-                out[name] = {"penalty": None, "n_selected": 0, "valid_nll": None}
+                out[name] = {"penalty": None, "n_selected": 0, "valid_nll": None, "pieces": 0}
                 continue
             try:
                 beta, penalty, n_selected = lasso_cox(xt.cpu().numpy().astype(float),
@@ -188,8 +191,11 @@ def fit_start(model, train: tuple, valid: tuple, seed: int = 0, max_rows: int = 
             with torch.no_grad():
                 head.linear.weight.copy_(torch.as_tensor(-beta, dtype=head.linear.weight.dtype)[None])
                 rt, rv = model.representation(xt), model.representation(xv)
+            x_np = xt.cpu().numpy().astype(float)
+            pieces = head.set_warp(yt.cpu().numpy().astype(float), ot.cpu().numpy().astype(float),
+                                   x_np @ beta)
             nll = fit_baseline(model, kind, arm, (rt, xt, yt, ot), (rv, xv, yv, ov))
-            out[name] = {"penalty": penalty, "n_selected": n_selected, "valid_nll": nll}
+            out[name] = {"penalty": penalty, "n_selected": n_selected, "valid_nll": nll, "pieces": pieces}
     finally:
         model.train(was_training)
     for _, _, head in model.heads():  # step 3: the linear terms stay at the start

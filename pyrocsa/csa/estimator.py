@@ -25,7 +25,6 @@ from pyrocsa.core.fit_check import check_training_rows
 from pyrocsa.core.sampling import predictive_draws
 from pyrocsa.core.training import auto_batch_size, fit_module
 from pyrocsa.csa.cox_start import fit_start
-from pyrocsa.csa.warp import set_warps
 from pyrocsa.csa.losses import OBJECTIVES, CSALoss
 from pyrocsa.csa.model import CSAModel
 from pyrocsa.csa.posterior import LaplacePosterior, fit_laplace, head_vector, law_draws, rmst, survival
@@ -211,7 +210,6 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         (:func:`pyrocsa.csa.cox_start.fit_start`); the paper's objective starts from zero, as the paper."""
         self.start_ = None
         if self.objective == "likelihood":
-            self.warp_pieces_ = set_warps(model, train)
             self.start_ = fit_start(model.to(resolve_device(self.device)), train, valid, seed=self.seed or 0)
 
     # -- fitting ---------------------------------------------------------------------------------------

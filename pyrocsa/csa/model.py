@@ -44,7 +44,7 @@ from torch import nn
 from pyrocsa.core.nn import Encoder, _Block
 from pyrocsa.csa.distributions import FlowTime, RightCensored
 from pyrocsa.csa.flows import planar_params
-from pyrocsa.csa.warp import HazardWarp, fit_warp, identity_warp
+from pyrocsa.csa.warp import MAX_PIECES, HazardWarp, fit_warp
 from pyrocsa.errors import ArgumentError, DataError
 
 __all__ = ["CSAModel", "ArmHead"]
@@ -70,10 +70,10 @@ class ArmHead(nn.Module):
         self.block = _Block(r_dim, int(hidden), dropout, batch_norm, 0.2)
         self.out = nn.Linear(int(hidden), 2 + 3 * self.flow_layers)
         self.outer = nn.Parameter(torch.zeros(self.flow_layers, 3))
-        knots, log_rates, log_rate = identity_warp()
-        self.register_buffer("warp_knots", knots)
-        self.register_buffer("warp_log_rates", log_rates)
-        self.register_buffer("warp_log_rate", log_rate)
+        # the baseline's piecewise-constant hazard (pyrocsa.csa.warp); 0 pieces: none, the standardisation
+        self.register_buffer("warp_knots", torch.zeros(MAX_PIECES - 1))
+        self.register_buffer("warp_log_rates", torch.zeros(MAX_PIECES))
+        self.register_buffer("warp_pieces", torch.zeros((), dtype=torch.long))
         for layer in (self.linear, self.out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -95,18 +95,27 @@ class ArmHead(nn.Module):
         outer = [planar_params(outer[..., k, :]) for k in range(self.flow_layers)]
         return loc, log_scale.exp(), layers, outer, self.warp()
 
-    def warp(self) -> HazardWarp:
-        """The head's time warp by its arm's piecewise-constant hazard (:mod:`pyrocsa.csa.warp`): fixed
-        buffers, set by :meth:`set_warp` before the fit (the identity until then)."""
-        return HazardWarp(self.warp_knots, self.warp_log_rates, self.warp_log_rate)
+    def warp(self) -> HazardWarp | None:
+        """The head's piecewise-constant baseline hazard (:mod:`pyrocsa.csa.warp`), the last map of its
+        flow, or ``None`` before :meth:`set_warp` (or where it found too few observed times): the log-time
+        standardisation then ends the flow."""
+        if int(self.warp_pieces) < 1:
+            return None
+        return HazardWarp(self.warp_knots, self.warp_log_rates)
 
-    def set_warp(self, time, observed) -> int:
+    def set_warp(self, time, observed, eta=None) -> int:
         """Fit the warp to this head's training rows (``time`` (n,) durations, ``observed`` (n,) 1 where
-        this head's time was seen): :func:`pyrocsa.csa.warp.fit_warp`. Returns the number of pieces."""
-        knots, log_rates, log_rate, pieces = fit_warp(time, observed)
-        for name, value in (("warp_knots", knots), ("warp_log_rates", log_rates), ("warp_log_rate", log_rate)):
-            buffer = getattr(self, name)
-            buffer.copy_(value.to(buffer))
+        this head's time was seen, ``eta`` (n,) its Cox linear predictor): :func:`pyrocsa.csa.warp.fit_warp`.
+        Returns the number of pieces (0: no warp)."""
+        fitted = fit_warp(time, observed, eta)
+        with torch.no_grad():
+            if fitted is None:
+                self.warp_pieces.fill_(0)
+                return 0
+            knots, log_rates, pieces = fitted
+            self.warp_knots.copy_(knots.to(self.warp_knots))
+            self.warp_log_rates.copy_(log_rates.to(self.warp_log_rates))
+            self.warp_pieces.fill_(pieces)
         return pieces
 
     def freeze_linear(self) -> None:
