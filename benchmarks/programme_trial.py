@@ -20,6 +20,9 @@ Kaplan-Meier while nothing warned. Each model is fitted on all rows (package def
   patients at tau (from the simulation's hazards);
 * ``warned``: whether ``fit`` warned that the model leaves the band on its training rows.
 
+Models: ``cox`` (the Cox T-learner), ``csa`` (the default, ``baseline="auto"``), ``csa-smooth`` and
+``csa-steps`` (the baseline forced); CSA rows name the baseline the fit ended with.
+
 A row is appended to ``--csv`` after every fit; ``--summarise`` prints the means and counts per model.
 """
 
@@ -36,7 +39,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.common import RESULTS  # noqa: E402
-from benchmarks.real_trials import COLS, horizon, make, plug_in_rmst, trial_reference  # noqa: E402
+from benchmarks.real_trials import COLS, horizon, label, make, plug_in_rmst, trial_reference  # noqa: E402
 from pyrocsa.data.simulate import simulate_programme_trial  # noqa: E402
 from pyrocsa.errors import FitWarning  # noqa: E402
 
@@ -55,7 +58,7 @@ def run_one(seed: int, name: str, n: int) -> dict:
     hr = model.sample_potential_outcomes(frame, 200, seed=seed).hazard_ratio()["hr"]
     plug = plug_in_rmst(model, frame, tau)
     r0, r1 = sim.truth.rmst(tau)
-    row = {"seed": seed, "model": model.name, "n": n, "tau": tau, "fit_s": fit_s,
+    row = {"seed": seed, "model": label(model, name), "n": n, "tau": tau, "fit_s": fit_s,
            "warned": any(issubclass(w.category, FitWarning) for w in caught),
            "HR": hr, "HR_in": ref["cox_lo"] <= hr <= ref["cox_hi"], "plug": plug,
            "plug_in": ref["km_lo"] <= plug <= ref["km_hi"], "rmst_true": float(np.mean(r1 - r0)), **ref}
@@ -84,7 +87,7 @@ def summarise(path: str) -> str:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--models", nargs="+", default=["cox", "csa"])
+    ap.add_argument("--models", nargs="+", default=["cox", "csa", "csa-smooth", "csa-steps"])
     ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--csv", default=str(RESULTS / "programme_trial.csv"))
     ap.add_argument("--summarise", action="store_true", help="print the per-model summary of --csv")

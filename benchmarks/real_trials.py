@@ -1,11 +1,13 @@
 """Real trials nobody here tuned on: does each model reproduce the trial, and does its check say so?
 
-    OMP_NUM_THREADS=1 python3 -m benchmarks.real_trials [--trials colon pbc ...] [--models cox csa]
+    OMP_NUM_THREADS=1 python3 -m benchmarks.real_trials [--trials colon pbc ...]
+        [--models cox csa csa-smooth csa-steps]
         [--seed 0] [--out benchmarks/results/real_trials.md]
 
 Needs the ``pyrocsa[trials]`` extra (SurvSet, scikit-survival: GPL-3, read at run time, never copied here);
 the trials, their arms and the columns left out are in :mod:`pyrocsa.data.trials`. Every model is fitted
-on all rows of the trial (package defaults; CSA-INFO with ``seed``). Per trial and model:
+on all rows of the trial (package defaults; CSA-INFO with ``seed``; ``csa-smooth`` / ``csa-steps``: its
+``baseline`` forced, the table names the baseline each fit ended with). Per trial and model:
 
 * ``tau``: the horizon, the last time at which >= 10% of each arm is still at risk;
 * ``band0`` / ``band1``: the band ratio of each arm, max_t |mean_x S_a(t|x) - KM_a(t)| over the KM's 95%
@@ -96,7 +98,16 @@ def make(name: str, seed: int):
         return CoxTLearner()
     if name == "csa":
         return pyrocsa.CSA(seed=seed, verbose=False)
+    if name in ("csa-smooth", "csa-steps"):  # CSA with its baseline forced (the default is "auto")
+        return pyrocsa.CSA(seed=seed, verbose=False, baseline=name.split("-")[1])
     raise ValueError(f"unknown model {name!r}")
+
+
+def label(model, name: str) -> str:
+    """The model's name in the tables; for CSA the requested baseline and the one fitted."""
+    if isinstance(model, pyrocsa.CSA):
+        return f"{model.name} ({name}: {model.baseline_})"
+    return model.name
 
 
 def plug_in_rmst(model, frame, tau) -> float:
@@ -113,7 +124,7 @@ def check_only(trial, name: str, seed: int, tau: float) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
         model.fit(trial.frame, *COLS)
-    row = {"trial": trial.name, "model": model.name, "n": len(trial.frame), "tau": tau,
+    row = {"trial": trial.name, "model": label(model, name), "n": len(trial.frame), "tau": tau,
            "fit_s": time.time() - t0, "warned": any(issubclass(w.category, FitWarning) for w in caught)}
     for arm, a in model.check(trial.frame).arms.items():
         row[f"band{arm}"], row[f"sim{arm}"], row[f"dcal{arm}"] = a.band_ratio, a.simultaneous_ratio, \
@@ -143,7 +154,7 @@ def evaluate(trial, name: str, seed: int, tau: float, ref: dict) -> dict:
     dr = pyrocsa.DoublyRobust(outcome_model=make(name, seed), seed=seed).fit(frame, *COLS)
     drr = dr.rmst_difference(tau)
     plug = plug_in_rmst(model, frame, tau)
-    row = {"trial": trial.name, "model": model.name, "n": len(frame), "tau": tau, "fit_s": fit_s,
+    row = {"trial": trial.name, "model": label(model, name), "n": len(frame), "tau": tau, "fit_s": fit_s,
            "warned": warned, "HR": hr["hr"], "HR_in": ref["cox_lo"] <= hr["hr"] <= ref["cox_hi"],
            "plug": plug, "plug_in": ref["km_lo"] <= plug <= ref["km_hi"],
            "dr": drr["estimate"], "dr_lo": drr["lower"], "dr_hi": drr["upper"],

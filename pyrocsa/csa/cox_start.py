@@ -14,10 +14,7 @@ before the joint fit:
    covariates that carry no signal are left out (on a design with 100 covariates, 94 of them noise, the
    cross-validated lasso keeps 7-21) and the choice uses every training row. The coefficients beta set the
    head's linear term to -beta, its Cox linear predictor.
-2. **Baseline.** The head's piecewise-constant baseline hazard (:mod:`pyrocsa.csa.warp`) is fitted in
-   closed form given the lasso predictor: with every layer at the identity the head is then the Cox model
-   with that predictor and a step baseline as fine as the observed times allow. With the linear term
-   fixed and the network outputs at their zero start, a head is a
+2. **Baseline.** With the linear term fixed and the network outputs at their zero start, a head is a
    linear transformation model whose only free numbers are its unconditional parameters (output and
    linear biases, the outer layers: :meth:`ArmHead.unconditional_parameters`, 6K + 3 numbers; the biases
    of the conditional layers are shared by all subjects at this point, so the start contains the Cox model
@@ -25,7 +22,10 @@ before the joint fit:
    fitted by full-batch L-BFGS on the head's own right-censored log-likelihood (the log_prob of the same
    :class:`FlowTime` the Pyro model samples), in rounds of ``lbfgs_iters`` iterations, keeping the state with
    the best likelihood on the arm's validation rows and stopping after ``patience`` rounds without a gain
-   (early stopping, as the joint fit).
+   (early stopping, as the joint fit). With ``steps=True`` the head first gets its step baseline
+   (:mod:`pyrocsa.csa.warp`: a piecewise-constant hazard in the standardised time, fitted in closed form
+   given the lasso predictor), so that with every layer at the identity it is the Cox model with that
+   predictor and a step baseline, and the outer layers are fitted on top of it.
 
 3. **The linear terms stay there.** Every head's linear term (weights and bias) is frozen at the end of
    the start, and :func:`pyrocsa.core.training.fit_module` then fits everything else (encoder, networks,
@@ -155,12 +155,14 @@ def _rows(n: int, max_rows: int, rng: np.random.Generator) -> np.ndarray:
     return np.arange(n) if n <= max_rows else np.sort(rng.choice(n, size=max_rows, replace=False))
 
 
-def fit_start(model, train: tuple, valid: tuple, seed: int = 0, max_rows: int = 20_000) -> dict:
+def fit_start(model, train: tuple, valid: tuple, seed: int = 0, max_rows: int = 20_000,
+              steps: bool = False) -> dict:
     """Set every head of ``model`` (a :class:`pyrocsa.csa.model.CSAModel`) to its lasso Cox start, fit its
     baseline and freeze its linear term (module docstring). ``train`` and ``valid`` are (x, a, y, delta)
     tensors: covariates (n, p), treatment, duration and event indicator (n,). Returns, per head ``"t0"``,
     ``"t1"`` (and ``"c0"``, ``"c1"``), a dict with the lasso ``penalty``, the number of covariates it kept
-    (``n_selected``) and the baseline's validation negative log-likelihood per row (``valid_nll``)."""
+    (``n_selected``), the baseline's validation negative log-likelihood per row (``valid_nll``) and the
+    number of pieces of its step baseline (``pieces``; 0: none, always so without ``steps``)."""
     rng = np.random.default_rng(seed)
     was_training = model.training
     model.train(False)
@@ -191,9 +193,12 @@ def fit_start(model, train: tuple, valid: tuple, seed: int = 0, max_rows: int = 
             with torch.no_grad():
                 head.linear.weight.copy_(torch.as_tensor(-beta, dtype=head.linear.weight.dtype)[None])
                 rt, rv = model.representation(xt), model.representation(xv)
-            x_np = xt.cpu().numpy().astype(float)
-            pieces = head.set_warp(yt.cpu().numpy().astype(float), ot.cpu().numpy().astype(float),
-                                   x_np @ beta)
+            pieces = 0
+            if steps:
+                standard = np.exp((np.log(yt.cpu().numpy().astype(float)) - float(model.log_time_loc))
+                                  / float(model.log_time_scale))  # the step baseline's time scale
+                pieces = head.set_warp(standard, ot.cpu().numpy().astype(float),
+                                       xt.cpu().numpy().astype(float) @ beta)
             nll = fit_baseline(model, kind, arm, (rt, xt, yt, ot), (rv, xv, yv, ov))
             out[name] = {"penalty": penalty, "n_selected": n_selected, "valid_nll": nll, "pieces": pieces}
     finally:

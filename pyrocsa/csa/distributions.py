@@ -7,9 +7,9 @@ noise, and its right-censored likelihood, as Pyro distributions.
     z   = P_K(... P_1(-g))                                   conditional 1-D planar layers (PlanarLayer)
     v   = loc + scale * z                                    affine map (per subject)
     u   = O_J(... O_1(v))                                    outer planar layers (shared by the subjects)
-    T   = exp(shift + spread * u)                            log-time standardisation (duration unit),
-          or exp(W(u)) = Lambda^{-1}(exp(u))                 or the head's piecewise-constant baseline
-                                                             hazard Lambda (pyrocsa.csa.warp)
+    u'  = W(u) = log Lambda^{-1}(exp(u))                     the head's step baseline (pyrocsa.csa.warp;
+                                                             optional, u' = u without it)
+    T   = exp(shift + spread * u')                           log-time standardisation (duration unit)
 
 with per-subject parameters (loc, scale > 0 and the conditional layers' (c, w, m), all of batch shape
 (N,)) and outer layers whose parameters broadcast. Every map is strictly increasing in -g, so T is a
@@ -150,8 +150,8 @@ class FlowTime(dist.TransformedDistribution):
         (see :class:`pyrocsa.csa.flows.PlanarLayer`).
     outer : sequence of (c, w, m) tensors (broadcastable, usually scalars): the outer planar layers O.
     shift, spread : the log-time standardisation (floats or 0-d tensors; spread > 0).
-    warp : an optional :class:`pyrocsa.csa.warp.HazardWarp` (a piecewise-constant baseline hazard): when
-        given it replaces the standardisation as the last map, u = log Lambda(t) -> log t.
+    warp : an optional :class:`pyrocsa.csa.warp.HazardWarp` (a piecewise-constant hazard in the
+        standardised time s = exp((log t - shift) / spread)), the map before the standardisation.
     end : the end of follow-up (duration unit; float or 0-d tensor), past which the law follows the
         end-of-follow-up piece (:class:`EndOfFollowUp`); ``None`` or inf: the flow everywhere.
     """
@@ -167,8 +167,8 @@ class FlowTime(dist.TransformedDistribution):
         self.layers = [PlanarLayer(c, w, m) for c, w, m in layers]
         self.outer = [PlanarLayer(c, w, m) for c, w, m in outer]
         self.warp = warp
-        last = AffineTransform(shift, spread) if warp is None else warp
-        flow = [*self.layers, AffineTransform(loc, scale), *self.outer, last]
+        steps = [] if warp is None else [warp]
+        flow = [*self.layers, AffineTransform(loc, scale), *self.outer, *steps, AffineTransform(shift, spread)]
         end = float("inf") if end is None else end
         if not bool(torch.isinf(torch.as_tensor(end))):
             if not float(end) > 0:

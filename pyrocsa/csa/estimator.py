@@ -21,7 +21,7 @@ from pyrocsa.core.base import CounterfactualSurvivalModel
 from pyrocsa.core.checkpoint import FORMAT_VERSION, load_estimator, save_estimator  # noqa: F401 (FORMAT_VERSION: re-export)
 from pyrocsa.core.device import resolve_device
 from pyrocsa.core.effects import EffectPosteriorMixin
-from pyrocsa.core.fit_check import check_training_rows
+from pyrocsa.core.fit_check import check_training_rows, fit_check
 from pyrocsa.core.sampling import predictive_draws
 from pyrocsa.core.training import auto_batch_size, fit_module
 from pyrocsa.csa.cox_start import fit_start
@@ -40,11 +40,19 @@ from pyrocsa.errors import ArgumentError, DataError, check_positive_int, check_s
 __all__ = ["CSA"]
 
 _CONFIG_KEYS = ("informative_censoring", "alpha", "objective", "hidden", "flow_layers", "dropout", "lr",
-                "batch_size", "max_epochs", "patience", "seed", "device", "verbose")
+                "batch_size", "max_epochs", "patience", "seed", "device", "verbose", "baseline")
+#: the values of ``CSA(baseline=...)``
+BASELINES = ("auto", "smooth", "steps")
 #: the alpha grid of ``alpha="auto"`` (the paper's)
 ALPHA_GRID = (0.0, 0.1, 1.0, 10.0, 100.0)
 _CLIP_NORM = 10.0
 _START_ROWS = 20_000  # rows of a streamed Parquet dataset that the Cox start sees (pyrocsa.csa.cox_start)
+
+
+
+def _worst_ratio(check) -> float:
+    """The largest simultaneous band ratio over the arms of a :class:`pyrocsa.core.fit_check.FitCheck`."""
+    return max((a.simultaneous_ratio for a in check.arms.values()), default=0.0)
 
 
 def _is_auto(batch_size) -> bool:
@@ -79,6 +87,14 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         n_train / 128 (128 steps per epoch) up to 4096 -- :func:`pyrocsa.core.training.auto_batch_size`.
     seed : seeds weights, minibatches and (by default) draws; None = not seeded.
     device : "cpu", "cuda" or None (CUDA when available). verbose : progress bar (on a TTY).
+    baseline : the baseline hazard under each head's flows. ``"smooth"``: the planar flows alone;
+        ``"steps"``: a piecewise-constant hazard under them (:mod:`pyrocsa.csa.warp`), which follows a
+        hazard that jumps at a fixed time (the end of a programme) as a Cox model's Breslow baseline does,
+        but makes the trend read past follow-up (expected lifetimes) less stable; ``"auto"`` (default):
+        smooth, refitted with steps when the smooth fit leaves an arm's Kaplan-Meier simultaneous band on
+        the training rows (the check ``fit`` runs anyway), keeping the refit when it is closer to the band.
+        Only the likelihood objective has step baselines; a fit streamed from Parquet uses "auto" as
+        "smooth" (its rows are not in memory for the check).
 
     Fitted attributes: ``model_`` (:class:`pyrocsa.csa.model.CSAModel`), ``data_`` (training
     :class:`SurvivalData`), ``preprocessor_``, ``history_`` (per-epoch dicts), ``alpha_``, ``alpha_scores_``
@@ -87,7 +103,9 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     :class:`pyrocsa.core.fit_check.FitCheck`; ``fit`` warns with a :class:`pyrocsa.errors.FitWarning` when
     the model leaves an arm's band), ``posterior_`` (:class:`pyrocsa.csa.posterior.LaplacePosterior`: the
     parameter posterior of the event heads behind :meth:`predict_effect`, :meth:`effect_posterior` and
-    :meth:`predict_ate`; None for a fit streamed from Parquet).
+    :meth:`predict_ate`; None for a fit streamed from Parquet), ``baseline_`` ("smooth" or "steps": the
+    baseline the fitted model has; with ``baseline="auto"``, ``smooth_check_`` is the smooth fit's check
+    when it was refitted).
 
     One CSA is one fitted model; K fits on bootstrap resamples, whose disagreement is the model
     uncertainty one fit lacks, are ``pyrocsa.Ensemble(CSA(...), n_members=K, seed=...)``
@@ -100,7 +118,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     def __init__(self, informative_censoring: bool = True, alpha=0.0, objective: str = "likelihood",
                  hidden=(100, 100), flow_layers: int = 4, dropout: float = 0.2, lr: float = 1e-3,
                  batch_size="auto", max_epochs: int = 200, patience: int = 20,
-                 seed: int | None = 0, device=None, verbose: bool = True):
+                 seed: int | None = 0, device=None, verbose: bool = True, baseline: str = "auto"):
         if objective not in OBJECTIVES:
             raise ArgumentError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if isinstance(alpha, (list, tuple)):
@@ -127,9 +145,15 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
             raise ArgumentError(f"dropout must be in [0, 1), got {dropout}")
         if not (isinstance(lr, (int, float)) and lr > 0):
             raise ArgumentError(f"lr must be > 0, got {lr!r}")
+        if baseline not in BASELINES:
+            raise ArgumentError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+        if baseline == "steps" and objective != "likelihood":
+            raise ArgumentError("baseline='steps' needs objective='likelihood' (the step baselines are set in "
+                                "its Cox start; the paper's objective starts from zero)")
         self.informative_censoring = bool(informative_censoring)
         self.alpha = alpha
         self.objective = objective
+        self.baseline = baseline
         self.hidden = hidden  # as passed (sklearn clone); used as tuple(int(h) for h in hidden)
         self.flow_layers = int(flow_layers)
         self.dropout = float(dropout)
@@ -187,7 +211,8 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         """The objective with weight ``alpha`` on the IPM."""
         return CSALoss(self.objective, alpha=alpha)
 
-    def _fit_one(self, train: SurvivalData, valid: SurvivalData, alpha: float, time_scale: float):
+    def _fit_one(self, train: SurvivalData, valid: SurvivalData, alpha: float, time_scale: float,
+                 steps: bool = False):
         """Fit one model with a fixed alpha; returns (model, history)."""
         if self.seed is not None:
             torch.manual_seed(self.seed)
@@ -198,19 +223,21 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         tensors = (train.x, train.a, train.y, train.delta)
         vtensors = (valid.x, valid.a, valid.y, valid.delta)
         self.batch_size_ = auto_batch_size(len(train.y)) if _is_auto(self.batch_size) else self.batch_size
-        self._start(model, tensors, vtensors)
+        self._start(model, tensors, vtensors, steps)
         history = fit_module(model, self._loss(alpha, train), tensors, vtensors, batch_size=self.batch_size_,
                              lr=self.lr, max_epochs=self.max_epochs, patience=self.patience,
                              clip_norm=_CLIP_NORM, seed=self.seed, device=self.device,
                              verbose=self.verbose, desc=f"{self.name} alpha={alpha:g}", monitor="factual")
         return model, history
 
-    def _start(self, model: CSAModel, train: tuple, valid: tuple) -> None:
-        """The likelihood fit starts every head at a lasso Cox model with its baseline fitted
-        (:func:`pyrocsa.csa.cox_start.fit_start`); the paper's objective starts from zero, as the paper."""
+    def _start(self, model: CSAModel, train: tuple, valid: tuple, steps: bool = False) -> None:
+        """The likelihood fit starts every head at a lasso Cox model with its baseline fitted, on a step
+        baseline when ``steps`` (:func:`pyrocsa.csa.cox_start.fit_start`); the paper's objective starts from
+        zero, as the paper."""
         self.start_ = None
         if self.objective == "likelihood":
-            self.start_ = fit_start(model.to(resolve_device(self.device)), train, valid, seed=self.seed or 0)
+            self.start_ = fit_start(model.to(resolve_device(self.device)), train, valid, seed=self.seed or 0,
+                                    steps=steps)
 
     # -- fitting ---------------------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, treatment_col: str,
@@ -253,6 +280,28 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         dev = resolve_device(self.device)
         time_scale = float(train.y.double().log().mean().exp())
         self.time_scale_ = time_scale
+        self.smooth_check_ = None
+        self._fit_models(train, valid, event_col, dev, steps=self.baseline == "steps")
+        self._set_fitted(train, valid, duration_col, event_col, treatment_col)
+        if self.baseline == "auto" and self.objective == "likelihood":
+            smooth = fit_check(self, train_df, rows="the training rows")
+            if not smooth.inside:
+                kept = (self.model_, self.history_, self.alpha_, self.alpha_scores_, self.start_)
+                self._fit_models(train, valid, event_col, dev, steps=True)
+                steps = fit_check(self, train_df, rows="the training rows")
+                if _worst_ratio(steps) < _worst_ratio(smooth):
+                    self.smooth_check_ = smooth
+                else:
+                    self.model_, self.history_, self.alpha_, self.alpha_scores_, self.start_ = kept
+        self.posterior_ = fit_laplace(self.model_, (train.x, train.a, train.y, train.delta),
+                                      (valid.x, valid.a, valid.y, valid.delta), seed=self.seed or 0)
+        self.fit_check_ = check_training_rows(self, train_df)
+        return self
+
+    def _fit_models(self, train: SurvivalData, valid: SurvivalData, event_col: str, dev, steps: bool) -> None:
+        """The fit (one alpha, or the alpha search) with smooth or step baselines: sets ``model_``,
+        ``history_``, ``alpha_``, ``alpha_scores_`` (and ``start_``)."""
+        time_scale = self.time_scale_
         if self._searches_alpha():
             from pyrocsa.csa.alpha import select_alpha
 
@@ -265,18 +314,18 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
                                         f"training rows; alpha={self.alpha!r} scores each fit's effects with "
                                         "a Cox model of each arm's events, which needs at least 2: pass a "
                                         "number for alpha, or alpha='nn-proxy'")
-            result = select_alpha(lambda alpha: self._fit_one(train, valid, alpha, time_scale),
+            result = select_alpha(lambda alpha: self._fit_one(train, valid, alpha, time_scale, steps),
                                   self._loss(0.0), train, valid, grid, seed=self.seed or 0,
                                   rule="nn-proxy" if self.alpha == "nn-proxy" else "dr")
             self.alpha_, self.alpha_scores_ = result.alpha, result.scores
             model, history = result.model, result.history
         else:
             self.alpha_, self.alpha_scores_ = float(self.alpha), None
-            model, history = self._fit_one(train, valid, self.alpha_, time_scale)
+            model, history = self._fit_one(train, valid, self.alpha_, time_scale, steps)
         self.model_ = model.to(dev).eval()
         self.history_ = history
-        self.posterior_ = fit_laplace(self.model_, (train.x, train.a, train.y, train.delta),
-                                      (valid.x, valid.a, valid.y, valid.delta), seed=self.seed or 0)
+
+    def _set_fitted(self, train: SurvivalData, valid: SurvivalData, duration_col, event_col, treatment_col):
         self.data_ = train
         self.preprocessor_ = train.preprocessor
         self.duration_col_, self.event_col_, self.treatment_col_ = duration_col, event_col, treatment_col
@@ -285,8 +334,12 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         self.n_events_ = int(train.delta.sum())
         self.max_duration_ = float(train.y.max())
         self.fitted_ = True
-        self.fit_check_ = check_training_rows(self, train_df)
-        return self
+
+    @property
+    def baseline_(self) -> str:
+        """"steps" when a head of the fitted model has a step baseline, else "smooth"."""
+        self._check_fitted()
+        return "steps" if any(int(h.warp_pieces) > 0 for _, _, h in self.model_.heads()) else "smooth"
 
     def _searches_alpha(self) -> bool:
         return isinstance(self.alpha, (str, list, tuple))
@@ -313,7 +366,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         self.batch_size_ = (auto_batch_size(scan.train.n_rows) if _is_auto(self.batch_size)
                             else self.batch_size)
         self._start(model, next(scan.train.chunks(rows=_START_ROWS)),
-                    next(scan.valid.chunks(rows=_START_ROWS)))
+                    next(scan.valid.chunks(rows=_START_ROWS)), steps=self.baseline == "steps")
         history = fit_module(model, self._loss(self.alpha_), scan.train, scan.valid,
                              batch_size=self.batch_size_, lr=self.lr, max_epochs=self.max_epochs,
                              patience=self.patience, clip_norm=_CLIP_NORM, seed=self.seed,

@@ -1,26 +1,29 @@
-"""A head's baseline as a piecewise-constant hazard: the last map of its flow, from log cumulative hazard to
-log-time.
+"""A head's step baseline: a piecewise-constant hazard in the standardised time, as one map of its flow.
 
 A planar flow bends log-time smoothly, so a hazard that jumps at a fixed time (the end of a programme, a
 scheduled visit) is smeared over the neighbouring months and the model's survival leaves the Kaplan-Meier
 band on both sides of the jump. A Cox model has no such problem because its baseline (Breslow) is a step
-function. The warp gives every CSA head a step baseline under its flow, with the density still exact:
+function. The warp gives every CSA head a step baseline under its flow, with the density still exact. In
+the standardised time s = exp((log t - shift) / spread) (the model's log-time standardisation, so s is
+Weibull-scaled time):
 
-    Lambda(t) = sum_j lambda_j |[tau_{j-1}, tau_j) cap [0, t)|      J pieces, tau_0 = 0, tau_J = inf
-    log t     = W(u) = log Lambda^{-1}(exp(u))                      u: the flow's output
+    Lambda(s) = sum_j lambda_j |[s_{j-1}, s_j) cap [0, s)|      J pieces, s_0 = 0, s_J = inf
+    log s     = W(u) = log Lambda^{-1}(exp(u))                  u: the outer layers' output
 
 so that, with the flow's layers at the identity and a constant scale of 1, the head is a Cox model with
-baseline cumulative hazard Lambda and log hazard ratio -loc(x) (:mod:`pyrocsa.csa.distributions`). The flow
-then models what the steps leave, which is smooth. Where the warp is used it replaces the log-time
-standardisation (``shift + spread * u``); a head whose time was seen fewer than ``2 * MIN_PER_PIECE``
-times keeps the standardisation and no warp.
+log hazard ratio -loc(x) whose baseline hazard is lambda_j times the Weibull hazard of the
+standardisation, k t^(k - 1) with k = 1 / spread, on piece j (:mod:`pyrocsa.csa.distributions`). So the
+hazard may jump at every knot, and keeps the Weibull trend within a piece and past the last knot, where
+late follow-up has too few events for a step of its own. The flow then models what the steps leave. With
+one piece of rate 1 the warp is the identity, the model without it.
 
 The pieces are fitted once, in the Cox start (:mod:`pyrocsa.csa.cox_start`), on the head's own training
 rows given its lasso Cox predictor eta: knots at the j/J quantiles of the observed times, J the largest
 value of ``PIECE_GRID`` that leaves ``MIN_PER_PIECE`` observed times per piece (a histogram of the hazard
 as fine as its counts allow; Breslow's is the finest), and rates by maximum likelihood, lambda_j = d_j /
-sum_i exp(eta_i) E_ij (events over the risk-weighted exposure). The warp is then fixed, like the
-standardisation it replaces: neither the joint fit nor the parameter posterior moves it.
+sum_i exp(eta_i) E_ij (events over the risk-weighted exposure in s). The warp is then fixed, like the
+standardisation: neither the joint fit nor the parameter posterior moves it. A head whose time was
+seen fewer than ``2 * MIN_PER_PIECE`` times has no warp.
 
 Padding: the buffers hold ``MAX_PIECES`` pieces; a warp with fewer repeats its last knot (zero-width
 pieces, never selected) and its last rate, so one tensor shape serves every fit and checkpoint.
@@ -40,11 +43,11 @@ PIECE_GRID = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 
 
 class HazardWarp(Transform):
-    """u = log Lambda(t) -> log t for a piecewise-constant hazard (module docstring).
+    """u = log Lambda(s) -> log s for a piecewise-constant hazard Lambda' in s (module docstring).
 
-    ``knots`` (MAX_PIECES - 1,) non-decreasing positive times, ``log_rates`` (MAX_PIECES,) the log hazard
-    of each piece (padded as the module docstring says); any float dtype and device (cast to the
-    argument's). Closed form both ways; log |d log t / du| = u - log lambda_j(t) - log t.
+    ``knots`` (MAX_PIECES - 1,) non-decreasing positive times s_j, ``log_rates`` (MAX_PIECES,) the log
+    hazard of each piece (padded as the module docstring says); any float dtype and device (cast to the
+    argument's). Closed form both ways; log |d log s / du| = u - log lambda_j(s) - log s.
     """
 
     domain = constraints.real
@@ -99,12 +102,16 @@ class HazardWarp(Transform):
 
 def fit_warp(time, observed, eta=None, max_pieces: int = MAX_PIECES
              ) -> tuple[torch.Tensor, torch.Tensor, int] | None:
-    """The warp of one head from its training rows: ``time`` (n,) positive durations, ``observed`` (n,) 1
-    where this head's time was seen (the event for an event head, censoring for a censoring head),
-    ``eta`` (n,) the head's Cox linear predictor (log hazard ratio; ``None``: 0).
+    """The warp of one head from its training rows: ``time`` (n,) positive times in the warp's scale (the
+    standardised time s of the module docstring), ``observed`` (n,) 1 where this head's time was seen (the
+    event for an event head, censoring for a censoring head), ``eta`` (n,) the head's Cox linear predictor
+    (log hazard ratio; ``None``: 0).
 
-    Returns ``(knots (MAX_PIECES - 1,), log_rates (MAX_PIECES,), J)`` as float64 tensors (padded; module
-    docstring), or ``None`` when fewer than ``2 * MIN_PER_PIECE`` times were observed (no warp)."""
+    J is the largest value of :data:`PIECE_GRID` (at most ``max_pieces``) that leaves at least
+    :data:`MIN_PER_PIECE` observed times per piece; the knots are the j/J quantiles of the observed times
+    (ties merged) and the rates maximum likelihood. Returns ``(knots (MAX_PIECES - 1,), log_rates
+    (MAX_PIECES,), J)`` as float64 tensors (padded; module docstring), or ``None`` when fewer than
+    ``2 * MIN_PER_PIECE`` times were observed."""
     y = np.asarray(time, dtype=float)
     o = np.asarray(observed, dtype=float) > 0.5
     risk = np.exp(np.zeros_like(y) if eta is None else np.asarray(eta, dtype=float))
