@@ -34,7 +34,8 @@ Designs (b)-(g) have administrative censoring at 6 time units plus uniform dropo
   draws per arm and subject, which past the end of follow-up come from the model's tail rule) against the
   true conditional expected lifetimes; ``beyond``: share of those draws past the longest training time;
 * ``cov0`` / ``cov1``: share of test subjects whose 90% interval (5%-95% of 200 draws) of T_a holds the true
-  realised T_a; ``seconds``: fit time.
+  realised T_a; ``seconds``: fit time; ``baseline``: CSA's fitted baseline ("smooth" or "steps", see
+  ``CSA(baseline=...)``).
 """
 
 from __future__ import annotations
@@ -242,6 +243,7 @@ def run_one(dname, seed, mname, extra, alpha, n=N):
     true = d.rmst1[idx] - d.rmst0[idx]
     est = r1 - r0
     row = {"design": dname, "seed": seed, "model": label, "alpha": str(alpha), "seconds": seconds,
+           "baseline": getattr(model, "baseline_", ""),
            "RMST_PEHE": float(np.sqrt(np.mean((est - true) ** 2))),
            "RMST_ATEerr": float(abs(est.mean() - true.mean()))}
     po = model.sample_potential_outcomes(te, 200, seed=seed)
