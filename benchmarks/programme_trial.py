@@ -23,7 +23,9 @@ Kaplan-Meier while nothing warned. Each model is fitted on all rows (package def
 Models: ``cox`` (the Cox T-learner), ``csa`` (the default, ``baseline="auto"``), ``csa-smooth`` and
 ``csa-steps`` (the baseline forced); CSA rows name the baseline the fit ended with.
 
-A row is appended to ``--csv`` after every fit; ``--summarise`` prints the means and counts per model.
+A row is appended to ``--csv`` after every fit; ``--summarise`` prints the means and counts per model
+(``steps``: fits that ended with step baselines; ``inside``: fits with both pointwise band ratios <= 1;
+``band_max``: the largest ratio of any fit).
 """
 
 from __future__ import annotations
@@ -70,11 +72,14 @@ def run_one(seed: int, name: str, n: int) -> dict:
 
 def summarise(path: str) -> str:
     d = pd.read_csv(path)
+    # one group per requested model ("CSA-INFO (csa: steps)" -> "csa"), with how many fits took steps
+    d["steps"] = d.model.str.endswith("steps)")
+    d["model"] = d.model.map(lambda m: m.split("(")[1].split(":")[0] if ":" in m else m)
     d["band_max"] = d[["band0", "band1"]].max(axis=1)
     d["inside"] = d.band_max <= 1.0
     d["plug_err"] = (d.plug - d.km_rmst).abs()
     g = d.groupby("model")
-    out = g.agg(fits=("seed", "size"), band0=("band0", "mean"), band1=("band1", "mean"),
+    out = g.agg(fits=("seed", "size"), steps=("steps", "sum"), band0=("band0", "mean"), band1=("band1", "mean"),
                 band_max=("band_max", "max"), inside=("inside", "sum"), sup0=("sup0", "mean"),
                 sup1=("sup1", "mean"), HR_in=("HR_in", "sum"), plug_in=("plug_in", "sum"),
                 plug_err=("plug_err", "mean"), warned=("warned", "sum"), fit_s=("fit_s", "mean"))

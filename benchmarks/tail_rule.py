@@ -15,7 +15,8 @@ T-learner (:class:`pyrocsa.baselines.CoxTLearner`) is fitted on train + validati
   C-index of the factual arm's expected lifetime (the mean of its draws) on the observed test outcomes,
   which ranks subjects by the tail as well as by follow-up; ``ATE_life`` (days), the expected-lifetime ATE;
   ``RMST_ATE`` (days) at 1000 days beside the trial's Kaplan-Meier RMST difference ``KM_RMST_ATE``;
-* ``beyond``: share of the draws past the longest training time (where the tail rule speaks).
+* ``beyond``: share of the draws past the longest training time (where the tail rule speaks);
+  ``baseline``: CSA's fitted baseline ("smooth" or "steps", ``CSA(baseline=...)``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def run_synthetic(name: str, seed: int) -> dict:
             "PEHE_cond": float(np.sqrt(np.mean((ite - cond) ** 2))),
             "RMST_PEHE": float(np.sqrt(np.mean((rmst - true_rmst) ** 2))),
             "RMST_ATEerr": float(abs(rmst.mean() - true_rmst.mean())),
-            "beyond": float(np.mean(np.concatenate([po.t0.ravel(), po.t1.ravel()]) > end))}
+            "beyond": float(np.mean(np.concatenate([po.t0.ravel(), po.t1.ravel()]) > end)),
+            "baseline": getattr(model, "baseline_", "")}
 
 
 def _km_rmst_difference(df, horizon):
@@ -109,7 +111,8 @@ def run_actg(name: str, seed: int) -> dict:
             "ATE_life": float((po.t1 - po.t0).mean()),
             "RMST_ATE": float(_rmst_difference(po, HORIZON).mean()),
             "KM_RMST_ATE": _km_rmst_difference(te, HORIZON),
-            "beyond": float(np.mean(np.concatenate([po.t0.ravel(), po.t1.ravel()]) > end))}
+            "beyond": float(np.mean(np.concatenate([po.t0.ravel(), po.t1.ravel()]) > end)),
+            "baseline": getattr(model, "baseline_", "")}
 
 
 def summarise(df: pd.DataFrame) -> str:

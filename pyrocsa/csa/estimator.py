@@ -600,6 +600,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
             f"{'not recorded' if getattr(self, 'n_events_', None) is None else self.n_events_}",
             f"{'time scale':>22} = {self.time_scale_:.{decimals}f}",
             f"{'alpha':>22} = {self.alpha_:g}",
+            f"{'baseline':>22} = {self._baseline_line()}",
             f"{'epochs':>22} = {len(h)} (best {best['epoch']}, valid loss {best['valid_loss']:.{decimals}f})",
         ]
         post = getattr(self, "posterior_", None)
@@ -617,6 +618,17 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         if check is not None:
             lines += check.lines(decimals)
         print("\n".join(lines))
+
+    def _baseline_line(self) -> str:
+        fitted = self.baseline_
+        if fitted == "steps":
+            pieces = sorted({int(h.warp_pieces) for _, _, h in self.model_.heads() if int(h.warp_pieces)})
+            fitted = f"steps ({'/'.join(map(str, pieces))} pieces)"
+        smooth = getattr(self, "smooth_check_", None)
+        if smooth is not None:
+            worst = max(a.simultaneous_ratio for a in smooth.arms.values())
+            return f"{fitted}, chosen by 'auto': the smooth fit left the KM band (simultaneous ratio {worst:.2f})"
+        return f"{fitted} (baseline={self.baseline!r})"
 
     # -- persistence ------------------------------------------------------------------------------------
     def save(self, path) -> Path:

@@ -36,6 +36,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "effect score on validation rows) or 'nn-proxy' (the paper's proxy rule)")
     f.add_argument("--epochs", type=_positive_int, default=150, help="maximum training epochs (default 150)")
     f.add_argument("--no-informative-censoring", action="store_true", help="plain CSA (no censoring model)")
+    f.add_argument("--baseline", choices=("auto", "smooth", "steps"), default="auto",
+                   help="baseline hazard under the flows: 'smooth', 'steps' (piecewise constant: follows a "
+                        "hazard that jumps at a fixed time), or 'auto' (default: smooth, refitted with steps "
+                        "when the smooth fit leaves the Kaplan-Meier band)")
     f.add_argument("--seed", type=_seed, default=0)
     f.add_argument("--ensemble-size", type=_positive_int, default=1,
                    help="bootstrap members (default 1: one fit; K > 1: a pyrocsa.Ensemble)")
@@ -54,7 +58,8 @@ def _fit_and_save(args, df: pd.DataFrame) -> None:
     from pyrocsa.core import distributed
 
     model = _csa(args.ensemble_size, informative_censoring=not args.no_informative_censoring,
-                 alpha=args.alpha, seed=args.seed, max_epochs=args.epochs, verbose=not args.quiet)
+                 alpha=args.alpha, seed=args.seed, max_epochs=args.epochs, verbose=not args.quiet,
+                 baseline=args.baseline)
     model.fit(df if df is not None else str(args.data), duration_col=args.duration, event_col=args.event,
               treatment_col=args.treatment, covariates=_covariates(args.covariates),
               treated_value=_treated_value(args.treated_value))
