@@ -45,15 +45,17 @@ NUM_SAMPLES = 200
 
 
 def _model(name: str, seed: int):
-    if name == "csa":
-        return CSA(informative_censoring=True, alpha=0.0, seed=seed, max_epochs=150, verbose=False)
+    if name in ("csa", "csa-smooth", "csa-steps"):  # the default (baseline "auto"), or its baseline forced
+        baseline = name.split("-")[1] if "-" in name else "auto"
+        return CSA(informative_censoring=True, alpha=0.0, seed=seed, max_epochs=150, verbose=False,
+                   baseline=baseline)
     if name == "cox":
         return CoxTLearner()
     raise ValueError(f"unknown model {name!r}")
 
 
 def _fit(model, name, tr, va, cols):
-    if name == "csa":
+    if name.startswith("csa"):
         return model.fit(tr, cols[0], cols[1], cols[2], val_df=va)
     return model.fit(pd.concat([tr, va]), cols[0], cols[1], cols[2])
 
