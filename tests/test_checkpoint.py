@@ -223,3 +223,33 @@ def test_directories_of_the_old_generators_ask_for_a_refit(saved, tmp_path):
     d = _copy(saved, tmp_path, "v1")
     _edit_config(d, lambda c: c.update(format_version=1))
     _load_fails(d, "refit")
+
+
+def test_step_baselines_round_trip_and_format_4_reads_as_the_smooth_model(tmp_path):
+    from pyrocsa.data.simulate import simulate_programme_trial
+
+    frame = simulate_programme_trial(seed=0, n=300).frame
+    steps = CSA(**TINY, baseline="steps").fit(frame, "time", "event", "treatment")
+    assert steps.baseline_ == "steps"
+    loaded = CSA.load(steps.save(tmp_path / "steps"))
+    assert loaded.baseline_ == "steps" and loaded.baseline == "steps"
+    np.testing.assert_allclose(loaded.predict_rmst(frame, 300.0, treatment=0),
+                               steps.predict_rmst(frame, 300.0, treatment=0), rtol=1e-6)
+    # a directory written before the step baselines (format 4: no warp buffers, no baseline parameter) is
+    # the smooth model it was
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        smooth = CSA(**TINY, baseline="smooth").fit(frame, "time", "event", "treatment")
+    d = smooth.save(tmp_path / "smooth")
+    state = torch.load(d / "weights.pt", weights_only=True)
+    torch.save({k: v for k, v in state.items() if ".warp_" not in k}, d / "weights.pt")
+
+    def to_4(cfg):
+        cfg["format_version"] = 4
+        del cfg["params"]["baseline"]
+
+    _edit_config(d, to_4)
+    old = CSA.load(d)
+    assert old.baseline_ == "smooth" and old.baseline == "auto"
+    np.testing.assert_allclose(old.predict_rmst(frame, 300.0, treatment=1),
+                               smooth.predict_rmst(frame, 300.0, treatment=1), rtol=1e-6)

@@ -1,11 +1,13 @@
 """Saved models: the directory format of :meth:`pyrocsa.CSA.save` / :meth:`pyrocsa.CSA.load`, written
 atomically and read back only after it has been checked.
 
-Layout of a single model (``format_version`` 3)::
+Layout of a single model (``format_version`` 5)::
 
     model/config.json          {"format_version", "class", "params", "fitted", "history"}
     model/preprocessing.json   the fitted :class:`pyrocsa.data.Preprocessor` (column names with their types)
-    model/weights.pt           a state dict of tensors (``torch.save``), read with ``weights_only=True``
+    model/weights.pt           a state dict of tensors (``torch.save``), read with ``weights_only=True``;
+                               each head's step baseline is in it (``warp_knots``, ``warp_log_rates``,
+                               ``warp_pieces``; :mod:`pyrocsa.csa.warp`)
     model/posterior.pt         (optional) the event heads' Laplace posterior (:mod:`pyrocsa.csa.posterior`):
                                tensors mean_a (P,), hessian_a (P, P) float32, prior_precision, score_grid,
                                scores; a file without it loads with ``posterior_ = None``
@@ -24,8 +26,8 @@ the estimator's constructor, so the check follows the estimator when its paramet
 the fitted fields), then ``preprocessing.json``, then the weights are read with ``torch.load(...,
 weights_only=True)`` (no pickled code runs) and compared with the network the config describes (names,
 shapes, finiteness) before any is loaded. Every failure raises one
-:class:`pyrocsa.errors.ModelFileError` that names the directory and the problem. Format 1 (pyrocsa 0.1,
-column names as JSON keys) is still read.
+:class:`pyrocsa.errors.ModelFileError` that names the directory and the problem. Format 4 (before the
+step baselines) is read as the smooth model it was: every head without steps.
 """
 
 from __future__ import annotations

@@ -50,11 +50,6 @@ _START_ROWS = 20_000  # rows of a streamed Parquet dataset that the Cox start se
 
 
 
-def _worst_ratio(check) -> float:
-    """The largest simultaneous band ratio over the arms of a :class:`pyrocsa.core.fit_check.FitCheck`."""
-    return max((a.simultaneous_ratio for a in check.arms.values()), default=0.0)
-
-
 def _is_auto(batch_size) -> bool:
     return isinstance(batch_size, str) and batch_size == "auto"
 
@@ -92,7 +87,8 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         hazard that jumps at a fixed time (the end of a programme) as a Cox model's Breslow baseline does,
         but makes the trend read past follow-up (expected lifetimes) less stable; ``"auto"`` (default):
         smooth, refitted with steps when the smooth fit leaves an arm's Kaplan-Meier simultaneous band on
-        the training rows (the check ``fit`` runs anyway), keeping the refit when it is closer to the band.
+        the training rows (the check ``fit`` runs anyway), keeping the refit only when it is inside every
+        arm's band (otherwise the smooth fit stays, and ``fit`` warns).
         Only the likelihood objective has step baselines; a fit streamed from Parquet uses "auto" as
         "smooth" (its rows are not in memory for the check).
 
@@ -288,8 +284,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
             if not smooth.inside:
                 kept = (self.model_, self.history_, self.alpha_, self.alpha_scores_, self.start_)
                 self._fit_models(train, valid, event_col, dev, steps=True)
-                steps = fit_check(self, train_df, rows="the training rows")
-                if _worst_ratio(steps) < _worst_ratio(smooth):
+                if fit_check(self, train_df, rows="the training rows").inside:
                     self.smooth_check_ = smooth
                 else:
                     self.model_, self.history_, self.alpha_, self.alpha_scores_, self.start_ = kept

@@ -39,7 +39,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     f.add_argument("--baseline", choices=("auto", "smooth", "steps"), default="auto",
                    help="baseline hazard under the flows: 'smooth', 'steps' (piecewise constant: follows a "
                         "hazard that jumps at a fixed time), or 'auto' (default: smooth, refitted with steps "
-                        "when the smooth fit leaves the Kaplan-Meier band)")
+                        "when the smooth fit leaves the Kaplan-Meier band and the steps fit inside it)")
     f.add_argument("--seed", type=_seed, default=0)
     f.add_argument("--ensemble-size", type=_positive_int, default=1,
                    help="bootstrap members (default 1: one fit; K > 1: a pyrocsa.Ensemble)")
