@@ -79,7 +79,8 @@ def summarise(path: str) -> str:
     d["inside"] = d.band_max <= 1.0
     d["plug_err"] = (d.plug - d.km_rmst).abs()
     g = d.groupby("model")
-    out = g.agg(fits=("seed", "size"), steps=("steps", "sum"), band0=("band0", "mean"), band1=("band1", "mean"),
+    out = g.agg(fits=("seed", "size"), steps=("steps", "sum"), band0=("band0", "mean"),
+                band1=("band1", "mean"),
                 band_max=("band_max", "max"), inside=("inside", "sum"), sup0=("sup0", "mean"),
                 sup1=("sup1", "mean"), HR_in=("HR_in", "sum"), plug_in=("plug_in", "sum"),
                 plug_err=("plug_err", "mean"), warned=("warned", "sum"), fit_s=("fit_s", "mean"))

@@ -23,7 +23,8 @@ def _warp(knots, rates):
 
 def _cum_hazard(t, knots, rates):
     edges = np.concatenate([[0.0], knots, [np.inf]])
-    return sum(r * np.clip(np.minimum(t, hi) - lo, 0, None) for r, lo, hi in zip(rates, edges[:-1], edges[1:]))
+    pieces = zip(rates, edges[:-1], edges[1:])
+    return sum(r * np.clip(np.minimum(t, hi) - lo, 0, None) for r, lo, hi in pieces)
 
 
 def test_the_warp_is_log_of_the_inverse_cumulative_hazard_with_its_exact_jacobian():

@@ -168,7 +168,8 @@ class FlowTime(dist.TransformedDistribution):
         self.outer = [PlanarLayer(c, w, m) for c, w, m in outer]
         self.warp = warp
         steps = [] if warp is None else [warp]
-        flow = [*self.layers, AffineTransform(loc, scale), *self.outer, *steps, AffineTransform(shift, spread)]
+        flow = [*self.layers, AffineTransform(loc, scale), *self.outer, *steps,
+                AffineTransform(shift, spread)]
         end = float("inf") if end is None else end
         if not bool(torch.isinf(torch.as_tensor(end))):
             if not float(end) > 0:

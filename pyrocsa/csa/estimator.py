@@ -144,8 +144,8 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         if baseline not in BASELINES:
             raise ArgumentError(f"baseline must be one of {BASELINES}, got {baseline!r}")
         if baseline == "steps" and objective != "likelihood":
-            raise ArgumentError("baseline='steps' needs objective='likelihood' (the step baselines are set in "
-                                "its Cox start; the paper's objective starts from zero)")
+            raise ArgumentError("baseline='steps' needs objective='likelihood' (the step baselines are set "
+                                "in its Cox start; the paper's objective starts from zero)")
         self.informative_censoring = bool(informative_censoring)
         self.alpha = alpha
         self.objective = objective
@@ -622,7 +622,8 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         smooth = getattr(self, "smooth_check_", None)
         if smooth is not None:
             worst = max(a.simultaneous_ratio for a in smooth.arms.values())
-            return f"{fitted}, chosen by 'auto': the smooth fit left the KM band (simultaneous ratio {worst:.2f})"
+            return (f"{fitted}, chosen by 'auto': the smooth fit left the KM band (simultaneous ratio "
+                    f"{worst:.2f})")
         return f"{fitted} (baseline={self.baseline!r})"
 
     # -- persistence ------------------------------------------------------------------------------------

@@ -131,5 +131,6 @@ def fit_warp(time, observed, eta=None, max_pieces: int = MAX_PIECES
     pad = MAX_PIECES - rates.size
     knots_full = np.concatenate([knots, np.full(pad, knots[-1])])
     rates_full = np.concatenate([rates, np.full(pad, rates[-1])])
-    return (torch.tensor(knots_full, dtype=torch.float64), torch.tensor(np.log(rates_full), dtype=torch.float64),
+    return (torch.tensor(knots_full, dtype=torch.float64),
+            torch.tensor(np.log(rates_full), dtype=torch.float64),
             int(rates.size))

@@ -635,9 +635,9 @@ def simulate_hazard_jump(n: int = 2000, seed: int = 0, p: int = 10, rate: float 
     return SimulatedCohort(frame, t0, t1, c, c, propensity, split, truth, names, np.arange(int(n)), params)
 
 
-def simulate_programme_trial(n: int = 600, seed: int = 0, p: int = 6, rate: float = 0.002, factor: float = 5.0,
-                             jump: float = 90.0, delay: float = 90.0, follow_up: float = 1000.0,
-                             strength: float = 1.0) -> SimulatedCohort:
+def simulate_programme_trial(n: int = 600, seed: int = 0, p: int = 6, rate: float = 0.002,
+                             factor: float = 5.0, jump: float = 90.0, delay: float = 90.0,
+                             follow_up: float = 1000.0, strength: float = 1.0) -> SimulatedCohort:
     """A randomised trial in days whose hazard rises sharply when a programme ends, and covariates that
     explain little: the baseline hazard, not the covariates, carries the fit (design (h) of
     ``benchmarks/programme_trial.py``).
