@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
-import warnings
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -41,9 +39,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.common import RESULTS  # noqa: E402
-from benchmarks.real_trials import COLS, horizon, label, make, plug_in_rmst, trial_reference  # noqa: E402
+from benchmarks.real_trials import fit_timed, horizon, label, plug_in_rmst, trial_reference  # noqa: E402
 from pyrocsa.data.simulate import simulate_programme_trial  # noqa: E402
-from pyrocsa.errors import FitWarning  # noqa: E402
 
 
 def run_one(seed: int, name: str, n: int) -> dict:
@@ -51,17 +48,12 @@ def run_one(seed: int, name: str, n: int) -> dict:
     frame = sim.frame
     tau = horizon(frame)
     ref = trial_reference(frame, tau)
-    model = make(name, seed)
-    t0 = time.time()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FitWarning)
-        model.fit(frame, *COLS)
-    fit_s = time.time() - t0
+    model, fit_s, warned = fit_timed(name, seed, frame)
     hr = model.sample_potential_outcomes(frame, 200, seed=seed).hazard_ratio()["hr"]
     plug = plug_in_rmst(model, frame, tau)
     r0, r1 = sim.truth.rmst(tau)
     row = {"seed": seed, "model": label(model, name), "n": n, "tau": tau, "fit_s": fit_s,
-           "warned": any(issubclass(w.category, FitWarning) for w in caught),
+           "warned": warned,
            "HR": hr, "HR_in": ref["cox_lo"] <= hr <= ref["cox_hi"], "plug": plug,
            "plug_in": ref["km_lo"] <= plug <= ref["km_hi"], "rmst_true": float(np.mean(r1 - r0)), **ref}
     for arm, a in model.check(frame).arms.items():

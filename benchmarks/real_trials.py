@@ -110,6 +110,16 @@ def label(model, name: str) -> str:
     return model.name
 
 
+def fit_timed(name: str, seed: int, frame: pd.DataFrame):
+    """(model fitted on all rows of ``frame``, fit seconds, whether ``fit`` warned with a FitWarning)."""
+    model = make(name, seed)
+    t0 = time.time()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        model.fit(frame, *COLS)
+    return model, time.time() - t0, any(issubclass(w.category, FitWarning) for w in caught)
+
+
 def plug_in_rmst(model, frame, tau) -> float:
     if isinstance(model, CoxTLearner):
         return float(model.rmst(frame, tau)["rmst_difference"].mean())
@@ -119,13 +129,9 @@ def plug_in_rmst(model, frame, tau) -> float:
 
 def check_only(trial, name: str, seed: int, tau: float) -> dict:
     """The fit and its Kaplan-Meier band check on all rows, nothing else."""
-    model = make(name, seed)
-    t0 = time.time()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FitWarning)
-        model.fit(trial.frame, *COLS)
+    model, fit_s, warned = fit_timed(name, seed, trial.frame)
     row = {"trial": trial.name, "model": label(model, name), "n": len(trial.frame), "tau": tau,
-           "fit_s": time.time() - t0, "warned": any(issubclass(w.category, FitWarning) for w in caught)}
+           "fit_s": fit_s, "warned": warned}
     for arm, a in model.check(trial.frame).arms.items():
         row[f"band{arm}"], row[f"sim{arm}"], row[f"dcal{arm}"] = a.band_ratio, a.simultaneous_ratio, \
             a.d_calibration_p
@@ -141,13 +147,7 @@ def fmt_check(r: dict) -> str:
 
 def evaluate(trial, name: str, seed: int, tau: float, ref: dict) -> dict:
     frame = trial.frame
-    model = make(name, seed)
-    t0 = time.time()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FitWarning)
-        model.fit(frame, *COLS)
-    fit_s = time.time() - t0
-    warned = any(issubclass(w.category, FitWarning) for w in caught)
+    model, fit_s, warned = fit_timed(name, seed, frame)
     check = model.check(frame)
     po = model.sample_potential_outcomes(frame, 200, seed=seed)
     hr = po.hazard_ratio()
