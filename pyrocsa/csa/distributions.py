@@ -1,14 +1,14 @@
 """Time-to-event distributions with an exact density: a planar flow on the log-time scale over a Gumbel base
 noise, and its right-censored likelihood, as Pyro distributions.
 
-:class:`FlowTime` is a :class:`pyro.distributions.TransformedDistribution`:
+:class:`FlowTime` is a :class:`pyro.distributions.TransformedDistribution`::
 
     g   ~ Gumbel(0, 1)                                       base noise, batch shape (N,)
     z   = P_K(... P_1(-g))                                   conditional 1-D planar layers (PlanarLayer)
     v   = loc + scale * z                                    affine map (per subject)
     u   = O_J(... O_1(v))                                    outer planar layers (shared by the subjects)
-    u'  = W(u) = log Lambda^{-1}(exp(u))                     the head's step baseline (pyrocsa.csa.warp;
-                                                             optional, u' = u without it)
+    u'  = W(u) = log Lambda^{-1}(exp(u))                     the head's step baseline (optional:
+                                                             pyrocsa.csa.warp; u' = u without it)
     T   = exp(shift + spread * u')                           log-time standardisation (duration unit)
 
 with per-subject parameters (loc, scale > 0 and the conditional layers' (c, w, m), all of batch shape
@@ -44,6 +44,8 @@ for events and log S(y) for censored rows, the right-censored log-likelihood, so
 
 from __future__ import annotations
 
+import math
+
 import torch
 from pyro import distributions as dist
 from torch.distributions import AffineTransform, ComposeTransform, ExpTransform, Transform, constraints
@@ -53,6 +55,8 @@ from pyrocsa.csa.flows import PlanarLayer
 from pyrocsa.errors import ArgumentError
 
 __all__ = ["FlowTime", "RightCensored", "EndOfFollowUp"]
+
+_LOG_H_MAX = 50.0  # log cumulative hazard at which a subject is certainly dead (S = exp(-e^50))
 
 
 class EndOfFollowUp(Transform):
@@ -100,9 +104,12 @@ class EndOfFollowUp(Transform):
                 t_end = float(self.log_end.exp())
                 # one inversion per knot, each of one value per subject
                 log_t = torch.log(window_times(t_end)).to(self.like)
-                x_end = self.inner.inv(self.log_end.expand(self.like.shape))
-                window = torch.stack([self.inner.inv(v.expand(self.like.shape)).exp().reshape(-1)
-                                      for v in log_t], -1)
+                # log H beyond _LOG_H_MAX (S = exp(-e^50): no draw ever lands there; an extreme parameter
+                # draw of the posterior can reach inf) is held at it, so the piece stays finite
+                low = math.log(torch.finfo(self.like.dtype).tiny) + 1.0
+                x_end = self.inner.inv(self.log_end.expand(self.like.shape)).clamp(low, _LOG_H_MAX)
+                window = torch.stack([self.inner.inv(v.expand(self.like.shape)).clamp(low, _LOG_H_MAX).exp()
+                                      .reshape(-1) for v in log_t], -1)
                 piece = fit_tail(t_end, window, x_end.exp().reshape(-1))
                 shape = self.like.shape
                 piece = TailPiece(t_end, *(p.reshape(shape) for p in
