@@ -7,6 +7,7 @@ from scipy import integrate
 from scipy.special import gamma, hyperu
 
 from pyrocsa.core.tail import MIN_LOG_SLOPE, fit_tail, window_times
+from pyrocsa.csa.distributions import FlowTime
 
 T_END = 1200.0
 
@@ -86,3 +87,14 @@ def test_bad_end_of_follow_up():
         fit_tail(0.0, torch.ones(1, len(window_times(1.0))), torch.ones(1))
     with pytest.raises(ValueError, match="cum_hazard_end"):
         fit_tail(1.0, torch.ones(1, len(window_times(1.0))), torch.zeros(1))
+
+
+def test_a_law_whose_hazard_overflows_within_follow_up_still_scores_times_past_the_end():
+    # scale 1e-4: H(t) = t^10000, inf in float64 inside follow-up (a posterior draw can be this extreme);
+    # the end piece holds log H at a finite ceiling (S = exp(-e^50): certainly dead), so a time past the
+    # end gets a finite, hugely negative log survival instead of an error
+    f64 = dict(dtype=torch.float64)
+    law = FlowTime(torch.tensor([0.0, 0.0], **f64), torch.tensor([1e-4, 1.0], **f64), end=2.0)
+    out = law.log_survival(torch.tensor([3.0, 3.0], dtype=torch.float64))
+    assert torch.isfinite(out).all() and out[0] < -1e20
+    assert out[1].item() == pytest.approx(-3.0)  # the unit exponential (scale 1) is untouched
