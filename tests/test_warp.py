@@ -131,3 +131,14 @@ def test_baseline_argument_is_checked():
         pyrocsa.CSA(baseline="breslow")
     with pytest.raises(ArgumentError, match="objective='likelihood'"):
         pyrocsa.CSA(baseline="steps", objective="paper")
+
+
+def test_auto_says_so_when_the_step_refit_does_not_help_either():
+    # cohort seed 7, model seed 7 (measured): both fits leave the control arm's simultaneous band at day 1,
+    # where durations rounded to whole days put several deaths on one day (ratios 1.14 smooth, 1.12 steps):
+    # the smooth fit is kept and the warning says what was tried
+    sim = simulate_programme_trial(seed=7)
+    with pytest.warns(FitWarning, match=r"arm 0 .*\(a refit with step baselines left it too, simultaneous "
+                                        r"ratio \d\.\d\d: the smooth fit is kept\)$"):
+        model = pyrocsa.CSA(seed=7, verbose=False).fit(sim.frame, "time", "event", "treatment")
+    assert model.baseline_ == "smooth" and model.smooth_check_ is None and not model.fit_check_.inside

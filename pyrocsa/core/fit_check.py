@@ -409,9 +409,10 @@ def fit_check(model, df: pd.DataFrame, max_rows: int = 5000, max_times: int = 10
                     rows=rows)
 
 
-def check_training_rows(model, df: pd.DataFrame) -> FitCheck:
+def check_training_rows(model, df: pd.DataFrame, note: str = "") -> FitCheck:
     """The check ``fit`` runs on its training rows: kept in ``model.fit_check_``; a one-line
-    :class:`pyrocsa.errors.FitWarning` names each arm and time range where the model leaves the band."""
+    :class:`pyrocsa.errors.FitWarning` names each arm and time range where the model leaves the band, with
+    ``note`` (what the fit already tried) appended."""
     import warnings
 
     from pyrocsa.errors import FitWarning
@@ -419,5 +420,5 @@ def check_training_rows(model, df: pd.DataFrame) -> FitCheck:
     result = fit_check(model, df, rows="the training rows")
     message = result.warning_message()
     if message:
-        warnings.warn(message, FitWarning, stacklevel=3)
+        warnings.warn(message + note, FitWarning, stacklevel=3)
     return result

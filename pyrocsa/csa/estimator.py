@@ -277,6 +277,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         time_scale = float(train.y.double().log().mean().exp())
         self.time_scale_ = time_scale
         self.smooth_check_ = None
+        note = ""
         self._fit_models(train, valid, event_col, dev, steps=self.baseline == "steps")
         self._set_fitted(train, valid, duration_col, event_col, treatment_col)
         if self.baseline == "auto" and self.objective == "likelihood":
@@ -284,13 +285,17 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
             if not smooth.inside:
                 kept = (self.model_, self.history_, self.alpha_, self.alpha_scores_, self.start_)
                 self._fit_models(train, valid, event_col, dev, steps=True)
-                if fit_check(self, train_df, rows="the training rows").inside:
+                steps = fit_check(self, train_df, rows="the training rows")
+                if steps.inside:
                     self.smooth_check_ = smooth
                 else:
                     self.model_, self.history_, self.alpha_, self.alpha_scores_, self.start_ = kept
+                    worst = max(a.simultaneous_ratio for a in steps.arms.values())
+                    note = (f" (a refit with step baselines left it too, simultaneous ratio {worst:.2f}: the "
+                            "smooth fit is kept)")
         self.posterior_ = fit_laplace(self.model_, (train.x, train.a, train.y, train.delta),
                                       (valid.x, valid.a, valid.y, valid.delta), seed=self.seed or 0)
-        self.fit_check_ = check_training_rows(self, train_df)
+        self.fit_check_ = check_training_rows(self, train_df, note)
         return self
 
     def _fit_models(self, train: SurvivalData, valid: SurvivalData, event_col: str, dev, steps: bool) -> None:
