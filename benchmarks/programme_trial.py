@@ -20,8 +20,8 @@ Kaplan-Meier while nothing warned. Each model is fitted on all rows (package def
   patients at tau (from the simulation's hazards);
 * ``warned``: whether ``fit`` warned that the model leaves the band on its training rows.
 
-Models: ``cox`` (the Cox T-learner), ``csa`` (the default, ``baseline="auto"``), ``csa-smooth`` and
-``csa-steps`` (the baseline forced); CSA rows name the baseline the fit ended with.
+Models: ``cox`` (the Cox T-learner), ``csa`` (the default, ``baseline="smooth"``), ``csa-steps`` and
+``csa-auto`` (``baseline="steps"`` / ``"auto"``); CSA rows name the baseline the fit ended with.
 
 A row is appended to ``--csv`` after every fit; ``--summarise`` prints the means and counts per model
 (``steps``: fits that ended with step baselines; ``inside``: fits with both pointwise band ratios <= 1;
@@ -64,7 +64,7 @@ def run_one(seed: int, name: str, n: int) -> dict:
 
 def summarise(path: str) -> str:
     d = pd.read_csv(path)
-    # one group per requested model ("CSA-INFO (csa: steps)" -> "csa"), with how many fits took steps
+    # one group per requested model ("CSA-INFO (csa-auto: steps)" -> "csa-auto"); fits that took steps
     d["steps"] = d.model.str.endswith("steps)")
     d["model"] = d.model.map(lambda m: m.split("(")[1].split(":")[0] if ":" in m else m)
     d["band_max"] = d[["band0", "band1"]].max(axis=1)
@@ -85,7 +85,7 @@ def summarise(path: str) -> str:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--models", nargs="+", default=["cox", "csa", "csa-smooth", "csa-steps"])
+    ap.add_argument("--models", nargs="+", default=["cox", "csa", "csa-steps", "csa-auto"])
     ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--csv", default=str(RESULTS / "programme_trial.csv"))
     ap.add_argument("--summarise", action="store_true", help="print the per-model summary of --csv")

@@ -1,13 +1,13 @@
 """Real trials nobody here tuned on: does each model reproduce the trial, and does its check say so?
 
     OMP_NUM_THREADS=1 python3 -m benchmarks.real_trials [--trials colon pbc ...]
-        [--models cox csa csa-smooth csa-steps]
+        [--models cox csa csa-steps csa-auto]
         [--seed 0] [--out benchmarks/results/real_trials.md]
 
 Needs the ``pyrocsa[trials]`` extra (SurvSet, scikit-survival: GPL-3, read at run time, never copied here);
 the trials, their arms and the columns left out are in :mod:`pyrocsa.data.trials`. Every model is fitted
-on all rows of the trial (package defaults; CSA-INFO with ``seed``; ``csa-smooth`` / ``csa-steps``: its
-``baseline`` forced, the table names the baseline each fit ended with). Per trial and model:
+on all rows of the trial (package defaults; CSA-INFO with ``seed``; ``csa-steps`` / ``csa-auto``: its
+``baseline`` set, the table names the baseline each fit ended with). Per trial and model:
 
 * ``tau``: the horizon, the last time at which >= 10% of each arm is still at risk;
 * ``band0`` / ``band1``: the band ratio of each arm, max_t |mean_x S_a(t|x) - KM_a(t)| over the KM's 95%
@@ -98,7 +98,7 @@ def make(name: str, seed: int):
         return CoxTLearner()
     if name == "csa":
         return pyrocsa.CSA(seed=seed, verbose=False)
-    if name in ("csa-smooth", "csa-steps"):  # CSA with its baseline forced (the default is "auto")
+    if name in ("csa-smooth", "csa-steps", "csa-auto"):  # CSA with its baseline set (default "smooth")
         return pyrocsa.CSA(seed=seed, verbose=False, baseline=name.split("-")[1])
     raise ValueError(f"unknown model {name!r}")
 

@@ -45,8 +45,8 @@ NUM_SAMPLES = 200
 
 
 def _model(name: str, seed: int):
-    if name in ("csa", "csa-smooth", "csa-steps"):  # the default (baseline "auto"), or its baseline forced
-        baseline = name.split("-")[1] if "-" in name else "auto"
+    if name in ("csa", "csa-steps", "csa-auto"):  # the default (baseline "smooth"), or another baseline
+        baseline = name.split("-")[1] if "-" in name else "smooth"
         return CSA(informative_censoring=True, alpha=0.0, seed=seed, max_epochs=150, verbose=False,
                    baseline=baseline)
     if name == "cox":

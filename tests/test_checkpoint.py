@@ -250,6 +250,6 @@ def test_step_baselines_round_trip_and_format_4_reads_as_the_smooth_model(tmp_pa
 
     _edit_config(d, to_4)
     old = CSA.load(d)
-    assert old.baseline_ == "smooth" and old.baseline == "auto"
+    assert old.baseline_ == "smooth" and old.baseline == "smooth"
     np.testing.assert_allclose(old.predict_rmst(frame, 300.0, treatment=1),
                                smooth.predict_rmst(frame, 300.0, treatment=1), rtol=1e-6)

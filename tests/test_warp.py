@@ -99,16 +99,17 @@ def test_auto_refits_a_programme_trial_with_steps_that_the_flows_alone_miss():
     sim = simulate_programme_trial(seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FitWarning)
-        model = pyrocsa.CSA(seed=0, verbose=False).fit(sim.frame, "time", "event", "treatment")
+        model = pyrocsa.CSA(seed=0, verbose=False, baseline="auto").fit(sim.frame, "time", "event",
+                                                                         "treatment")
     assert model.baseline_ == "steps" and not model.smooth_check_.inside
     assert model.start_["t0"]["pieces"] >= 16 and model.start_["t1"]["pieces"] >= 16
     check = model.check(sim.frame)
     for arm in (0, 1):
         a = check.arms[arm]
         assert np.abs(a.model - a.km).max() < 0.045 and a.simultaneous_ratio < 1.0
-    with pytest.warns(FitWarning, match="arm 0"):
-        smooth = pyrocsa.CSA(seed=0, verbose=False, baseline="smooth").fit(sim.frame, "time", "event",
-                                                                            "treatment")
+    # the default (smooth) warns, and names the remedy
+    with pytest.warns(FitWarning, match=r"arm 0 .* refit with baseline='steps' \(or 'auto'\)$"):
+        smooth = pyrocsa.CSA(seed=0, verbose=False).fit(sim.frame, "time", "event", "treatment")
     assert smooth.baseline_ == "smooth" and smooth.start_["t0"]["pieces"] == 0
     a = smooth.check(sim.frame).arms[0]
     assert np.abs(a.model - a.km).max() > 0.07
@@ -118,9 +119,9 @@ def test_auto_keeps_the_smooth_fit_where_it_is_inside_the_band():
     # cohort seed 2 (300 patients, 5 epochs): the smooth fit stays inside both simultaneous bands (ratios
     # 0.82 / 0.81 measured), so auto is the smooth fit itself, weight for weight
     sim = simulate_programme_trial(seed=2, n=300)
-    auto = pyrocsa.CSA(seed=0, verbose=False, max_epochs=5).fit(sim.frame, "time", "event", "treatment")
-    smooth = pyrocsa.CSA(seed=0, verbose=False, max_epochs=5, baseline="smooth").fit(sim.frame, "time",
-                                                                                     "event", "treatment")
+    auto = pyrocsa.CSA(seed=0, verbose=False, max_epochs=5, baseline="auto").fit(sim.frame, "time", "event",
+                                                                                 "treatment")
+    smooth = pyrocsa.CSA(seed=0, verbose=False, max_epochs=5).fit(sim.frame, "time", "event", "treatment")
     assert auto.baseline_ == "smooth" and auto.smooth_check_ is None and auto.fit_check_.inside
     for a, b in zip(auto.model_.state_dict().values(), smooth.model_.state_dict().values()):
         assert torch.equal(a, b)
@@ -140,5 +141,6 @@ def test_auto_says_so_when_the_step_refit_does_not_help_either():
     sim = simulate_programme_trial(seed=7)
     with pytest.warns(FitWarning, match=r"arm 0 .*\(a refit with step baselines left it too, simultaneous "
                                         r"ratio \d\.\d\d: the smooth fit is kept\)$"):
-        model = pyrocsa.CSA(seed=7, verbose=False).fit(sim.frame, "time", "event", "treatment")
+        model = pyrocsa.CSA(seed=7, verbose=False, baseline="auto").fit(sim.frame, "time", "event",
+                                                                         "treatment")
     assert model.baseline_ == "smooth" and model.smooth_check_ is None and not model.fit_check_.inside

@@ -42,7 +42,7 @@ __all__ = ["CSA"]
 _CONFIG_KEYS = ("informative_censoring", "alpha", "objective", "hidden", "flow_layers", "dropout", "lr",
                 "batch_size", "max_epochs", "patience", "seed", "device", "verbose", "baseline")
 #: the values of ``CSA(baseline=...)``
-BASELINES = ("auto", "smooth", "steps")
+BASELINES = ("smooth", "steps", "auto")
 #: the alpha grid of ``alpha="auto"`` (the paper's)
 ALPHA_GRID = (0.0, 0.1, 1.0, 10.0, 100.0)
 _CLIP_NORM = 10.0
@@ -82,15 +82,15 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         n_train / 128 (128 steps per epoch) up to 4096 -- :func:`pyrocsa.core.training.auto_batch_size`.
     seed : seeds weights, minibatches and (by default) draws; None = not seeded.
     device : "cpu", "cuda" or None (CUDA when available). verbose : progress bar (on a TTY).
-    baseline : the baseline hazard under each head's flows. ``"smooth"``: the planar flows alone;
-        ``"steps"``: a piecewise-constant hazard under them (:mod:`pyrocsa.csa.warp`), which follows a
-        hazard that jumps at a fixed time (the end of a programme) as a Cox model's Breslow baseline does,
-        but makes the trend read past follow-up (expected lifetimes) less stable; ``"auto"`` (default):
-        smooth, refitted with steps when the smooth fit leaves an arm's Kaplan-Meier simultaneous band on
-        the training rows (the check ``fit`` runs anyway), keeping the refit only when it is inside every
-        arm's band (otherwise the smooth fit stays, and ``fit`` warns).
-        Only the likelihood objective has step baselines; a fit streamed from Parquet uses "auto" as
-        "smooth" (its rows are not in memory for the check).
+    baseline : the baseline hazard under each head's flows. ``"smooth"`` (default): the planar flows
+        alone; ``"steps"``: a piecewise-constant hazard under them (:mod:`pyrocsa.csa.warp`), which follows
+        a hazard that jumps at a fixed time (the end of a programme) as a Cox model's Breslow baseline
+        does, but makes the trend read past follow-up (expected lifetimes) less stable; ``"auto"``: smooth,
+        refitted with steps when the smooth fit leaves an arm's Kaplan-Meier simultaneous band on the
+        training rows (the check ``fit`` runs anyway), keeping the refit only when it is inside every
+        arm's band (a second fit whenever the smooth one is outside). When the smooth fit leaves the band,
+        ``fit``'s warning names these remedies. Only the likelihood objective has step baselines; a fit
+        streamed from Parquet uses "auto" as "smooth" (its rows are not in memory for the check).
 
     Fitted attributes: ``model_`` (:class:`pyrocsa.csa.model.CSAModel`), ``data_`` (training
     :class:`SurvivalData`), ``preprocessor_``, ``history_`` (per-epoch dicts), ``alpha_``, ``alpha_scores_``
@@ -114,7 +114,7 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
     def __init__(self, informative_censoring: bool = True, alpha=0.0, objective: str = "likelihood",
                  hidden=(100, 100), flow_layers: int = 4, dropout: float = 0.2, lr: float = 1e-3,
                  batch_size="auto", max_epochs: int = 200, patience: int = 20,
-                 seed: int | None = 0, device=None, verbose: bool = True, baseline: str = "auto"):
+                 seed: int | None = 0, device=None, verbose: bool = True, baseline: str = "smooth"):
         if objective not in OBJECTIVES:
             raise ArgumentError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if isinstance(alpha, (list, tuple)):
@@ -278,6 +278,9 @@ class CSA(EffectPosteriorMixin, CounterfactualSurvivalModel):
         self.time_scale_ = time_scale
         self.smooth_check_ = None
         note = ""
+        if self.baseline == "smooth" and self.objective == "likelihood":
+            note = (" -- if the hazard may change abruptly (e.g. when a programme ends), refit with "
+                    "baseline='steps' (or 'auto')")
         self._fit_models(train, valid, event_col, dev, steps=self.baseline == "steps")
         self._set_fitted(train, valid, duration_col, event_col, treatment_col)
         if self.baseline == "auto" and self.objective == "likelihood":

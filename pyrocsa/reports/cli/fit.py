@@ -36,10 +36,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "effect score on validation rows) or 'nn-proxy' (the paper's proxy rule)")
     f.add_argument("--epochs", type=_positive_int, default=150, help="maximum training epochs (default 150)")
     f.add_argument("--no-informative-censoring", action="store_true", help="plain CSA (no censoring model)")
-    f.add_argument("--baseline", choices=("auto", "smooth", "steps"), default="auto",
-                   help="baseline hazard under the flows: 'smooth', 'steps' (piecewise constant: follows a "
-                        "hazard that jumps at a fixed time), or 'auto' (default: smooth, refitted with steps "
-                        "when the smooth fit leaves the Kaplan-Meier band and the steps fit inside it)")
+    f.add_argument("--baseline", choices=("smooth", "steps", "auto"), default="smooth",
+                   help="baseline hazard under the flows: 'smooth' (default), 'steps' (piecewise constant: "
+                        "follows a hazard that jumps at a fixed time; expected lifetimes less stable) or "
+                        "'auto' (smooth, refitted with steps when the smooth fit leaves the Kaplan-Meier "
+                        "band and the steps fit inside it)")
     f.add_argument("--seed", type=_seed, default=0)
     f.add_argument("--ensemble-size", type=_positive_int, default=1,
                    help="bootstrap members (default 1: one fit; K > 1: a pyrocsa.Ensemble)")
