@@ -48,6 +48,17 @@ def test_fit_reports_the_kaplan_meier_check(files, capsys):
     assert "KM band, arm 0 = ratio" in out and "KM band, arm 1 = ratio" in out and "D-calibration p" in out
 
 
+def test_fit_baseline_steps_is_saved_and_loaded(files):
+    assert main(["fit", str(files / "sim.csv"), "--duration", "time", "--event", "event", "--treatment",
+                 "treatment", "--out", str(files / "model_steps"), "--epochs", "2", "--baseline", "steps",
+                 "--quiet"]) == 0
+    cfg = json.loads((files / "model_steps" / "config.json").read_text())
+    assert cfg["params"]["baseline"] == "steps"
+    from pyrocsa import CSA
+
+    assert CSA.load(files / "model_steps").baseline_ == "steps"
+
+
 def test_predict_writes_ite_table_and_netcdf(files, capsys):
     out, nc = files / "pred.csv", files / "pred.nc"
     assert main(["predict", str(files / "model"), str(files / "truth.csv"), "--out", str(out), "--netcdf",
