@@ -49,7 +49,6 @@ _CLIP_NORM = 10.0
 _START_ROWS = 20_000  # rows of a streamed Parquet dataset that the Cox start sees (pyrocsa.csa.cox_start)
 
 
-
 def _is_auto(batch_size) -> bool:
     return isinstance(batch_size, str) and batch_size == "auto"
 

@@ -6,7 +6,9 @@ Generative story, for N subjects with preprocessed covariates x (N, p)::
     r        = Phi(x)                                       encoder, site "representation" (N, k)
     theta_a  = h_a(r, x),  a in {0, 1}                      per-arm head: loc (network + linear in x),
                                                             log scale, K conditional planar layers, and K
-                                                            outer planar layers of its own
+                                                            outer planar layers of its own (with
+                                                            baseline="steps", a step baseline under them:
+                                                            pyrocsa.csa.warp)
     t_a      ~ FlowTime(theta_a)                            sites "t0", "t1": potential event times
     kappa_a  = g_a(r, x)                                    per-arm censoring head (CSA-INFO only)
     c_a      ~ FlowTime(kappa_a)                            sites "c0", "c1": potential censoring times
@@ -80,7 +82,7 @@ class ArmHead(nn.Module):
 
     def forward(self, r: torch.Tensor, x: torch.Tensor):
         """Returns ``(loc (...,), scale (...,), [(c, w, m), ...] conditional, [(c, w, m), ...] outer, warp)``
-        in standardised log-time units; ``warp`` is the head's fixed time warp (:meth:`warp`)."""
+        in standardised log-time units; ``warp`` is the head's step baseline or None (:meth:`warp`)."""
         return self.flow_params(self.out(self.block(r)), self.linear(x)[..., 0], self.outer)
 
     def flow_params(self, h: torch.Tensor, linear: torch.Tensor, outer: torch.Tensor):
@@ -96,17 +98,17 @@ class ArmHead(nn.Module):
         return loc, log_scale.exp(), layers, outer, self.warp()
 
     def warp(self) -> HazardWarp | None:
-        """The head's piecewise-constant baseline hazard (:mod:`pyrocsa.csa.warp`), the last map of its
-        flow, or ``None`` before :meth:`set_warp` (or where it found too few observed times): the log-time
-        standardisation then ends the flow."""
+        """The head's step baseline (:mod:`pyrocsa.csa.warp`), the map of its flow just before the log-time
+        standardisation, or ``None`` (``baseline="smooth"``, or too few observed times): the flow without
+        it."""
         if int(self.warp_pieces) < 1:
             return None
         return HazardWarp(self.warp_knots, self.warp_log_rates)
 
     def set_warp(self, time, observed, eta=None) -> int:
-        """Fit the warp to this head's training rows (``time`` (n,) durations, ``observed`` (n,) 1 where
-        this head's time was seen, ``eta`` (n,) its Cox linear predictor): :func:`pyrocsa.csa.warp.fit_warp`.
-        Returns the number of pieces (0: no warp)."""
+        """Fit the step baseline to this head's training rows (``time`` (n,) in the warp's standardised
+        time s, ``observed`` (n,) 1 where this head's time was seen, ``eta`` (n,) its Cox linear predictor):
+        :func:`pyrocsa.csa.warp.fit_warp`. Returns the number of pieces (0: none)."""
         fitted = fit_warp(time, observed, eta)
         with torch.no_grad():
             if fitted is None:
